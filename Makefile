@@ -1,0 +1,80 @@
+# lxcri — `make demo` and `make test` set up everything on a Debian 12 host as root:
+# system packages, libcrun built from crun's source, the .venv with lxcri installed.
+# Every target is idempotent.
+
+PYTHON    ?= python3
+VENV      := .venv
+VPY       := $(VENV)/bin/python
+BUILD     := build
+CRUN_TREE := $(BUILD)/crun/src
+LIBCRUN   := $(CRUN_TREE)/.libs/libcrun.so.0
+DIST      := $(BUILD)/dist
+BUNDLE    := $(BUILD)/bundle
+STAMP     := $(VENV)/.lxcri-installed
+export LXCRI_CRUN_TREE := $(abspath $(CRUN_TREE))
+
+# Building libcrun and the extension.
+BUILD_PKGS := gcc make perl pkg-config dpkg-dev xz-utils binutils \
+              libyajl-dev libseccomp-dev libcap-dev libsystemd-dev libgcrypt20-dev \
+              python3-venv python3-dev busybox-static
+# What the tests and the benchmark compare against or need.
+TEST_PKGS  := crun runc hyperfine tini
+
+SOURCES := $(shell find lxcri include -type f \( -name '*.py' -o -name '*.h' \) 2>/dev/null) \
+           build_crun.py setup.py pyproject.toml
+
+.PHONY: all deps test-deps libcrun venv wheel bundle cgroups demo test unit bench clean distclean
+
+all: venv
+
+deps:
+	@sh scripts/install-packages.sh $(BUILD_PKGS)
+
+test-deps:
+	@sh scripts/install-packages.sh $(TEST_PKGS)
+
+libcrun: deps $(LIBCRUN)
+$(LIBCRUN):
+	sh scripts/build-libcrun.sh $(BUILD)/crun
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip setuptools wheel cffi
+
+# The wheel is what gets installed: tests run against the same artifact users get.
+wheel: deps $(STAMP)
+$(STAMP): $(LIBCRUN) $(VPY) $(SOURCES)
+	rm -rf $(DIST) $(BUILD)/lib.* $(BUILD)/bdist.* *.egg-info
+	$(VPY) -m pip wheel -q --no-build-isolation --no-deps -w $(DIST) .
+	$(VPY) -m pip install -q typer jsonschema pytest
+	$(VPY) -m pip install -q --force-reinstall --no-deps $(DIST)/lxcri-*.whl
+	@touch $@
+
+venv: deps libcrun $(STAMP)
+
+bundle: venv $(BUNDLE)/config.json
+$(BUNDLE)/config.json: $(STAMP) scripts/make-bundle.py
+	$(VPY) scripts/make-bundle.py $(BUNDLE) --hostname lxcri-demo -- \
+	    sh -c 'echo "hello from $$(hostname), I am pid $$$$ in a container run by lxcri"'
+
+cgroups:
+	@sh scripts/prepare-cgroups.sh
+
+demo: venv bundle cgroups
+	$(VENV)/bin/lxcri run --bundle $(BUNDLE) lxcri-demo-$$$$
+
+# tini -s reaps containers orphaned by `lxcri create` (this host's pid 1 does not).
+test: venv test-deps cgroups
+	tini -s -- $(VPY) -P -m pytest -ra tests
+
+unit: venv
+	$(VPY) -P -m pytest -ra tests/unit
+
+bench: venv test-deps cgroups
+	tini -s -- $(VPY) bench/bench.py --lxcri $(abspath $(VENV)/bin/lxcri)
+
+clean:
+	rm -rf $(DIST) $(BUILD)/lib.* $(BUILD)/bdist.* $(BUILD)/temp.* $(BUILD)/cffi $(BUNDLE) *.egg-info
+
+distclean:
+	rm -rf $(BUILD) $(VENV) *.egg-info

@@ -1,0 +1,15 @@
+/* cdef: what lxcri uses of libcrun's src/libcrun/error.h (exported libcrun_* only). */
+struct libcrun_error_s
+{
+  int status;
+  char *msg;
+};
+typedef struct libcrun_error_s *libcrun_error_t;
+
+typedef void (*crun_output_handler) (int errno_, const char *msg, bool warning, void *arg);
+
+int libcrun_error_release (libcrun_error_t *err);
+int libcrun_set_log_format (const char *format, libcrun_error_t *err);
+int libcrun_init_logging (crun_output_handler *output_handler, void **output_handler_arg,
+                          const char *id, const char *log, libcrun_error_t *err);
+void libcrun_set_verbosity (int verbosity);

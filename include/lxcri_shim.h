@@ -1,0 +1,124 @@
+/* lxcri_shim.h: small C helpers compiled into lxcri._crun (FILE*-based libcrun calls,
+   build facts, prctl). Everything here is lxcri's own code. */
+#ifndef LXCRI_SHIM_H
+#define LXCRI_SHIM_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+
+#include <libcrun/container.h>
+#include <libcrun/status.h>
+#include <libcrun/error.h>
+#include <libcrun/custom-handler.h>
+
+#ifndef LXCRI_VERSION
+#  error "build_crun.py passes LXCRI_VERSION"
+#endif
+
+#ifdef HAVE_SYSTEMD
+#  define LXCRI_HAVE_SYSTEMD 1
+#else
+#  define LXCRI_HAVE_SYSTEMD 0
+#endif
+#ifdef HAVE_CAP
+#  define LXCRI_HAVE_CAP 1
+#else
+#  define LXCRI_HAVE_CAP 0
+#endif
+#ifdef HAVE_SECCOMP
+#  define LXCRI_HAVE_SECCOMP 1
+#else
+#  define LXCRI_HAVE_SECCOMP 0
+#endif
+#ifdef HAVE_EBPF
+#  define LXCRI_HAVE_EBPF 1
+#else
+#  define LXCRI_HAVE_EBPF 0
+#endif
+#ifdef HAVE_YAJL
+#  define LXCRI_HAVE_YAJL 1
+#else
+#  define LXCRI_HAVE_YAJL 0
+#endif
+#ifdef HAVE_CRIU
+#  define LXCRI_HAVE_CRIU 1
+#else
+#  define LXCRI_HAVE_CRIU 0
+#endif
+#ifdef HAVE_GCRYPT
+#  define LXCRI_HAVE_GCRYPT 1
+#else
+#  define LXCRI_HAVE_GCRYPT 0
+#endif
+
+static const char *
+lxcri_module_version (void)
+{
+  return LXCRI_VERSION;
+}
+
+static const char *
+lxcri_libcrun_version (void)
+{
+  return PACKAGE_VERSION;
+}
+
+/* libcrun writes state and spec documents to a FILE*; hand them to Python as a
+   malloc'ed string (freed with lxcri_free). */
+static int
+lxcri_container_state_json (libcrun_context_t *context, const char *id, char **out,
+                            libcrun_error_t *err)
+{
+  size_t len = 0;
+  FILE *stream;
+  int ret;
+
+  *out = NULL;
+  stream = open_memstream (out, &len);
+  if (stream == NULL)
+    return libcrun_make_error (err, errno, "open_memstream");
+  ret = libcrun_container_state (context, id, stream, err);
+  fclose (stream);
+  return ret;
+}
+
+static int
+lxcri_spec_json (bool rootless, char **out, libcrun_error_t *err)
+{
+  size_t len = 0;
+  FILE *stream;
+  int ret;
+
+  *out = NULL;
+  stream = open_memstream (out, &len);
+  if (stream == NULL)
+    return libcrun_make_error (err, errno, "open_memstream");
+  ret = libcrun_container_spec (! rootless, stream, err);
+  fclose (stream);
+  return ret;
+}
+
+static void
+lxcri_free (void *ptr)
+{
+  free (ptr);
+}
+
+static int
+lxcri_set_child_subreaper (int on)
+{
+  return prctl (PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0);
+}
+
+static int
+lxcri_get_child_subreaper (void)
+{
+  int value = 0;
+  if (prctl (PR_GET_CHILD_SUBREAPER, &value, 0, 0, 0) < 0)
+    return -1;
+  return value;
+}
+
+#endif

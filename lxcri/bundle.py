@@ -1,0 +1,366 @@
+"""Validation of container ids and OCI bundles before they reach a backend.
+
+libcrun reports a bad config.json as a terse C error, often without the file or
+the field. Everything here runs first, so a mistake in user input becomes one
+line that names the id, path or JSON field, says what is wrong and what to do.
+
+The happy path must stay cheap: the CLI imports this module on every call. Only
+the stdlib is imported at module level; ``jsonschema`` (about 90 ms to import)
+is loaded only when a config has already failed a cheap check or libcrun has
+rejected it, to explain why against the full OCI runtime-spec schema.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional, Sequence, Union
+
+from lxcri.errors import InvalidArgument, InvalidBundle
+
+MAX_ID_BYTES = 1024
+
+# How much of a user's id or value is echoed back: enough to recognise it,
+# never so much that one error line becomes a screenful.
+_SHOWN_CHARS = 40
+_MAX_DETAIL_CHARS = 200
+
+# C0 and C1 control characters plus any Unicode whitespace: they break state
+# directory names, log lines and shell use of the id.
+_BAD_ID_CHARS = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+_ID_HINT = "use letters, digits, '_', '-', '.'"
+
+_BUNDLE_HINT = "pass --bundle DIR, a directory holding config.json and the rootfs"
+
+# The OCI schema's entry point; the other files it loads are found by the
+# relative names its "$ref"s use ("defs.json#/definitions/...").
+_SCHEMA_ENTRY = "config-schema.json"
+_SCHEMA_DIR_ENV = "LXCRI_SCHEMA_DIR"
+
+JsonPath = Sequence[Union[str, int]]
+
+
+def _show(value: str) -> str:
+    """Quote a user-supplied string for a message, escaped and truncated."""
+    if len(value) > _SHOWN_CHARS:
+        return repr(value[:_SHOWN_CHARS]) + "..."
+    return repr(value)
+
+
+# --- container ids -----------------------------------------------------------
+
+def _id_problem(container_id: str) -> Optional[str]:
+    """Say what is wrong with an id, or None when it is acceptable."""
+    if container_id == "":
+        return "it must not be empty"
+    if len(container_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        return f"it is longer than {MAX_ID_BYTES} bytes in UTF-8"
+    # The id names a directory under the runtime's state root: a '/' or a
+    # '..' could place (or delete) state outside of it.
+    if "/" in container_id:
+        return "it must not contain '/'"
+    if container_id == ".":
+        return "it must not be '.'"
+    if ".." in container_id:
+        return "it must not contain '..'"
+    if _BAD_ID_CHARS.search(container_id):
+        return "it must not contain whitespace or control characters"
+    return None
+
+
+def validate_id(container_id: str) -> str:
+    """Return ``container_id`` unchanged, or raise InvalidArgument saying why it is unusable."""
+    if not isinstance(container_id, str):
+        raise InvalidArgument(
+            f"invalid container id {container_id!r}: it must be a str, "
+            f"not {type(container_id).__name__}")
+    problem = _id_problem(container_id)
+    if problem is not None:
+        raise InvalidArgument(
+            f"invalid container id {_show(container_id)}: {problem}; {_ID_HINT}")
+    return container_id
+
+
+# --- bundles -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle that passed validation, with every path made absolute."""
+
+    path: str               # absolute, realpath'd bundle directory
+    config_path: str        # absolute path of the config file
+    config: dict[str, Any]  # the parsed config.json
+    rootfs: str             # absolute path of root.path, resolved against the bundle
+
+
+def _bundle_dir(bundle: Optional[str]) -> str:
+    shown = os.path.abspath(bundle if bundle is not None else os.curdir)
+    if not os.path.exists(shown):
+        raise InvalidBundle(f"bundle {shown} does not exist: {_BUNDLE_HINT}")
+    if not os.path.isdir(shown):
+        raise InvalidBundle(f"bundle {shown} is not a directory: {_BUNDLE_HINT}")
+    return os.path.realpath(shown)
+
+
+def _read_config(config_path: str) -> bytes:
+    try:
+        with open(config_path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise InvalidBundle(
+            f"config file {config_path} not found: {_BUNDLE_HINT}, "
+            "or name the file with --config") from None
+    except IsADirectoryError:
+        raise InvalidBundle(
+            f"config file {config_path} is a directory: it must be a JSON file") from None
+    except OSError as e:
+        raise InvalidBundle(
+            f"config file {config_path} cannot be read: {e.strerror}; "
+            "check its permissions", errno=e.errno) from None
+
+
+def _parse_config(data: bytes, config_path: str) -> dict[str, Any]:
+    try:
+        config = json.loads(data)
+    except json.JSONDecodeError as e:
+        raise InvalidBundle(
+            f"{config_path} is not valid JSON: {e.msg} "
+            f"at line {e.lineno} column {e.colno}") from None
+    except UnicodeDecodeError as e:
+        raise InvalidBundle(
+            f"{config_path} is not valid JSON: not UTF-8 text "
+            f"(byte {e.start} is invalid)") from None
+    except RecursionError:
+        raise InvalidBundle(f"{config_path} is not valid JSON: it is nested too deeply") from None
+    if not isinstance(config, dict):
+        raise InvalidBundle(
+            f"{config_path}: $: the top level must be a JSON object, "
+            f"not {_json_type(config)}")
+    return config
+
+
+def _json_type(value: Any) -> str:
+    """Name a parsed JSON value's type the way the JSON spec does."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _strings_path(path: tuple[str, ...], value: Any) -> JsonPath:
+    """Point at the first non-string item of an array, or at the array itself."""
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                return (*path, i)
+    return path
+
+
+def _is_strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _structure_problem(config: dict[str, Any]) -> Optional[tuple[JsonPath, str]]:
+    """The first cheap structural problem as (JSON path, what is wrong), or None.
+
+    Checks only what libcrun needs to start a process; the full schema is left
+    for explain_schema, which is too slow to run on every call.
+    """
+    if not isinstance(config.get("ociVersion"), str):
+        return ("ociVersion",), "required, and must be a string such as \"1.0.2\""
+    root = config.get("root")
+    if not isinstance(root, dict):
+        return ("root",), "required, and must be an object with a \"path\" string"
+    if not isinstance(root.get("path"), str):
+        return ("root", "path"), "required, and must be a string naming the rootfs directory"
+    if root["path"] == "":
+        return ("root", "path"), "must not be empty; name the rootfs directory"
+    if "process" not in config:
+        return None
+    process = config["process"]
+    if not isinstance(process, dict):
+        return ("process",), "must be an object"
+    args = process.get("args")
+    if not _is_strings(args) or not args:
+        return (_strings_path(("process", "args"), args),
+                "required, and must be a non-empty array of strings")
+    if "cwd" in process and not isinstance(process["cwd"], str):
+        return ("process", "cwd"), "must be a string"
+    if "env" in process and not _is_strings(process["env"]):
+        return (_strings_path(("process", "env"), process["env"]),
+                "must be an array of \"NAME=value\" strings")
+    return None
+
+
+def _rootfs(bundle_dir: str, root_path: str, config_path: str) -> str:
+    # os.path.join keeps an absolute root.path as it is. Resolving here matters:
+    # libcrun resolves a relative root.path against the caller's cwd.
+    rootfs = os.path.normpath(os.path.join(bundle_dir, root_path))
+    where = f"(root.path in {config_path})"
+    if not os.path.exists(rootfs):
+        raise InvalidBundle(
+            f"rootfs {rootfs} {where} does not exist: create it or fix root.path")
+    if not os.path.isdir(rootfs):
+        raise InvalidBundle(
+            f"rootfs {rootfs} {where} is not a directory: "
+            "point root.path at the container's root directory")
+    return os.path.realpath(rootfs)
+
+
+def load_bundle(bundle: Optional[str], config: str = "config.json") -> Bundle:
+    """Read and check a bundle; raise InvalidBundle with a one-line reason if it is unusable.
+
+    ``bundle`` None means the current directory. A relative ``config`` is
+    resolved against the bundle directory, an absolute one is used as is.
+    """
+    bundle_dir = _bundle_dir(bundle)
+    config_path = os.path.normpath(os.path.join(bundle_dir, config))
+    parsed = _parse_config(_read_config(config_path), config_path)
+    problem = _structure_problem(parsed)
+    if problem is not None:
+        path, what = problem
+        # The full schema usually names the same field more precisely (or an
+        # earlier one); prefer its verdict on the field the cheap check flagged.
+        message = _explain(parsed, config_path, near=path)
+        raise InvalidBundle(message or f"{config_path}: {_render_path(path)}: {what}")
+    return Bundle(path=bundle_dir, config_path=config_path, config=parsed,
+                  rootfs=_rootfs(bundle_dir, parsed["root"]["path"], config_path))
+
+
+# --- the full OCI schema (jsonschema, loaded lazily) ---------------------------
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+# Validators keyed by schema directory, so a test (or LXCRI_SCHEMA_DIR set
+# later) pointing elsewhere gets its own.
+_validators: dict[str, Any] = {}
+
+
+def _render_path(path: Iterable[Union[str, int]]) -> str:
+    """Render a JSON path as process.args[0]; "$" is the document itself."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            out += f".{part}" if out else part
+        else:
+            # Keys such as annotation names hold dots and slashes.
+            out += f"[{json.dumps(part)}]"
+    return out or "$"
+
+
+def _schema_dir() -> str:
+    override = os.environ.get(_SCHEMA_DIR_ENV)
+    if override:
+        return override
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_schema")
+
+
+def _load_schemas(schema_dir: str) -> dict[str, Any]:
+    """Every *.json file in the directory, keyed by file name (what "$ref"s use)."""
+    schemas = {}
+    for name in sorted(os.listdir(schema_dir)):
+        if name.endswith(".json"):
+            with open(os.path.join(schema_dir, name), "rb") as f:
+                schemas[name] = json.load(f)
+    return schemas
+
+
+def _build_validator(schemas: dict[str, Any], schema_dir: str,
+                     use_referencing: Optional[bool] = None) -> Any:
+    """A Draft 4 validator for config-schema.json that resolves refs among ``schemas``.
+
+    jsonschema >= 4.18 resolves references through the ``referencing``
+    library; older releases only have RefResolver (deprecated since).
+    """
+    import jsonschema
+
+    entry = schemas[_SCHEMA_ENTRY]
+    if use_referencing is None:
+        try:
+            import referencing  # noqa: F401  # only probing for the new API
+            use_referencing = True
+        except ImportError:
+            use_referencing = False
+    if use_referencing:
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT4
+
+        # The entry schema has no "id", so its refs resolve against "" and
+        # "defs.json#/..." means the resource registered as "defs.json".
+        registry: Any = Registry().with_resources(
+            (name, Resource.from_contents(body, default_specification=DRAFT4))
+            for name, body in schemas.items())
+        return jsonschema.Draft4Validator(entry, registry=registry)
+    base = "file://" + os.path.abspath(schema_dir) + "/"
+    resolver = jsonschema.RefResolver(
+        base_uri=base + _SCHEMA_ENTRY, referrer=entry,
+        store={base + name: body for name, body in schemas.items()})
+    return jsonschema.Draft4Validator(entry, resolver=resolver)
+
+
+def _validator() -> Any:
+    """The cached validator, or None when no schema is installed."""
+    schema_dir = _schema_dir()
+    if schema_dir in _validators:
+        return _validators[schema_dir]
+    if not os.path.isfile(os.path.join(schema_dir, _SCHEMA_ENTRY)):
+        return None
+    try:
+        validator = _build_validator(_load_schemas(schema_dir), schema_dir)
+    except (OSError, ValueError):
+        # The explanation is a courtesy on an error path: a damaged schema
+        # copy must not hide the user's real error behind a traceback.
+        return None
+    _validators[schema_dir] = validator
+    return validator
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > _MAX_DETAIL_CHARS:
+        text = text[:_MAX_DETAIL_CHARS] + "..."
+    return text
+
+
+def _explain(config: dict[str, Any], config_path: str,
+             near: Optional[JsonPath] = None) -> Optional[str]:
+    """explain_schema, preferring errors at or below the JSON path ``near``."""
+    validator = _validator()
+    if validator is None:
+        return None
+    from jsonschema.exceptions import best_match
+
+    errors = list(validator.iter_errors(config))
+    if not errors:
+        return None
+    if near is not None:
+        prefix = list(near)
+        close = [e for e in errors if list(e.absolute_path)[:len(prefix)] == prefix]
+        errors = close or errors
+    error = best_match(errors)
+    return f"{config_path}: {_render_path(error.absolute_path)}: {_one_line(error.message)}"
+
+
+def explain_schema(config: dict[str, Any], config_path: str = "config.json") -> Optional[str]:
+    """Check ``config`` against the OCI runtime-spec schema.
+
+    Returns None when it is valid or no schema is installed, else one line
+    "<config_path>: <json.path>: <what is wrong>" for the most relevant error.
+    """
+    return _explain(config, config_path)
+
+
+def explain_libcrun_rejection(bundle: Bundle, libcrun_message: str) -> str:
+    """The best one-line reason for libcrun refusing ``bundle``'s config."""
+    return (explain_schema(bundle.config, bundle.config_path)
+            or f"{bundle.config_path}: {libcrun_message}")

@@ -1,0 +1,58 @@
+"""lxcri's exception hierarchy: one root, subclasses that also inherit the matching builtin.
+
+Every error carries a message meant for a person (what is wrong, which id, path or
+field, what to do), the errno when one applies, and the exit code the CLI uses.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+
+class LxcriError(Exception):
+    """Root of every error lxcri raises."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, errno: Optional[int] = None,
+                 container_id: Optional[str] = None) -> None:
+        Exception.__init__(self, message)
+        self.message = message
+        self.errno = errno
+        self.container_id = container_id
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ContainerNotFound(LxcriError, LookupError):
+    """No container with that id exists under the runtime's root."""
+
+
+class ContainerExists(LxcriError, FileExistsError):
+    """A container with that id exists already."""
+
+    def __init__(self, message: str, **kw: object) -> None:
+        LxcriError.__init__(self, message, **kw)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidArgument(LxcriError, ValueError):
+    """An argument is malformed: container id, signal, option value."""
+
+
+class InvalidBundle(InvalidArgument):
+    """The bundle, its config.json or its rootfs cannot be used."""
+
+
+class ContainerStateError(LxcriError):
+    """The container is not in a state that allows the operation."""
+
+
+class CgroupError(LxcriError):
+    """The host's cgroup setup keeps libcrun from working."""
+
+
+class BackendUnavailable(LxcriError):
+    """The backend cannot be used on this host (missing library or binary)."""

@@ -1,0 +1,250 @@
+"""Runs backend operations for a long-lived Python process in a sealed helper process.
+
+libcrun assumes it owns the process it runs in: run/create block every signal and
+never restore the mask, make the caller a child subreaper, replace its session
+keyring, chdir, reap any child with waitpid(-1), fork copies of the caller that
+hold all of its fds and call exit(), and keep process-global log settings. A CLI
+process can live with that; a Python program that imports lxcri cannot.
+
+So a Runtime starts one helper: a copy of this interpreter exec'd from a sealed
+memfd (the CVE-2019-5736 guard, lxcri.sealed) with no fds of the caller. The
+helper preloads the backend and, for each request, forks a child that performs
+the one operation and exits: every process-wide effect dies with that child. The
+helper is a child subreaper, so containers orphaned by those children are reaped
+there instead of by the host's pid 1 (which here does not reap at all).
+
+Protocol: requests go over a SEQPACKET socket with the stdio fds and a fresh reply
+socket attached (SCM_RIGHTS); the reply is one length-prefixed JSON document, so
+a created container that still holds a copy of the reply socket cannot stall it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from lxcri import errors, sealed
+
+_MAX_REQUEST = 1 << 20
+_LEN = struct.Struct("!Q")
+
+
+class HelperError(errors.LxcriError):
+    """The helper process failed or went away."""
+
+
+def _send_reply(sock: socket.socket, payload: Dict[str, Any]) -> None:
+    data = json.dumps(payload).encode()
+    sock.sendall(_LEN.pack(len(data)) + data)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise HelperError("the lxcri helper process exited before it answered")
+        buf += chunk
+    return bytes(buf)
+
+
+def _encode_error(exc: BaseException) -> Dict[str, Any]:
+    if isinstance(exc, errors.LxcriError):
+        return {"type": type(exc).__name__, "message": exc.message, "errno": exc.errno,
+                "container_id": exc.container_id}
+    return {"type": "LxcriError", "message": f"internal error: {type(exc).__name__}: {exc}",
+            "errno": None, "container_id": None}
+
+
+def _decode_error(d: Dict[str, Any]) -> errors.LxcriError:
+    cls = getattr(errors, d.get("type", ""), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.LxcriError)):
+        cls = errors.LxcriError
+    return cls(d.get("message", "unknown error"), errno=d.get("errno"),
+               container_id=d.get("container_id"))
+
+
+class Helper:
+    """Client side: owns one helper process, started on first use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: Optional[subprocess.Popen[bytes]] = None
+        self._ctrl: Optional[socket.socket] = None
+
+    def _ensure_started(self) -> socket.socket:
+        if self._ctrl is not None and self._proc is not None and self._proc.poll() is None:
+            return self._ctrl
+        self._stop_locked()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        exe = sealed.sealed_executable_fd()
+        argv, env = sealed.sealed_python_argv(
+            "from lxcri.isolation import serve;serve(int(sys.argv[1]),int(sys.argv[2]))",
+            [str(theirs.fileno()), str(exe)])
+        try:
+            self._proc = subprocess.Popen(
+                argv, executable=f"/proc/self/fd/{exe}", env=env,
+                pass_fds=(theirs.fileno(), exe), close_fds=True,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        finally:
+            theirs.close()
+        self._ctrl = ours
+        return ours
+
+    def call(self, backend_args: Dict[str, Any], op: str, args: Sequence[Any],
+             kwargs: Dict[str, Any], stdio: Tuple[int, int, int]) -> Any:
+        reply_ours, reply_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        request = json.dumps({"backend": backend_args, "op": op, "args": list(args),
+                              "kwargs": kwargs}).encode()
+        try:
+            with self._lock:
+                ctrl = self._ensure_started()
+                try:
+                    socket.send_fds(ctrl, [request], [reply_theirs.fileno(), *stdio])
+                except OSError as exc:
+                    raise HelperError(f"cannot reach the lxcri helper process: {exc}") from None
+            reply_theirs.close()
+            (n,) = _LEN.unpack(_recv_exact(reply_ours, _LEN.size))
+            reply = json.loads(_recv_exact(reply_ours, n))
+        finally:
+            reply_ours.close()
+            reply_theirs.close()
+        if reply.get("ok"):
+            return reply.get("result")
+        raise _decode_error(reply.get("error") or {})
+
+    def _stop_locked(self) -> None:
+        if self._ctrl is not None:
+            self._ctrl.close()  # EOF tells the helper to finish its work and exit
+            self._ctrl = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop_locked()
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self._proc.pid if self._proc is not None else None
+
+
+# -- helper process side ---------------------------------------------------------------------
+
+def _perform(request: Dict[str, Any]) -> Any:
+    from lxcri.backends.crun import CrunBackend
+
+    backend = CrunBackend(**request["backend"])
+    method = getattr(backend, request["op"])
+    return method(*request["args"], **request["kwargs"])
+
+
+def _op_child(ctrl: socket.socket, reply_fd: int, stdio: List[int], request: Dict[str, Any]) -> None:
+    """In the forked child: become the caller's stdio, perform one operation, answer."""
+    code = 0
+    try:
+        ctrl.close()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for target, fd in enumerate(stdio):
+            os.dup2(fd, target)  # dup2'd fds are inheritable: the container gets them
+        for fd in stdio:
+            if fd > 2:
+                os.close(fd)
+        reply = socket.socket(fileno=reply_fd)
+        try:
+            payload = {"ok": True, "result": _perform(request)}
+        except BaseException as exc:  # everything goes back to the caller
+            payload = {"ok": False, "error": _encode_error(exc)}
+        _send_reply(reply, payload)
+    except BaseException:
+        code = 1
+    finally:
+        # _exit: no atexit handlers or buffered output of this copy of the helper
+        os._exit(code)
+
+
+def serve(ctrl_fd: int, exe_fd: int) -> None:
+    """The helper's main loop (started by Helper, exec'd from a sealed memfd)."""
+    os.close(exe_fd)
+    from lxcri.backends import crun  # preload: forked children import nothing
+
+    crun.set_child_subreaper(True)
+    ctrl = socket.socket(fileno=ctrl_fd)
+    pending: Dict[int, int] = {}  # op child pid -> its reply fd, kept to report a crash
+
+    def reap(*_: object) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            reply_fd = pending.pop(pid, None)
+            if reply_fd is None:
+                continue  # an orphaned container, reparented to us
+            if status != 0:
+                try:
+                    _send_reply(socket.socket(fileno=os.dup(reply_fd)), {"ok": False, "error": {
+                        "type": "HelperError",
+                        "message": f"the lxcri operation process died ({_describe(status)})"}})
+                except OSError:
+                    pass
+            os.close(reply_fd)
+
+    signal.signal(signal.SIGCHLD, reap)
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(ctrl, _MAX_REQUEST, 4,
+                                                      socket.MSG_CMSG_CLOEXEC)
+        except ConnectionResetError:
+            break
+        if not msg:
+            break  # the Runtime closed: finish what runs, then exit
+        if len(fds) != 4:
+            for fd in fds:
+                os.close(fd)
+            continue
+        reply_fd, stdio = fds[0], fds[1:]
+        request = json.loads(msg)
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+        try:
+            pid = os.fork()
+            if pid == 0:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+                _op_child(ctrl, reply_fd, stdio, request)
+            pending[pid] = reply_fd
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for fd in stdio:
+            os.close(fd)
+    # Wait for operations still in flight (a foreground run), then leave; running
+    # containers move on to our own subreaper or init.
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    while pending:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        fd = pending.pop(pid, None)
+        if fd is not None:
+            os.close(fd)
+    reap()
+    sys.exit(0)
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"

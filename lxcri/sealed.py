@@ -1,0 +1,110 @@
+"""Protection against CVE-2019-5736-class attacks for a runtime written in Python.
+
+A process that enters a container (the container's init before it execs the
+user's program, an exec'd process before its exec) is a copy of the runtime
+process, and /proc/<pid>/exe of it points at the runtime's binary. A hostile
+container can open that link and, once the runtime exits, overwrite the binary
+on the host. For lxcri that binary is the host's Python interpreter.
+
+crun guards against it by re-executing itself from a sealed memfd copy when
+libcrun is loaded. lxcri's build disarms that load-time re-exec (it would
+restart any Python program that imports lxcri) and applies the same guard here,
+only where a process enters a container:
+- the CLI re-executes itself from a sealed copy before create/run/exec
+  (`reexec_if_needed`), before anything heavy is imported;
+- the library runs those operations in a helper process started from a sealed
+  copy (lxcri.isolation), created once per process and reused.
+The crun backend refuses to start a container from an unsealed process.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import threading
+from typing import Optional
+
+# The four seals that make a memfd immutable; the same test crun applies.
+_SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+_PATH_ENV = "_LXCRI_SEALED_PATH"
+
+_lock = threading.Lock()
+_sealed_fd: Optional[int] = None
+
+
+def is_sealed() -> bool:
+    """True when this process runs from a fully sealed memfd (so /proc/self/exe is immutable)."""
+    try:
+        fd = os.open("/proc/self/exe", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return fcntl.fcntl(fd, fcntl.F_GET_SEALS) == _SEALS
+    except OSError:  # not a memfd
+        return False
+    finally:
+        os.close(fd)
+
+
+def sealed_executable_fd() -> int:
+    """A sealed memfd holding a copy of this process's executable (close-on-exec).
+
+    Made once per process and reused: once sealed it can never change, so
+    sharing it between helpers is safe.
+    """
+    global _sealed_fd
+    with _lock:
+        if _sealed_fd is None:
+            _sealed_fd = _make_sealed_copy()
+        return _sealed_fd
+
+
+def _make_sealed_copy() -> int:
+    memfd = os.memfd_create("lxcri", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        src = os.open("/proc/self/exe", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            size = os.fstat(src).st_size
+            sent = 0
+            while sent < size:
+                n = os.sendfile(memfd, src, sent, size - sent)
+                if n == 0:
+                    break
+                sent += n
+        finally:
+            os.close(src)
+        fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, _SEALS)
+    except BaseException:
+        os.close(memfd)
+        raise
+    return memfd
+
+
+def sealed_python_argv(code: str, args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """argv and environment to run `code` in a sealed copy of this interpreter.
+
+    The copy starts with -I -S (no site, no user environment: about half the
+    start-up time) and gets this process's sys.path through the environment, so
+    it imports the same lxcri, cffi and typer.
+    """
+    env = dict(os.environ)
+    env[_PATH_ENV] = os.pathsep.join(p for p in sys.path if p)
+    boot = (f"import os,sys;sys.path[:0]=os.environ.pop({_PATH_ENV!r}).split(os.pathsep);"
+            + code)
+    return [sys.executable or "python3", "-I", "-S", "-c", boot, *args], env
+
+
+def reexec_if_needed() -> None:
+    """Replace this process with the same command run from a sealed interpreter copy.
+
+    Returns only when the process is already sealed. Called by the CLI before
+    create/run/exec, before anything is done that should not happen twice.
+    """
+    if is_sealed():
+        return
+    fd = sealed_executable_fd()
+    argv, env = sealed_python_argv(
+        "from lxcri.__main__ import main;sys.exit(main(sys.argv[1:]))", sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(fd, argv, env)

@@ -1,0 +1,40 @@
+"""Builds lxcri with its libcrun binding; metadata lives in pyproject.toml.
+
+Besides the CFFI extension, the wheel carries two files taken from the built crun
+tree at build time (never committed): libcrun.so.0 beside the extension (found
+through its $ORIGIN rpath) and the OCI runtime-spec JSON schema that lxcri uses to
+explain a rejected config.json.
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+
+class build_py_with_libcrun(build_py):
+    def run(self):
+        super().run()
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from build_crun import crun_tree  # beside this file; needs cffi (a build requirement)
+
+        tree = crun_tree()
+        pkg = os.path.join(self.build_lib, "lxcri")
+        lib = os.path.join(pkg, "libcrun.so.0")
+        shutil.copyfile(os.path.join(tree, ".libs", "libcrun.so.0"), lib)
+        if shutil.which("strip"):
+            subprocess.run(["strip", "--strip-unneeded", lib], check=True)
+        schema_src = os.path.join(tree, "libocispec", "runtime-spec", "schema")
+        schema_dst = os.path.join(pkg, "_schema")
+        os.makedirs(schema_dst, exist_ok=True)
+        for name in os.listdir(schema_src):
+            if name.endswith(".json") and name != "state-schema.json":
+                shutil.copyfile(os.path.join(schema_src, name), os.path.join(schema_dst, name))
+
+
+setup(
+    cffi_modules=["build_crun.py:ffibuilder"],
+    cmdclass={"build_py": build_py_with_libcrun},
+)

@@ -1,0 +1,260 @@
+"""The library API (lxcri.Runtime) with real containers, and the embedding guarantees:
+a long-lived Python caller keeps its signal mask, subreaper flag, session keyring,
+cwd, fds and children, and the host's Python is never exposed to a container."""
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lxcri
+from support import new_id, zombie_children
+
+pytestmark = [pytest.mark.integration, pytest.mark.core]
+
+libc = ctypes.CDLL(None, use_errno=True)
+PR_GET_CHILD_SUBREAPER = 37
+KEYCTL_GET_KEYRING_ID = 0
+KEY_SPEC_SESSION_KEYRING = -3
+SYS_keyctl = 250  # x86_64
+
+
+def subreaper_flag() -> int:
+    value = ctypes.c_int(0)
+    assert libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0) == 0
+    return value.value
+
+
+def session_keyring() -> int:
+    return int(libc.syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0))
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def wait_status(rt: Any, id: str, status: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if rt.state(id).status == status:
+                return
+        except lxcri.ContainerNotFound:
+            pass  # not created yet
+        assert time.monotonic() < deadline, f"{id} never became {status}"
+        time.sleep(0.02)
+
+
+def test_lifecycle_created_running_stopped(runtime: Any, make_bundle: Any, tmp_path: Path) -> None:
+    bundle = make_bundle("sleep", "30")
+    cid = new_id("api")
+    pid_file = tmp_path / "pid"
+    st = runtime.create(cid, str(bundle), pid_file=str(pid_file), stdout=subprocess.DEVNULL)
+    assert isinstance(st, lxcri.State)
+    assert (st.id, st.status, st.bundle) == (cid, "created", str(bundle))
+    assert st.pid > 0 and int(pid_file.read_text()) == st.pid
+    runtime.start(cid)
+    assert runtime.state(cid).status == "running"
+    assert [s.id for s in runtime.list()] == [cid]
+    runtime.kill(cid, "SIGKILL")
+    wait_status(runtime, cid, "stopped")
+    runtime.delete(cid)
+    with pytest.raises(lxcri.ContainerNotFound):
+        runtime.state(cid)
+    assert runtime.list() == []
+
+
+def test_run_exit_codes_and_stdout(runtime: Any, make_bundle: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with open(out, "w") as f:
+        assert runtime.run(new_id(), str(make_bundle("true")), stdout=f) == 0
+        assert runtime.run(new_id(), str(make_bundle("sh", "-c", "echo hi from $(hostname); exit 7",
+                                                      hostname="api-host")), stdout=f) == 7
+    assert out.read_text() == "hi from api-host\n"
+
+
+def test_run_killed_by_signal_is_128_plus_n(runtime: Any, make_bundle: Any) -> None:
+    cid = new_id("sig")
+    result: dict[str, int] = {}
+    t = threading.Thread(target=lambda: result.setdefault(
+        "code", runtime.run(cid, str(make_bundle("sleep", "60")), stdout=subprocess.DEVNULL)))
+    t.start()
+    wait_status(runtime, cid, "running")
+    runtime.kill(cid, 9)
+    t.join(30)
+    assert result == {"code": 137}
+
+
+def test_delete_force_of_running_container(runtime: Any, make_bundle: Any) -> None:
+    cid = new_id()
+    runtime.create(cid, str(make_bundle("sleep", "60")))
+    runtime.start(cid)
+    pid = runtime.state(cid).pid
+    with pytest.raises(lxcri.ContainerStateError):
+        runtime.delete(cid)
+    assert runtime.state(cid).status == "running"
+    runtime.delete(cid, force=True)
+    with pytest.raises(lxcri.ContainerNotFound):
+        runtime.state(cid)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and not _is_zombie(pid):
+        assert time.monotonic() < deadline, "the container's process survived delete --force"
+        time.sleep(0.02)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_errors_map_to_builtin_types(runtime: Any, make_bundle: Any, tmp_path: Path) -> None:
+    with pytest.raises(LookupError):
+        runtime.state("lxcri-test-nonexistent")
+    with pytest.raises(ValueError):
+        runtime.kill("lxcri-test-nonexistent", "NOSUCHSIGNAL")
+    with pytest.raises(ValueError):
+        runtime.run("a/b", str(make_bundle()))
+    with pytest.raises(lxcri.InvalidBundle):
+        runtime.run(new_id(), str(tmp_path / "missing-bundle"))
+    cid = new_id()
+    runtime.create(cid, str(make_bundle("sleep", "30")))
+    with pytest.raises(FileExistsError) as exc:
+        runtime.create(cid, str(make_bundle("true")))
+    assert exc.value.errno == errno.EEXIST
+    assert runtime.state(cid).status == "created"  # the first one is unharmed
+    assert isinstance(exc.value, lxcri.LxcriError)
+
+
+def test_caller_process_state_is_preserved(runtime: Any, make_bundle: Any, tmp_path: Path) -> None:
+    os.chdir(tmp_path)
+    signal.pthread_sigmask(signal.SIG_SETMASK, {signal.SIGUSR1})
+    try:
+        before = (signal.pthread_sigmask(signal.SIG_BLOCK, []), subreaper_flag(),
+                  session_keyring(), os.getcwd())
+        runtime.run(new_id(), str(make_bundle("true")))  # warm: starts the helper
+        fds = open_fds()
+        for _ in range(3):
+            assert runtime.run(new_id(), str(make_bundle("true"))) == 0
+            cid = new_id()
+            runtime.create(cid, str(make_bundle("true")), stdout=subprocess.DEVNULL)
+            runtime.start(cid)
+            runtime.delete(cid, force=True)
+        after = (signal.pthread_sigmask(signal.SIG_BLOCK, []), subreaper_flag(),
+                 session_keyring(), os.getcwd())
+        assert after == before
+        assert open_fds() == fds
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def test_unrelated_children_are_not_reaped_or_waited_for(runtime: Any, make_bundle: Any) -> None:
+    quick = subprocess.Popen(["sh", "-c", "exit 3"])
+    slow = subprocess.Popen(["sleep", "30"])
+    try:
+        time.sleep(0.2)  # let `quick` exit before the container runs
+        assert runtime.run(new_id(), str(make_bundle("true"))) == 0
+        assert slow.poll() is None  # run() returned without waiting for it
+        assert quick.wait(5) == 3  # its exit status was not stolen
+    finally:
+        slow.kill()
+        slow.wait()
+
+
+def test_created_container_holds_none_of_the_callers_fds(runtime: Any, make_bundle: Any) -> None:
+    r, w = os.pipe()
+    try:
+        cid = new_id()
+        runtime.create(cid, str(make_bundle("sleep", "30")), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        os.close(w)
+        w = -1
+        fcntl.fcntl(r, fcntl.F_SETFL, os.O_NONBLOCK)
+        assert os.read(r, 1) == b""  # EOF: no other process holds the write end
+        pid = runtime.state(cid).pid
+        assert os.readlink(f"/proc/{pid}/exe") != os.path.realpath(sys.executable)
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+def test_foreground_run_from_a_worker_thread(runtime: Any, make_bundle: Any) -> None:
+    codes: list[int] = []
+    threads = [threading.Thread(target=lambda: codes.append(runtime.run(
+        new_id("thr"), str(make_bundle("sh", "-c", "exit 5"))))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert codes == [5, 5, 5]
+
+
+def test_200_sequential_runs_leak_nothing(runtime: Any, make_bundle: Any) -> None:
+    bundle = str(make_bundle("true"))
+    assert runtime.run(new_id(), bundle) == 0
+    fds = open_fds()
+    for _ in range(200):
+        assert runtime.run(new_id("seq"), bundle) == 0
+    assert open_fds() == fds
+    assert zombie_children() == []
+    assert zombie_children(runtime._helper.pid) == []
+    assert runtime.list() == []
+
+
+def test_container_cannot_reach_the_host_python(runtime: Any, make_bundle: Any) -> None:
+    """CVE-2019-5736: the container's first process must not be the host's interpreter."""
+    cid = new_id("cve")
+    st = runtime.create(cid, str(make_bundle("sleep", "30")))
+    exe = f"/proc/{st.pid}/exe"
+    # Until start, the container's process is a copy of the runtime: it must run
+    # from a sealed memfd, not from the Python binary on the host's disk.
+    assert os.readlink(exe).startswith("/memfd:lxcri")
+    host = os.stat(os.path.realpath(sys.executable))
+    held = os.open(exe, os.O_RDONLY)  # what an attacker in the container would keep
+    try:
+        assert (os.fstat(held).st_dev, os.fstat(held).st_ino) != (host.st_dev, host.st_ino)
+        runtime.start(cid)
+        wait_status(runtime, cid, "running")
+        # Even once the copy no longer runs, the kept handle cannot be written through.
+        with pytest.raises(OSError) as exc:
+            fd = os.open(f"/proc/self/fd/{held}", os.O_WRONLY)
+            try:
+                os.write(fd, b"\x7fELF")
+            finally:
+                os.close(fd)
+        assert exc.value.errno in (errno.EPERM, errno.ETXTBSY)
+        seals = fcntl.fcntl(held, fcntl.F_GET_SEALS)
+        assert seals & fcntl.F_SEAL_WRITE
+    finally:
+        os.close(held)
+
+
+def test_import_does_not_reexec_the_interpreter(tmp_path: Path) -> None:
+    script = "print('before'); import lxcri, lxcri.backends.crun; print('after')"
+    # As a piped script (stdin can be read once) and as -c.
+    out = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True,
+                         timeout=60)
+    assert (out.returncode, out.stdout) == (0, "before\nafter\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout) == (0, "before\nafter\n")
+
+
+def test_unsealed_direct_backend_refuses_to_start_a_container(state_root: Path,
+                                                             make_bundle: Any) -> None:
+    rt = lxcri.Runtime(root=str(state_root), isolate=False)
+    with pytest.raises(lxcri.LxcriError, match="unsealed"):
+        rt.run(new_id(), str(make_bundle("true")))
+    assert os.listdir(state_root) == []

@@ -1,0 +1,69 @@
+"""Helpers the tests import: the lxcri command runner, ids, process and mount checks."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+LXCRI = os.path.join(os.path.dirname(sys.executable), "lxcri")
+BUSYBOX = "/bin/busybox"
+
+
+def needs_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run containers")
+
+
+def new_id(tag: str = "") -> str:
+    return f"lxcri-test-{tag}{'-' if tag else ''}{uuid.uuid4().hex[:8]}"
+
+
+class Cli:
+    """Runs the installed `lxcri` command against one state root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __call__(self, *args: str, check: bool = False, timeout: float = 60,
+                 **kw: Any) -> subprocess.CompletedProcess[str]:
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        proc = subprocess.run([LXCRI, "--root", str(self.root), *args], text=True,
+                              timeout=timeout, check=False, **kw)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"lxcri {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+        return proc
+
+    def state(self, id: str) -> Dict[str, Any]:
+        out = self("state", id, check=True).stdout
+        return dict(json.loads(out))
+
+
+def zombie_children(pid: Optional[int] = None) -> List[int]:
+    """Zombie processes whose parent is `pid` (default: this process)."""
+    parent = os.getpid() if pid is None else pid
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == parent:
+            found.append(int(entry))
+    return found
+
+
+def mounts_under(path: Path) -> List[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
