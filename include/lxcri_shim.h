@@ -4,6 +4,7 @@
 #define LXCRI_SHIM_H
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -119,6 +120,20 @@ lxcri_get_child_subreaper (void)
   if (prctl (PR_GET_CHILD_SUBREAPER, &value, 0, 0, 0) < 0)
     return -1;
   return value;
+}
+
+/* libcrun's run/create block every signal and leave them blocked: callers save the
+   mask before and restore it after (done here so Python need not import `signal`). */
+static int
+lxcri_sigmask_save (sigset_t *out)
+{
+  return pthread_sigmask (SIG_BLOCK, NULL, out);
+}
+
+static int
+lxcri_sigmask_restore (const sigset_t *mask)
+{
+  return pthread_sigmask (SIG_SETMASK, mask, NULL);
 }
 
 #endif

@@ -8,8 +8,6 @@ Importing lxcri is cheap and has no side effects: the libcrun binding is loaded
 only when a container operation needs it, and loading it never re-executes the
 interpreter (see lxcri.sealed).
 """
-from typing import Any
-
 from lxcri._version import __version__
 from lxcri.errors import (
     BackendUnavailable,
@@ -28,7 +26,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     # Runtime and State live in lxcri.runtime; import it on first use only.
     if name in ("Runtime", "State"):
         from lxcri import runtime

@@ -11,13 +11,17 @@ rejected it, to explain why against the full OCI runtime-spec schema.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
-from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Sequence, Union
 
 from lxcri.errors import InvalidArgument, InvalidBundle
+
+# No typing, dataclasses, json or re at import time: each costs milliseconds on
+# every CLI call, and the CLI imports this module for validate_id.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Optional, Sequence, Union
+
+    JsonPath = Sequence[Union[str, int]]
 
 MAX_ID_BYTES = 1024
 
@@ -26,9 +30,11 @@ MAX_ID_BYTES = 1024
 _SHOWN_CHARS = 40
 _MAX_DETAIL_CHARS = 200
 
-# C0 and C1 control characters plus any Unicode whitespace: they break state
-# directory names, log lines and shell use of the id.
-_BAD_ID_CHARS = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+
+def _bad_id_char(ch: str) -> bool:
+    """C0 and C1 control characters and any Unicode whitespace: they break state
+    directory names, log lines and shell use of the id."""
+    return ch.isspace() or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F
 _ID_HINT = "use letters, digits, '_', '-', '.'"
 
 _BUNDLE_HINT = "pass --bundle DIR, a directory holding config.json and the rootfs"
@@ -37,9 +43,6 @@ _BUNDLE_HINT = "pass --bundle DIR, a directory holding config.json and the rootf
 # relative names its "$ref"s use ("defs.json#/definitions/...").
 _SCHEMA_ENTRY = "config-schema.json"
 _SCHEMA_DIR_ENV = "LXCRI_SCHEMA_DIR"
-
-JsonPath = Sequence[Union[str, int]]
-
 
 def _show(value: str) -> str:
     """Quote a user-supplied string for a message, escaped and truncated."""
@@ -64,7 +67,7 @@ def _id_problem(container_id: str) -> Optional[str]:
         return "it must not be '.'"
     if ".." in container_id:
         return "it must not contain '..'"
-    if _BAD_ID_CHARS.search(container_id):
+    if any(_bad_id_char(ch) for ch in container_id):
         return "it must not contain whitespace or control characters"
     return None
 
@@ -84,14 +87,19 @@ def validate_id(container_id: str) -> str:
 
 # --- bundles -----------------------------------------------------------------
 
-@dataclass(frozen=True)
 class Bundle:
     """A bundle that passed validation, with every path made absolute."""
 
-    path: str               # absolute, realpath'd bundle directory
-    config_path: str        # absolute path of the config file
-    config: dict[str, Any]  # the parsed config.json
-    rootfs: str             # absolute path of root.path, resolved against the bundle
+    __slots__ = ("path", "config_path", "config", "rootfs")
+
+    def __init__(self, path: str, config_path: str, config: dict[str, Any], rootfs: str) -> None:
+        self.path = path                # absolute, realpath'd bundle directory
+        self.config_path = config_path  # absolute path of the config file
+        self.config = config            # the parsed config.json
+        self.rootfs = rootfs            # absolute path of root.path, against the bundle
+
+    def __repr__(self) -> str:
+        return f"Bundle(path={self.path!r}, config_path={self.config_path!r})"
 
 
 def _bundle_dir(bundle: Optional[str]) -> str:
@@ -121,6 +129,8 @@ def _read_config(config_path: str) -> bytes:
 
 
 def _parse_config(data: bytes, config_path: str) -> dict[str, Any]:
+    import json
+
     try:
         config = json.loads(data)
     except json.JSONDecodeError as e:
@@ -237,7 +247,9 @@ def load_bundle(bundle: Optional[str], config: str = "config.json") -> Bundle:
 
 # --- the full OCI schema (jsonschema, loaded lazily) ---------------------------
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+def _is_identifier(key: str) -> bool:
+    return key.isascii() and key.isidentifier()
+
 
 # Validators keyed by schema directory, so a test (or LXCRI_SCHEMA_DIR set
 # later) pointing elsewhere gets its own.
@@ -246,11 +258,13 @@ _validators: dict[str, Any] = {}
 
 def _render_path(path: Iterable[Union[str, int]]) -> str:
     """Render a JSON path as process.args[0]; "$" is the document itself."""
+    import json
+
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _IDENTIFIER.match(part):
+        elif _is_identifier(part):
             out += f".{part}" if out else part
         else:
             # Keys such as annotation names hold dots and slashes.
@@ -268,6 +282,8 @@ def _schema_dir() -> str:
 def _load_schemas(schema_dir: str) -> dict[str, Any]:
     """Every *.json file in the directory, keyed by file name (what "$ref"s use)."""
     schemas = {}
+    import json
+
     for name in sorted(os.listdir(schema_dir)):
         if name.endswith(".json"):
             with open(os.path.join(schema_dir, name), "rb") as f:

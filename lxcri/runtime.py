@@ -12,21 +12,26 @@ children to itself.
 from __future__ import annotations
 
 import os
-import signal as signal_mod
-from typing import IO, Any, Dict, List, Optional, Tuple, Union
 
 from lxcri import bundle as bundle_mod
-from lxcri.errors import InvalidArgument
+from lxcri.errors import ContainerExists, InvalidArgument, InvalidBundle, LxcriError
 from lxcri.state import State
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: the CLI pays for every import
+    from typing import IO, Any, Dict, List, Optional, Tuple, Union
+
+    StdioArg = Union[None, int, IO[Any]]
 
 __all__ = ["Runtime", "State", "DEFAULT_ROOT", "parse_signal", "version_info"]
 
 DEFAULT_ROOT = "/run/lxcri"
-StdioArg = Union[None, int, IO[Any]]
 
 
 def parse_signal(sig: Union[str, int]) -> int:
     """A signal number from a name ("TERM", "SIGTERM", "term"), a number or "RTMIN+N"."""
+    import signal as signal_mod
+
     text = str(sig).strip()
     if text.isdigit():
         num = int(text)
@@ -139,26 +144,43 @@ class Runtime:
 
     # -- OCI operations --------------------------------------------------------------------
 
+    def _start_process(self, op: str, id: str, bundle: Optional[str], config: str,
+                       stdio: Tuple[StdioArg, StdioArg, StdioArg], **kwargs: Any) -> Any:
+        """run/create. libcrun parses config.json itself; lxcri looks closer (JSON line and
+        column, the schema's JSON path, the rootfs) only once something went wrong, so the
+        happy path imports neither json nor jsonschema."""
+        bundle_mod.validate_id(id)
+        path = os.path.realpath(bundle if bundle is not None else os.curdir)
+        if not os.path.isdir(path):
+            bundle_mod.load_bundle(bundle, config)  # raises with the reason
+        config_path = config if os.path.isabs(config) else os.path.join(path, config)
+        try:
+            return self._call_with_stdio(op, *stdio, id, path, config_path, **kwargs)
+        except (ContainerExists, InvalidArgument):
+            raise
+        except LxcriError as exc:
+            try:
+                bundle_mod.load_bundle(path, config)
+            except InvalidBundle as diagnosed:
+                raise diagnosed from exc
+            raise
+
     def run(self, id: str, bundle: Optional[str] = None, *, config: str = "config.json",
             pid_file: Optional[str] = None, detach: bool = False, stdin: StdioArg = None,
             stdout: StdioArg = None, stderr: StdioArg = None) -> int:
         """Create and start a container; in the foreground, wait and return its exit code
-        (128+N when signal N killed it). stdio defaults to this process's fds 0, 1, 2; each of stdin, stdout, stderr
-        may be a file object, an fd or subprocess.DEVNULL."""
-        bundle_mod.validate_id(id)
-        b = bundle_mod.load_bundle(bundle, config)
-        return int(self._call_with_stdio("run", stdin, stdout, stderr, id, b.path, b.config_path,
-                                         pid_file=self._abs(pid_file), detach=detach))
+        (128+N when signal N killed it). stdio defaults to this process's fds 0, 1, 2;
+        each of stdin, stdout, stderr may be a file object, an fd or subprocess.DEVNULL."""
+        return int(self._start_process("run", id, bundle, config, (stdin, stdout, stderr),
+                                       pid_file=self._abs(pid_file), detach=detach))
 
     def create(self, id: str, bundle: Optional[str] = None, *, config: str = "config.json",
                pid_file: Optional[str] = None, stdin: StdioArg = None, stdout: StdioArg = None,
                stderr: StdioArg = None) -> State:
         """Create a container: its process exists, the user's program waits for start()."""
-        bundle_mod.validate_id(id)
-        b = bundle_mod.load_bundle(bundle, config)
-        d = self._call_with_stdio("create", stdin, stdout, stderr, id, b.path, b.config_path,
-                                  pid_file=self._abs(pid_file))
-        return State.from_dict(d)
+        self._start_process("create", id, bundle, config, (stdin, stdout, stderr),
+                            pid_file=self._abs(pid_file))
+        return self.state(id)
 
     def start(self, id: str) -> None:
         self._call("start", bundle_mod.validate_id(id))

@@ -18,17 +18,20 @@ The crun backend refuses to start a container from an unsealed process.
 """
 from __future__ import annotations
 
+import _thread
 import fcntl
 import os
 import sys
-import threading
-from typing import Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 # The four seals that make a memfd immutable; the same test crun applies.
 _SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 _PATH_ENV = "_LXCRI_SEALED_PATH"
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()  # not threading: this module is on the CLI's start-up path
 _sealed_fd: Optional[int] = None
 
 

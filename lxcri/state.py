@@ -1,23 +1,40 @@
 """The OCI state of a container, as runtimes report it (`state` command, runtime-spec)."""
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # not at run time: the CLI pays for every import
+    from typing import Any, Dict, Optional
+
+_FIELDS = ("oci_version", "id", "status", "pid", "bundle", "created", "annotations", "rootfs",
+           "owner", "runtime")
 
 
-@dataclass(frozen=True)
 class State:
-    oci_version: str
-    id: str
-    status: str  # creating | created | running | paused | stopped
-    pid: int
-    bundle: str
-    created: Optional[str] = None
-    annotations: Dict[str, str] = field(default_factory=dict)
-    rootfs: Optional[str] = None
-    owner: Optional[str] = None
-    runtime: str = "crun"
+    """One container's state; compares equal field by field."""
+
+    __slots__ = _FIELDS
+
+    def __init__(self, oci_version: str, id: str, status: str, pid: int, bundle: str,
+                 created: Optional[str] = None, annotations: Optional[Dict[str, str]] = None,
+                 rootfs: Optional[str] = None, owner: Optional[str] = None,
+                 runtime: str = "crun") -> None:
+        self.oci_version = oci_version
+        self.id = id
+        self.status = status  # creating | created | running | paused | stopped
+        self.pid = pid
+        self.bundle = bundle
+        self.created = created
+        self.annotations = dict(annotations or {})
+        self.rootfs = rootfs
+        self.owner = owner
+        self.runtime = runtime
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, State) and all(
+            getattr(self, f) == getattr(other, f) for f in _FIELDS)
+
+    def __repr__(self) -> str:
+        return "State(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in _FIELDS) + ")"
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], runtime: str = "crun") -> "State":
@@ -36,6 +53,8 @@ class State:
 
     @classmethod
     def from_json(cls, text: str, runtime: str = "crun") -> "State":
+        import json
+
         return cls.from_dict(json.loads(text), runtime)
 
     def to_dict(self) -> Dict[str, Any]:

@@ -67,3 +67,30 @@ def zombie_children(pid: Optional[int] = None) -> List[int]:
 def mounts_under(path: Path) -> List[str]:
     with open("/proc/self/mountinfo") as f:
         return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
+
+
+def cgroups_named(id: str) -> List[str]:
+    """cgroup directories (v1 controllers or v2) whose name is the container id."""
+    found = []
+    for top in ("/sys/fs/cgroup", *[f"/sys/fs/cgroup/{c}" for c in os.listdir("/sys/fs/cgroup")]):
+        for dirpath, dirnames, _files in os.walk(top):
+            if dirpath.count("/") > top.count("/") + 3:
+                dirnames[:] = []
+                continue
+            if os.path.basename(dirpath) == id or os.path.basename(dirpath).endswith(id):
+                found.append(dirpath)
+    return found
+
+
+def processes_rooted_at(path: Path) -> List[int]:
+    """Processes whose root directory is `path` (what a container's processes have)."""
+    target = os.path.realpath(path)
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/root") == target:
+                    pids.append(int(entry))
+            except OSError:
+                continue
+    return pids

@@ -1,29 +1,4 @@
-"""Backends: one module per way of running a container, all behind the Backend protocol.
+"""Backends: one module per way of running a container (see base.Backend).
 
-A backend works in one process and returns plain data (ints, strings, dicts of the
-OCI state), so lxcri.isolation can run any of its operations in a helper process
-and ship the result back. Bundles arrive validated (lxcri.bundle).
+Nothing is imported here: the CLI loads only the backend it uses.
 """
-from __future__ import annotations
-
-from typing import Any, Dict, List, Optional, Protocol
-
-
-class Backend(Protocol):
-    name: str
-
-    def run(self, id: str, bundle: str, config_path: str, *, pid_file: Optional[str] = None,
-            detach: bool = False) -> int: ...
-
-    def create(self, id: str, bundle: str, config_path: str, *,
-               pid_file: Optional[str] = None) -> Dict[str, Any]: ...
-
-    def start(self, id: str) -> None: ...
-
-    def state_json(self, id: str) -> str: ...
-
-    def kill(self, id: str, signal: int, *, all: bool = False) -> None: ...
-
-    def delete(self, id: str, *, force: bool = False) -> None: ...
-
-    def list(self) -> List[Dict[str, Any]]: ...

@@ -9,11 +9,8 @@ waitpid(-1)) and is not thread-safe.
 from __future__ import annotations
 
 import errno as errno_mod
-import json
 import os
-import signal as signal_mod
 import sys
-from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
 
 from lxcri import sealed
 from lxcri._version import __version__
@@ -27,18 +24,26 @@ from lxcri.errors import (
     LxcriError,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing, json and signal stay out of the CLI's start-up path
+    from typing import Any, Callable, Dict, Iterator, List, Optional
+
+_dlopen_flags = sys.getdlopenflags()
+# Lazy binding: resolving every symbol of libcrun, libsystemd, libgcrypt, ... up
+# front costs milliseconds that a `state` call never uses.
+sys.setdlopenflags(os.RTLD_LAZY | (_dlopen_flags & ~os.RTLD_NOW))
 try:
     from lxcri._crun import ffi, lib
 except ImportError as exc:  # built without libcrun, or libcrun.so.0 missing beside it
     raise BackendUnavailable(f"the embedded crun backend cannot load: {exc}") from None
+finally:
+    sys.setdlopenflags(_dlopen_flags)
 
 _built_for = ffi.string(lib.lxcri_module_version()).decode()
 if _built_for != __version__:
     raise BackendUnavailable(
         f"lxcri._crun was built for lxcri {_built_for} but this is lxcri {__version__}: "
         "reinstall lxcri")
-
-T = TypeVar("T")
 
 HYBRID_CGROUP_HINT = (
     "this host mounts cgroup v1 and v2 side by side with controllers enabled on v2, "
@@ -88,6 +93,9 @@ def _classify(msg: str, status: int, what: str, container_id: Optional[str]) -> 
         return CgroupError(f"{text}; {HYBRID_CGROUP_HINT}", **kw)
     if "already exists" in msg and status in (0, errno_mod.EEXIST):
         return ContainerExists(text, **kw)
+    if msg.startswith("executable file") or "exec container process" in msg:
+        return InvalidBundle(f"{text}; check process.args[0] in the bundle's config.json "
+                             "(and PATH in process.env)", **kw)
     return LxcriError(text, **kw)
 
 
@@ -95,12 +103,13 @@ class _SavedProcessState:
     """Restores what libcrun leaves changed in the calling process (signal mask, cwd)."""
 
     def __enter__(self) -> "_SavedProcessState":
-        self.mask = signal_mod.pthread_sigmask(signal_mod.SIG_BLOCK, [])
+        self.mask = ffi.new("sigset_t *")
+        lib.lxcri_sigmask_save(self.mask)
         self.cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        signal_mod.pthread_sigmask(signal_mod.SIG_SETMASK, self.mask)
+        lib.lxcri_sigmask_restore(self.mask)
         try:
             os.fchdir(self.cwd)
         finally:
@@ -167,11 +176,8 @@ class CrunBackend:
             try:
                 _check(-1, err)
             except LxcriError as exc:
-                from lxcri import bundle as bundle_mod
-
-                explained = bundle_mod.explain_schema(_read_json(config_path), config_path)
-                raise InvalidBundle(explained or f"{config_path}: {exc.message}",
-                                    errno=exc.errno) from None
+                # lxcri.runtime looks closer at the bundle when this surfaces.
+                raise InvalidBundle(f"{config_path}: {exc.message}", errno=exc.errno) from None
         return ffi.gc(container, lib.libcrun_container_free)
 
     def _start_process(self, id: str, bundle: str, config_path: str, what: str,
@@ -208,23 +214,31 @@ class CrunBackend:
             pid_file=pid_file, detach=detach)
 
     def create(self, id: str, bundle: str, config_path: str, *,
-               pid_file: Optional[str] = None) -> Dict[str, Any]:
+               pid_file: Optional[str] = None) -> None:
         self._start_process(
             id, bundle, config_path, "create",
             lambda ctx, c, err: lib.libcrun_container_create(ctx, c, 0, err),
             pid_file=pid_file, detach=True)
-        return json.loads(self.state_json(id))
+
+    def _status(self, id: str) -> str:
+        import json
+
+        return str(json.loads(self.state_json(id))["status"])
 
     def start(self, id: str) -> None:
-        status = json.loads(self.state_json(id))["status"]
-        if status != "created":
-            raise ContainerStateError(
-                f"cannot start container `{id}`: it is {status}, and only a created "
-                "container can be started", container_id=id)
+        self._require(id)
         keep: List[Any] = []
         ctx = self._context(id, keep)
-        self._call(f"cannot start container `{id}`", id,
-                   lambda err: lib.libcrun_container_start(ctx, id.encode(), err))
+        try:
+            self._call(f"cannot start container `{id}`", id,
+                       lambda err: lib.libcrun_container_start(ctx, id.encode(), err))
+        except LxcriError:
+            status = self._status(id)  # explain the usual cause in the user's terms
+            if status != "created":
+                raise ContainerStateError(
+                    f"cannot start container `{id}`: it is {status}, and only a created "
+                    "container can be started", container_id=id) from None
+            raise
 
     def state_json(self, id: str) -> str:
         self._require(id)
@@ -248,18 +262,23 @@ class CrunBackend:
 
     def delete(self, id: str, *, force: bool = False) -> None:
         self._require(id)
-        if not force:
-            status = json.loads(self.state_json(id))["status"]
+        keep: List[Any] = []
+        ctx = self._context(id, keep)
+        try:
+            self._call(f"cannot delete container `{id}`", id,
+                       lambda err: lib.libcrun_container_delete(ctx, ffi.NULL, id.encode(),
+                                                                force, err))
+        except LxcriError:
+            status = self._status(id) if not force else ""
             if status in ("running", "paused"):
                 raise ContainerStateError(
                     f"cannot delete container `{id}`: it is {status}; stop it first "
-                    f"(`lxcri kill {id} KILL`) or use `delete --force`", container_id=id)
-        keep: List[Any] = []
-        ctx = self._context(id, keep)
-        self._call(f"cannot delete container `{id}`", id,
-                   lambda err: lib.libcrun_container_delete(ctx, ffi.NULL, id.encode(), force, err))
+                    f"(`lxcri kill {id} KILL`) or use `delete --force`", container_id=id) from None
+            raise
 
     def list(self) -> List[Dict[str, Any]]:
+        import json
+
         states = []
         for id in self._ids():
             try:
@@ -283,15 +302,6 @@ class CrunBackend:
         return iter(sorted(ids))
 
 
-def _read_json(path: str) -> Dict[str, Any]:
-    try:
-        with open(path) as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
 def spec_json(rootless: bool = False) -> str:
     """libcrun's default config.json for a new bundle."""
     err = ffi.new("libcrun_error_t *")
@@ -305,6 +315,8 @@ def spec_json(rootless: bool = False) -> str:
 
 def version_info() -> Dict[str, Any]:
     """libcrun's version, the OCI spec version it writes, and its build features."""
+    import json
+
     spec = json.loads(spec_json()).get("ociVersion", "")
     flags = [("SYSTEMD", lib.LXCRI_HAVE_SYSTEMD), ("CAP", lib.LXCRI_HAVE_CAP),
              ("SECCOMP", lib.LXCRI_HAVE_SECCOMP), ("EBPF", lib.LXCRI_HAVE_EBPF),

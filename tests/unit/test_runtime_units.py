@@ -1,0 +1,61 @@
+"""Logic of lxcri.runtime, lxcri.state and lxcri.isolation that needs no container."""
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+import lxcri
+from lxcri import errors
+from lxcri.isolation import _decode_error, _encode_error
+from lxcri.runtime import parse_signal
+from lxcri.state import State
+
+
+@pytest.mark.parametrize("text, num", [
+    ("TERM", signal.SIGTERM), ("SIGKILL", signal.SIGKILL), ("kill", signal.SIGKILL),
+    ("9", 9), (15, 15), ("HUP", signal.SIGHUP), ("RTMIN+2", signal.SIGRTMIN + 2),
+    ("SIGRTMAX-1", signal.SIGRTMAX - 1),
+])
+def test_parse_signal(text: object, num: int) -> None:
+    assert parse_signal(text) == int(num)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["NOSUCH", "0", "65", "-1", "", "RTMIN+99", "SIG"])
+def test_parse_signal_rejects(text: str) -> None:
+    with pytest.raises(lxcri.InvalidArgument, match="unknown signal"):
+        parse_signal(text)
+
+
+def test_state_round_trip() -> None:
+    doc = {"ociVersion": "1.0.0", "id": "a", "pid": 42, "status": "running", "bundle": "/b",
+           "rootfs": "/b/rootfs", "created": "2026-01-01T00:00:00Z", "owner": "",
+           "annotations": {"k": "v"}}
+    st = State.from_dict(doc)
+    assert (st.id, st.pid, st.status, st.annotations) == ("a", 42, "running", {"k": "v"})
+    assert st.to_dict() == doc
+
+
+@pytest.mark.parametrize("exc", [
+    errors.ContainerNotFound("nf", errno=2, container_id="x"),
+    errors.ContainerExists("dup", errno=17, container_id="x"),
+    errors.InvalidBundle("bad bundle"),
+    errors.ContainerStateError("running", container_id="y"),
+    errors.CgroupError("hybrid"),
+])
+def test_errors_cross_the_helper_boundary_intact(exc: errors.LxcriError) -> None:
+    back = _decode_error(_encode_error(exc))
+    assert type(back) is type(exc)
+    assert (back.message, back.errno, back.container_id) == (exc.message, exc.errno, exc.container_id)
+
+
+def test_foreign_exceptions_become_internal_errors() -> None:
+    back = _decode_error(_encode_error(KeyError("boom")))
+    assert type(back) is errors.LxcriError and "internal error: KeyError" in back.message
+
+
+def test_builtin_bases() -> None:
+    assert issubclass(lxcri.ContainerNotFound, LookupError)
+    assert issubclass(lxcri.ContainerExists, FileExistsError)
+    assert issubclass(lxcri.InvalidBundle, ValueError)
+    assert str(lxcri.ContainerExists("x exists", errno=17)) == "x exists"
