@@ -136,4 +136,21 @@ lxcri_sigmask_restore (const sigset_t *mask)
   return pthread_sigmask (SIG_SETMASK, mask, NULL);
 }
 
+/* What libcrun would only notice inside the container's process (so the failure
+   would look like the program's own exit status): checked right after loading. */
+static const char *
+lxcri_container_problem (libcrun_container_t *container)
+{
+  runtime_spec_schema_config_schema *def = container->container_def;
+
+  if (def == NULL)
+    return "the configuration is empty";
+  if (def->process == NULL)
+    return "process: missing; a container needs a process to run";
+  if (def->process->args == NULL || def->process->args_len == 0 || def->process->args[0] == NULL
+      || def->process->args[0][0] == '\0')
+    return "process.args: missing or empty; it must be an array naming the program to run";
+  return NULL;
+}
+
 #endif

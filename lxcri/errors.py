@@ -48,6 +48,10 @@ class InvalidBundle(InvalidArgument):
     """The bundle, its config.json or its rootfs cannot be used."""
 
 
+class InvalidConfig(InvalidBundle):
+    """libcrun refused the bundle's config.json itself (as opposed to what it asks for)."""
+
+
 class ContainerStateError(LxcriError):
     """The container is not in a state that allows the operation."""
 

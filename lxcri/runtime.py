@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from lxcri import bundle as bundle_mod
-from lxcri.errors import ContainerExists, InvalidArgument, InvalidBundle, LxcriError
+from lxcri.errors import ContainerExists, InvalidArgument, InvalidBundle, InvalidConfig, LxcriError
 from lxcri.state import State
 
 TYPE_CHECKING = False
@@ -156,13 +156,18 @@ class Runtime:
         config_path = config if os.path.isabs(config) else os.path.join(path, config)
         try:
             return self._call_with_stdio(op, *stdio, id, path, config_path, **kwargs)
-        except (ContainerExists, InvalidArgument):
-            raise
+        except ContainerExists:
+            raise  # nothing wrong with the bundle
         except LxcriError as exc:
             try:
-                bundle_mod.load_bundle(path, config)
+                b = bundle_mod.load_bundle(path, config)
             except InvalidBundle as diagnosed:
                 raise diagnosed from exc
+            if isinstance(exc, InvalidConfig):  # libcrun refused the config itself
+                explained = bundle_mod.explain_schema(b.config, b.config_path)
+                if explained:
+                    raise InvalidBundle(explained, errno=exc.errno,
+                                        container_id=exc.container_id) from exc
             raise
 
     def run(self, id: str, bundle: Optional[str] = None, *, config: str = "config.json",
@@ -178,9 +183,17 @@ class Runtime:
                pid_file: Optional[str] = None, stdin: StdioArg = None, stdout: StdioArg = None,
                stderr: StdioArg = None) -> State:
         """Create a container: its process exists, the user's program waits for start()."""
+        self.create_container(id, bundle, config=config, pid_file=pid_file, stdin=stdin,
+                              stdout=stdout, stderr=stderr)
+        return self.state(id)
+
+    def create_container(self, id: str, bundle: Optional[str] = None, *,
+                         config: str = "config.json", pid_file: Optional[str] = None,
+                         stdin: StdioArg = None, stdout: StdioArg = None,
+                         stderr: StdioArg = None) -> None:
+        """create() without reading the state back (what the CLI needs: it prints nothing)."""
         self._start_process("create", id, bundle, config, (stdin, stdout, stderr),
                             pid_file=self._abs(pid_file))
-        return self.state(id)
 
     def start(self, id: str) -> None:
         self._call("start", bundle_mod.validate_id(id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import sys
 import uuid
 from pathlib import Path
@@ -33,11 +34,18 @@ class Cli:
 
     def __call__(self, *args: str, check: bool = False, timeout: float = 60,
                  **kw: Any) -> subprocess.CompletedProcess[str]:
-        kw.setdefault("stdout", subprocess.PIPE)
-        kw.setdefault("stderr", subprocess.PIPE)
-        kw.setdefault("stdin", subprocess.DEVNULL)
-        proc = subprocess.run([LXCRI, "--root", str(self.root), *args], text=True,
-                              timeout=timeout, check=False, **kw)
+        # Files, not pipes: a created or detached container keeps the caller's stdio
+        # (as with crun), so a pipe would not reach EOF while it lives.
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            kw.setdefault("stdout", out)
+            kw.setdefault("stderr", err)
+            kw.setdefault("stdin", subprocess.DEVNULL)
+            proc = subprocess.run([LXCRI, "--root", str(self.root), *args], text=True,
+                                  timeout=timeout, check=False, **kw)
+            out.seek(0)
+            err.seek(0)
+            proc.stdout = out.read() if kw["stdout"] is out else ""
+            proc.stderr = err.read() if kw["stderr"] is err else ""
         if check and proc.returncode != 0:
             raise AssertionError(f"lxcri {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
         return proc

@@ -19,3 +19,5 @@ int lxcri_get_child_subreaper (void);
 typedef struct { ...; } sigset_t;
 int lxcri_sigmask_save (sigset_t *out);
 int lxcri_sigmask_restore (const sigset_t *mask);
+
+const char *lxcri_container_problem (libcrun_container_t *container);

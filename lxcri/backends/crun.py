@@ -21,6 +21,7 @@ from lxcri.errors import (
     ContainerNotFound,
     ContainerStateError,
     InvalidBundle,
+    InvalidConfig,
     LxcriError,
 )
 
@@ -177,8 +178,12 @@ class CrunBackend:
                 _check(-1, err)
             except LxcriError as exc:
                 # lxcri.runtime looks closer at the bundle when this surfaces.
-                raise InvalidBundle(f"{config_path}: {exc.message}", errno=exc.errno) from None
-        return ffi.gc(container, lib.libcrun_container_free)
+                raise InvalidConfig(f"{config_path}: {exc.message}", errno=exc.errno) from None
+        container = ffi.gc(container, lib.libcrun_container_free)
+        problem = lib.lxcri_container_problem(container)
+        if problem != ffi.NULL:
+            raise InvalidConfig(f"{config_path}: {ffi.string(problem).decode()}")
+        return container
 
     def _start_process(self, id: str, bundle: str, config_path: str, what: str,
                        call: Callable[[Any, Any, Any], int], *, pid_file: Optional[str],

@@ -1,0 +1,98 @@
+"""lxcri's entry point: seal the process when a command enters a container, parse argv fast, fall back to the typer app.
+
+Order matters and is the reason this module exists:
+1. Commands that start a process inside a container (create, run, exec)
+   re-execute lxcri from a sealed copy of the interpreter first (lxcri.sealed),
+   before anything heavy is imported, since everything imported before the
+   re-exec is imported twice.
+2. lxcri.cli_fast parses the argv engines send, with no third-party import.
+3. Whatever it does not fully understand goes to the typer app (lxcri.cli),
+   which owns help and error messages.
+"""
+from __future__ import annotations
+
+import sys
+
+# Stands in for typing.TYPE_CHECKING without importing typing (see lxcri.commands).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from lxcri.cli_fast import Invocation
+    from lxcri.commands import GlobalOptions
+
+# The commands whose process ends up inside a container, so whose executable a
+# hostile container could reach through /proc/<pid>/exe.
+SEALED_COMMANDS = frozenset({"create", "run", "exec"})
+
+
+def needs_seal(argv: Sequence[str]) -> bool:
+    """Whether argv names a command that enters a container.
+
+    When an option the fast parser does not know hides where the command word
+    is, any word naming such a command counts: sealing one time too many costs
+    a re-exec, one time too few leaves the host's interpreter exposed.
+    """
+    from lxcri import cli_fast
+
+    word = cli_fast.command_word(argv)
+    if word is None:
+        return any(arg in SEALED_COMMANDS for arg in argv)
+    return word in SEALED_COMMANDS
+
+
+def seal() -> None:
+    """Re-execute from a sealed copy of the executable unless already sealed (may not return)."""
+    from lxcri import sealed
+
+    sealed.reexec_if_needed()
+
+
+def _seal_command(options: GlobalOptions) -> int:
+    seal()
+    return 0
+
+
+def run_invocation(invocation: Invocation) -> int:
+    """Call the lxcri.commands function the fast parser chose, through the one error mapping."""
+    from lxcri import commands
+
+    function = getattr(commands, invocation.function)
+    return commands.invoke(function, invocation.options, **invocation.arguments)
+
+
+def run_typer(argv: list[str]) -> int:
+    """Hand argv to the typer app."""
+    try:
+        from lxcri import cli
+    except ImportError as error:
+        from lxcri import commands
+
+        commands.report(f"cannot parse this command line without typer ({error}); "
+                        "lxcri understands only its basic commands without it")
+        return 1
+    return cli.main(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one lxcri command line and return its exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        from lxcri import cli_fast, commands
+
+        if needs_seal(args):
+            # A failure to seal stops the command: it must not go on unprotected.
+            code = commands.invoke(_seal_command, commands.GlobalOptions())
+            if code != 0:
+                return code
+
+        invocation = cli_fast.parse(args)
+        if invocation is not None:
+            return run_invocation(invocation)
+        return run_typer(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""The `lxcri` command with real containers through the embedded crun backend."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import LXCRI, Cli, new_id
+
+pytestmark = [pytest.mark.integration, pytest.mark.core]
+
+
+def wait_status(cli: Cli, id: str, status: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = cli("state", id)
+        if proc.returncode == 0 and json.loads(proc.stdout)["status"] == status:
+            return
+        assert time.monotonic() < deadline, f"{id} never became {status}: {proc.stderr}"
+        time.sleep(0.05)
+
+
+def test_version() -> None:
+    out = subprocess.run([LXCRI, "--version"], capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("lxcri version ")
+    assert lines[1].startswith("libcrun version ")
+    assert lines[2].startswith("spec: 1.")
+    assert "+SECCOMP" in lines[3] and "+CAP" in lines[3]
+
+
+def test_run_exit_codes_and_stdout(cli: Cli, make_bundle: Any) -> None:
+    ok = cli("run", "--bundle", str(make_bundle("true")), new_id())
+    assert (ok.returncode, ok.stderr) == (0, "")
+    seven = cli("run", "--bundle", str(make_bundle(
+        "sh", "-c", "echo hello from $(hostname), pid $$; exit 7", hostname="cli-host")), new_id())
+    assert seven.returncode == 7
+    assert seven.stdout == "hello from cli-host, pid 1\n"
+    assert os.listdir(cli.root) == []  # a foreground run leaves no state behind
+
+
+def test_run_bundle_defaults_to_cwd(cli: Cli, make_bundle: Any) -> None:
+    bundle = make_bundle("sh", "-c", "exit 3")
+    assert cli("run", new_id(), cwd=str(bundle)).returncode == 3
+
+
+def test_run_killed_by_signal_exits_137(cli: Cli, make_bundle: Any, state_root: Path) -> None:
+    cid = new_id("kill")
+    fg = subprocess.Popen([LXCRI, "--root", str(state_root), "run", "--bundle",
+                           str(make_bundle("sleep", "60")), cid],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_status(cli, cid, "running")
+        assert cli("kill", cid, "KILL").returncode == 0
+        assert fg.wait(30) == 137
+    finally:
+        if fg.poll() is None:
+            fg.kill()
+            fg.wait()
+
+
+def test_lifecycle_with_pid_file(cli: Cli, make_bundle: Any, tmp_path: Path) -> None:
+    cid = new_id("life")
+    pid_file = tmp_path / "ctr.pid"
+    log = tmp_path / "out"
+    with open(log, "w") as out:
+        created = cli("create", "--bundle", str(make_bundle("sh", "-c", "echo started; sleep 60")),
+                      "--pid-file", str(pid_file), cid, stdout=out)
+    assert created.returncode == 0, created.stderr
+    state = cli.state(cid)
+    assert state["status"] == "created" and state["id"] == cid
+    assert state["pid"] == int(pid_file.read_text())
+    assert log.read_text() == ""  # the user's program has not run yet
+    assert cli("start", cid).returncode == 0
+    wait_status(cli, cid, "running")
+    deadline = time.monotonic() + 10
+    while log.read_text() != "started\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    listed = json.loads(cli("list", "--format", "json", check=True).stdout)
+    assert [(c["id"], c["status"]) for c in listed] == [(cid, "running")]
+    table = cli("list", check=True).stdout.splitlines()
+    assert table[0].split()[:3] == ["NAME", "PID", "STATUS"] and cid in table[1]
+    assert cli("kill", cid).returncode == 0  # TERM by default; sh as pid 1 ignores it
+    assert cli("kill", cid, "9").returncode == 0
+    wait_status(cli, cid, "stopped")
+    assert cli("delete", cid).returncode == 0
+    assert cli("state", cid).returncode != 0
+    assert os.listdir(cli.root) == []
+
+
+def test_state_json_matches_the_oci_shape(cli: Cli, make_bundle: Any) -> None:
+    cid = new_id()
+    bundle = make_bundle("sleep", "30")
+    cli("create", "--bundle", str(bundle), cid, check=True, stdout=subprocess.DEVNULL)
+    state = cli.state(cid)
+    assert {"ociVersion", "id", "pid", "status", "bundle", "rootfs", "created"} <= set(state)
+    assert state["bundle"] == str(bundle)
+    assert cli("delete", "--force", cid).returncode == 0
+
+
+def test_delete_force_of_running_container(cli: Cli, make_bundle: Any) -> None:
+    cid = new_id()
+    cli("run", "--detach", "--bundle", str(make_bundle("sleep", "60")), cid, check=True,
+        stdout=subprocess.DEVNULL)
+    pid = cli.state(cid)["pid"]
+    assert cli.state(cid)["status"] == "running"
+    assert cli("delete", "--force", cid).returncode == 0
+    assert cli("state", cid).returncode != 0
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+        except OSError:
+            break
+        assert time.monotonic() < deadline, "container process survived delete --force"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_reaches_a_foreground_container(cli: Cli, make_bundle: Any, state_root: Path) -> None:
+    cid = new_id("int")
+    fg = subprocess.Popen([LXCRI, "--root", str(state_root), "run", "--bundle", str(make_bundle(
+        "sh", "-c", "trap 'exit 42' INT; while true; do sleep 0.1; done")), cid],
+        stdout=subprocess.DEVNULL)
+    try:
+        wait_status(cli, cid, "running")
+        time.sleep(0.3)  # let the shell install its trap
+        fg.send_signal(signal.SIGINT)  # forwarded to the container by libcrun
+        assert fg.wait(30) == 42
+    finally:
+        if fg.poll() is None:
+            fg.kill()
+            fg.wait()
