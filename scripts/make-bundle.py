@@ -21,8 +21,11 @@ def main() -> int:
     ap.add_argument("dir")
     ap.add_argument("--hostname", default="lxcri")
     ap.add_argument("--busybox", default="/bin/busybox")
-    ap.add_argument("args", nargs="*", default=["sh"])
-    ns = ap.parse_args()
+    # The container's argv follows `--`; argparse mishandles `--` after positionals.
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    ns = ap.parse_args(argv[:cut])
+    ns.args = argv[cut + 1:] or ["sh"]
     if not os.path.isfile(ns.busybox):
         print(f"make-bundle: {ns.busybox} not found: apt-get install busybox-static", file=sys.stderr)
         return 1

@@ -99,10 +99,16 @@ def state_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     needs_root()
     root = Path(tmp_path_factory.mktemp("state"))
     yield root
+    failed = []
     for entry in sorted(os.listdir(root)) if root.exists() else []:
-        subprocess.run([LXCRI, "--root", str(root), "delete", "--force", entry],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        proc = subprocess.run([LXCRI, "--root", str(root), "delete", "--force", entry],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              timeout=60)
+        if proc.returncode != 0:
+            failed.append(f"{entry}: {proc.stderr.strip()}")
     shutil.rmtree(root, ignore_errors=True)
+    # A container that cannot be deleted leaks its cgroups and processes: say so.
+    assert not failed, f"cleanup could not delete containers: {failed}"
 
 
 @pytest.fixture
