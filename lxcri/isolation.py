@@ -19,6 +19,7 @@ a created container that still holds a copy of the reply socket cannot stall it.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -33,6 +34,10 @@ from lxcri import errors, sealed
 
 _MAX_REQUEST = 1 << 20
 _LEN = struct.Struct("!Q")
+# Operations that only read state or send a signal: libcrun neither forks, waits,
+# blocks signals nor changes the cwd for them, so the helper answers them itself
+# (no fork: about 0.3 ms instead of 3 ms a call).
+_INLINE_OPS = frozenset({"state_json", "list", "kill"})
 
 
 class HelperError(errors.LxcriError):
@@ -150,9 +155,18 @@ def _perform(request: Dict[str, Any]) -> Any:
     return method(*request["args"], **request["kwargs"])
 
 
+def _answer(reply: socket.socket, request: Dict[str, Any]) -> None:
+    try:
+        payload = {"ok": True, "result": _perform(request)}
+    except BaseException as exc:  # everything goes back to the caller
+        payload = {"ok": False, "error": _encode_error(exc)}
+    _send_reply(reply, payload)
+
+
 def _op_child(ctrl: socket.socket, reply_fd: int, stdio: List[int], request: Dict[str, Any]) -> None:
     """In the forked child: become the caller's stdio, perform one operation, answer."""
     code = 0
+    gc.disable()  # a short life: collecting would only copy the helper's pages
     try:
         ctrl.close()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -161,12 +175,7 @@ def _op_child(ctrl: socket.socket, reply_fd: int, stdio: List[int], request: Dic
         for fd in stdio:
             if fd > 2:
                 os.close(fd)
-        reply = socket.socket(fileno=reply_fd)
-        try:
-            payload = {"ok": True, "result": _perform(request)}
-        except BaseException as exc:  # everything goes back to the caller
-            payload = {"ok": False, "error": _encode_error(exc)}
-        _send_reply(reply, payload)
+        _answer(socket.socket(fileno=reply_fd), request)
     except BaseException:
         code = 1
     finally:
@@ -179,6 +188,7 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
     os.close(exe_fd)
     from lxcri.backends import crun  # preload: forked children import nothing
 
+    crun.prepare_process()  # libcrun's logging and handler registry, once for all children
     crun.set_child_subreaper(True)
     ctrl = socket.socket(fileno=ctrl_fd)
     pending: Dict[int, int] = {}  # op child pid -> its reply fd, kept to report a crash
@@ -204,6 +214,7 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
             os.close(reply_fd)
 
     signal.signal(signal.SIGCHLD, reap)
+    gc.freeze()  # keep what is loaded now out of GC passes: children share it untouched
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(ctrl, _MAX_REQUEST, 4,
@@ -218,6 +229,15 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
             continue
         reply_fd, stdio = fds[0], fds[1:]
         request = json.loads(msg)
+        if request.get("op") in _INLINE_OPS:
+            for fd in stdio:
+                os.close(fd)
+            with socket.socket(fileno=reply_fd) as reply:
+                try:
+                    _answer(reply, request)
+                except OSError:
+                    pass  # the caller went away
+            continue
         old = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
         try:
             pid = os.fork()

@@ -36,15 +36,22 @@ _sealed_fd: Optional[int] = None
 
 
 def is_sealed() -> bool:
-    """True when this process runs from a fully sealed memfd (so /proc/self/exe is immutable)."""
+    """True when a container could not write this process's executable.
+
+    That is: /proc/self/exe is a fully sealed memfd, or a file on a read-only
+    mount (the two cases crun accepts too). An admin who installs the
+    interpreter lxcri runs on a read-only mount spares every create/run/exec
+    the re-exec.
+    """
     try:
         fd = os.open("/proc/self/exe", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return False
     try:
-        return fcntl.fcntl(fd, fcntl.F_GET_SEALS) == _SEALS
-    except OSError:  # not a memfd
-        return False
+        try:
+            return fcntl.fcntl(fd, fcntl.F_GET_SEALS) == _SEALS
+        except OSError:  # not a memfd
+            return bool(os.fstatvfs(fd).f_flag & os.ST_RDONLY)
     finally:
         os.close(fd)
 

@@ -56,12 +56,12 @@ _process_setup_done = False
 _handler_manager: Any = ffi.NULL
 
 
-def _process_setup(debug: bool) -> None:
+def prepare_process(debug: bool = False) -> None:
     """Once per process: libcrun's logging and handler registry are process globals."""
     global _process_setup_done, _handler_manager
+    lib.libcrun_set_verbosity(1 if debug else 0)  # LIBCRUN_VERBOSITY_WARNING : _ERROR
     if _process_setup_done:
         return
-    lib.libcrun_set_verbosity(1 if debug else 0)  # LIBCRUN_VERBOSITY_WARNING : _ERROR
     err = ffi.new("libcrun_error_t *")
     handler = ffi.new("crun_output_handler *")
     handler_arg = ffi.new("void **")
@@ -128,7 +128,7 @@ class CrunBackend:
         self.debug = debug
         self.systemd_cgroup = systemd_cgroup
         self.force_no_cgroup = force_no_cgroup
-        _process_setup(debug)
+        prepare_process(debug)
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -59,3 +59,19 @@ def test_builtin_bases() -> None:
     assert issubclass(lxcri.ContainerExists, FileExistsError)
     assert issubclass(lxcri.InvalidBundle, ValueError)
     assert str(lxcri.ContainerExists("x exists", errno=17)) == "x exists"
+
+
+def test_an_ordinary_interpreter_is_not_sealed_and_a_sealed_copy_is() -> None:
+    import subprocess
+    import sys
+
+    from lxcri import sealed
+
+    assert not sealed.is_sealed()
+    fd = sealed.sealed_executable_fd()
+    assert sealed.sealed_executable_fd() == fd  # made once, reused
+    argv, env = sealed.sealed_python_argv(
+        "from lxcri import sealed; print(sealed.is_sealed())", [])
+    out = subprocess.run(argv, executable=f"/proc/self/fd/{fd}", pass_fds=(fd,), env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout) == (0, "True\n"), out.stderr
