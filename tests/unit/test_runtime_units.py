@@ -63,7 +63,6 @@ def test_builtin_bases() -> None:
 
 def test_an_ordinary_interpreter_is_not_sealed_and_a_sealed_copy_is() -> None:
     import subprocess
-    import sys
 
     from lxcri import sealed
 
