@@ -44,6 +44,24 @@ def libtool_dependency_libs(la_file):
     return libs, dirs
 
 
+def mount_option_names(tree):
+    """The mount options libcrun understands, from its gperf table (a build fact for the
+    OCI features document); empty when this crun version keeps them elsewhere."""
+    path = os.path.join(tree, "src", "libcrun", "mount_flags.perf")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        body = f.read().split("%%")
+    if len(body) < 3:
+        return []
+    names = []
+    for line in body[1].splitlines():
+        name = line.split(",", 1)[0].strip()
+        if name and not name.startswith("#") and " " not in name:
+            names.append(name)
+    return names
+
+
 def version():
     ns = {}
     with open(os.path.join(HERE, "lxcri", "_version.py")) as f:
@@ -63,7 +81,8 @@ def make_ffibuilder():
         '#include "lxcri_shim.h"\n',
         include_dirs=[INCLUDE, tree, os.path.join(tree, "src"),
                       os.path.join(tree, "libocispec", "src")],
-        define_macros=[("LXCRI_VERSION", '"%s"' % version())],
+        define_macros=[("LXCRI_VERSION", '"%s"' % version()),
+                       ("LXCRI_MOUNT_OPTIONS", '"%s"' % " ".join(mount_option_names(tree)))],
         library_dirs=[os.path.join(tree, ".libs")] + dep_dirs,
         libraries=["crun"] + dep_libs,
         extra_link_args=["-Wl,-rpath,$ORIGIN", "-Wl,--as-needed"],

@@ -7,12 +7,17 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <sys/prctl.h>
 
 #include <libcrun/container.h>
 #include <libcrun/status.h>
 #include <libcrun/error.h>
 #include <libcrun/custom-handler.h>
+
+#ifdef HAVE_SECCOMP /* from config.h, through the libcrun headers */
+#  include <seccomp.h>
+#endif
 
 #ifndef LXCRI_VERSION
 #  error "build_crun.py passes LXCRI_VERSION"
@@ -151,6 +156,34 @@ lxcri_container_problem (libcrun_container_t *container)
       || def->process->args[0][0] == '\0')
     return "process.args: missing or empty; it must be an array naming the program to run";
   return NULL;
+}
+
+#ifndef CLONE_NEWTIME
+#  define LXCRI_HAVE_TIME_NS 0
+#else
+#  define LXCRI_HAVE_TIME_NS 1
+#endif
+
+/* Build facts for the OCI features document. */
+static const char *
+lxcri_mount_options (void)
+{
+  return LXCRI_MOUNT_OPTIONS;
+}
+
+static const char *
+lxcri_seccomp_version (void)
+{
+#ifdef HAVE_SECCOMP
+  static char buf[32];
+  const struct scmp_version *v = seccomp_version ();
+  if (v == NULL)
+    return "";
+  snprintf (buf, sizeof (buf), "%u.%u.%u", v->major, v->minor, v->micro);
+  return buf;
+#else
+  return "";
+#endif
 }
 
 #endif

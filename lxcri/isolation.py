@@ -19,6 +19,7 @@ a created container that still holds a copy of the reply socket cannot stall it.
 """
 from __future__ import annotations
 
+import fcntl
 import gc
 import json
 import os
@@ -33,6 +34,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from lxcri import errors, sealed
 
 _MAX_REQUEST = 1 << 20
+_MAX_FDS = 1 + 3 + 250  # the reply socket, stdio, and fds kept by --preserve-fds
 _LEN = struct.Struct("!Q")
 # Operations that only read state or send a signal: libcrun neither forks, waits,
 # blocks signals nor changes the cwd for them, so the helper answers them itself
@@ -170,11 +172,17 @@ def _op_child(ctrl: socket.socket, reply_fd: int, stdio: List[int], request: Dic
     try:
         ctrl.close()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for target, fd in enumerate(stdio):
-            os.dup2(fd, target)  # dup2'd fds are inheritable: the container gets them
-        for fd in stdio:
-            if fd > 2:
-                os.close(fd)
+        # Received fds may sit on the numbers they must land on (3, 4, ...): move them
+        # above every target first, then put each in place. dup2'd fds are inheritable,
+        # so the container gets exactly these.
+        floor = len(stdio) + 3
+        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in (reply_fd, *stdio)]
+        for fd in (reply_fd, *stdio):
+            os.close(fd)
+        reply_fd, moved = moved[0], moved[1:]  # the reply socket stays clear of the targets
+        for target, fd in enumerate(moved):
+            os.dup2(fd, target)
+            os.close(fd)
         _answer(socket.socket(fileno=reply_fd), request)
     except BaseException:
         code = 1
@@ -217,13 +225,13 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
     gc.freeze()  # keep what is loaded now out of GC passes: children share it untouched
     while True:
         try:
-            msg, fds, _flags, _addr = socket.recv_fds(ctrl, _MAX_REQUEST, 4,
+            msg, fds, _flags, _addr = socket.recv_fds(ctrl, _MAX_REQUEST, _MAX_FDS,
                                                       socket.MSG_CMSG_CLOEXEC)
         except ConnectionResetError:
             break
         if not msg:
             break  # the Runtime closed: finish what runs, then exit
-        if len(fds) != 4:
+        if len(fds) < 4:
             for fd in fds:
                 os.close(fd)
             continue

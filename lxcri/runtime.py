@@ -19,7 +19,7 @@ from lxcri.state import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: the CLI pays for every import
-    from typing import IO, Any, Dict, List, Optional, Tuple, Union
+    from typing import IO, Any, Dict, List, Optional, Sequence, Tuple, Union
 
     StdioArg = Union[None, int, IO[Any]]
 
@@ -82,18 +82,27 @@ class Runtime:
     """Runs OCI containers; state lives under `root` (default /run/lxcri)."""
 
     def __init__(self, root: str = DEFAULT_ROOT, *, isolate: bool = True, debug: bool = False,
-                 systemd_cgroup: bool = False, force_no_cgroup: bool = False) -> None:
+                 systemd_cgroup: bool = False, force_no_cgroup: bool = False,
+                 log: Optional[str] = None, log_format: str = "text",
+                 log_level: Optional[str] = None) -> None:
         self.root = os.path.abspath(root)
         self.isolate = isolate
+        if log_format not in ("text", "json"):
+            raise InvalidArgument(f"unknown log format {log_format!r}: use text or json")
+        if log is not None and log.startswith("file:"):
+            log = log[len("file:"):]
+        if log is not None and ":" not in log:
+            log = os.path.abspath(log)
         self._backend_args: Dict[str, Any] = {
             "root": self.root, "debug": debug, "systemd_cgroup": systemd_cgroup,
-            "force_no_cgroup": force_no_cgroup}
+            "force_no_cgroup": force_no_cgroup, "log": log, "log_format": log_format,
+            "log_level": log_level}
         self._helper: Any = None
         self._backend: Any = None
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _call(self, op: str, *args: Any, stdio: Optional[Tuple[int, int, int]] = None,
+    def _call(self, op: str, *args: Any, stdio: Optional[Tuple[int, ...]] = None,
               **kwargs: Any) -> Any:
         if self.isolate:
             if self._helper is None:
@@ -115,6 +124,9 @@ class Runtime:
         try:
             stdio = (_stdio_fd(stdin, 0, opened), _stdio_fd(stdout, 1, opened),
                      _stdio_fd(stderr, 2, opened))
+            # fds 3.. that the container keeps (--preserve-fds, LISTEN_FDS) travel too.
+            kept = int(kwargs.get("preserve_fds", 0)) + int(kwargs.get("listen_fds", 0))
+            stdio += tuple(range(3, 3 + kept))
             return self._call(op, *args, stdio=stdio, **kwargs)
         finally:
             for fd in opened:
@@ -146,6 +158,7 @@ class Runtime:
 
     def _start_process(self, op: str, id: str, bundle: Optional[str], config: str,
                        stdio: Tuple[StdioArg, StdioArg, StdioArg], **kwargs: Any) -> Any:
+        kwargs["listen_fds"] = _listen_fds()
         """run/create. libcrun parses config.json itself; lxcri looks closer (JSON line and
         column, the schema's JSON path, the rootfs) only once something went wrong, so the
         happy path imports neither json nor jsonschema."""
@@ -171,29 +184,90 @@ class Runtime:
             raise
 
     def run(self, id: str, bundle: Optional[str] = None, *, config: str = "config.json",
-            pid_file: Optional[str] = None, detach: bool = False, stdin: StdioArg = None,
+            pid_file: Optional[str] = None, detach: bool = False, keep: bool = False,
+            console_socket: Optional[str] = None, preserve_fds: int = 0, no_pivot: bool = False,
+            no_new_keyring: bool = False, no_subreaper: bool = False, stdin: StdioArg = None,
             stdout: StdioArg = None, stderr: StdioArg = None) -> int:
         """Create and start a container; in the foreground, wait and return its exit code
         (128+N when signal N killed it). stdio defaults to this process's fds 0, 1, 2;
-        each of stdin, stdout, stderr may be a file object, an fd or subprocess.DEVNULL."""
-        return int(self._start_process("run", id, bundle, config, (stdin, stdout, stderr),
-                                       pid_file=self._abs(pid_file), detach=detach))
+        each of stdin, stdout, stderr may be a file object, an fd or subprocess.DEVNULL.
+        keep: leave the stopped container in place (delete it later)."""
+        return int(self._start_process(
+            "run", id, bundle, config, (stdin, stdout, stderr), pid_file=self._abs(pid_file),
+            detach=detach, keep=keep, **_process_options(console_socket, preserve_fds, no_pivot,
+                                                          no_new_keyring, no_subreaper)))
 
     def create(self, id: str, bundle: Optional[str] = None, *, config: str = "config.json",
-               pid_file: Optional[str] = None, stdin: StdioArg = None, stdout: StdioArg = None,
+               pid_file: Optional[str] = None, console_socket: Optional[str] = None,
+               preserve_fds: int = 0, no_pivot: bool = False, no_new_keyring: bool = False,
+               no_subreaper: bool = False, stdin: StdioArg = None, stdout: StdioArg = None,
                stderr: StdioArg = None) -> State:
         """Create a container: its process exists, the user's program waits for start()."""
-        self.create_container(id, bundle, config=config, pid_file=pid_file, stdin=stdin,
-                              stdout=stdout, stderr=stderr)
+        self.create_container(id, bundle, config=config, pid_file=pid_file,
+                              console_socket=console_socket, preserve_fds=preserve_fds,
+                              no_pivot=no_pivot, no_new_keyring=no_new_keyring,
+                              no_subreaper=no_subreaper, stdin=stdin, stdout=stdout,
+                              stderr=stderr)
         return self.state(id)
 
     def create_container(self, id: str, bundle: Optional[str] = None, *,
                          config: str = "config.json", pid_file: Optional[str] = None,
-                         stdin: StdioArg = None, stdout: StdioArg = None,
-                         stderr: StdioArg = None) -> None:
+                         console_socket: Optional[str] = None, preserve_fds: int = 0,
+                         no_pivot: bool = False, no_new_keyring: bool = False,
+                         no_subreaper: bool = False, stdin: StdioArg = None,
+                         stdout: StdioArg = None, stderr: StdioArg = None) -> None:
         """create() without reading the state back (what the CLI needs: it prints nothing)."""
         self._start_process("create", id, bundle, config, (stdin, stdout, stderr),
-                            pid_file=self._abs(pid_file))
+                            pid_file=self._abs(pid_file),
+                            **_process_options(console_socket, preserve_fds, no_pivot,
+                                               no_new_keyring, no_subreaper))
+
+    def exec(self, id: str, *, process: Optional[str] = None,
+             args: Optional[Sequence[str]] = None, detach: bool = False, tty: bool = False,
+             console_socket: Optional[str] = None, pid_file: Optional[str] = None,
+             cwd: Optional[str] = None, env: Sequence[str] = (), user: Optional[str] = None,
+             caps: Sequence[str] = (), no_new_privs: bool = False, preserve_fds: int = 0,
+             stdin: StdioArg = None, stdout: StdioArg = None, stderr: StdioArg = None) -> int:
+        """Run another process in a running container: from a process.json (`process`) or
+        from `args` and the options. In the foreground, return its exit code."""
+        bundle_mod.validate_id(id)
+        if (process is None) == (not args):
+            raise InvalidArgument("exec needs either a process file or a command, not both")
+        made = None
+        if process is None:
+            made = _write_process_file(self.root, args or (), tty=tty, cwd=cwd, env=env,
+                                       user=user, caps=caps, no_new_privs=no_new_privs)
+            process = made
+        elif not os.path.isfile(process):
+            raise InvalidArgument(f"process file {process} not found: pass the path of a "
+                                  "process.json")
+        try:
+            return int(self._call_with_stdio(
+                "exec", stdin, stdout, stderr, id, os.path.abspath(process), detach=detach,
+                pid_file=self._abs(pid_file),
+                **_process_options(console_socket, preserve_fds, False, False, False,
+                                   listen_fds=_listen_fds())))
+        finally:
+            if made is not None:
+                os.unlink(made)
+
+    def pause(self, id: str) -> None:
+        self._call("pause", bundle_mod.validate_id(id))
+
+    def resume(self, id: str) -> None:
+        self._call("resume", bundle_mod.validate_id(id))
+
+    def ps(self, id: str) -> List[int]:
+        """The pids of every process in the container."""
+        return [int(p) for p in self._call("ps", bundle_mod.validate_id(id))]
+
+    def update(self, id: str, resources: Dict[str, Any]) -> None:
+        """Change a running container's resources (an OCI LinuxResources object)."""
+        import json
+
+        if not isinstance(resources, dict):
+            raise InvalidArgument("resources must be a JSON object (OCI linux.resources)")
+        self._call("update", bundle_mod.validate_id(id), json.dumps(resources))
 
     def start(self, id: str) -> None:
         self._call("start", bundle_mod.validate_id(id))
@@ -214,6 +288,88 @@ class Runtime:
 
     def list(self) -> List[State]:
         return [State.from_dict(d) for d in self._call("list")]
+
+
+def _listen_fds() -> int:
+    """The fds systemd socket activation passed (LISTEN_FDS), which a container keeps."""
+    value = os.environ.get("LISTEN_FDS", "")
+    return int(value) if value.isdigit() else 0
+
+
+def _process_options(console_socket: Optional[str], preserve_fds: int, no_pivot: bool,
+                     no_new_keyring: bool, no_subreaper: bool,
+                     listen_fds: int = 0) -> Dict[str, Any]:
+    if not isinstance(preserve_fds, int) or preserve_fds < 0:
+        raise InvalidArgument(f"invalid --preserve-fds {preserve_fds!r}: use a number >= 0")
+    opts: Dict[str, Any] = {"preserve_fds": preserve_fds}
+    if console_socket is not None:
+        opts["console_socket"] = os.path.abspath(console_socket)
+    for name, on in (("no_pivot", no_pivot), ("no_new_keyring", no_new_keyring),
+                     ("no_subreaper", no_subreaper)):
+        if on:
+            opts[name] = True
+    if listen_fds:
+        opts["listen_fds"] = listen_fds
+    return opts
+
+
+def _parse_user(user: Optional[str]) -> Dict[str, Any]:
+    if user is None:
+        return {"uid": 0, "gid": 0}
+    uid, _, gid = user.partition(":")
+    if not uid.isdigit() or (gid and not gid.isdigit()):
+        raise InvalidArgument(f"invalid --user {user!r}: use UID[:GID] with numbers")
+    return {"uid": int(uid), "gid": int(gid or 0)}
+
+
+def _write_process_file(root: str, args: Sequence[str], *, tty: bool, cwd: Optional[str],
+                        env: Sequence[str], user: Optional[str], caps: Sequence[str],
+                        no_new_privs: bool) -> str:
+    """A process.json for exec built from command-line options (what crun fills in too)."""
+    import json
+    import tempfile
+
+    for item in env:
+        if "=" not in item:
+            raise InvalidArgument(f"invalid --env {item!r}: use NAME=VALUE")
+    process: Dict[str, Any] = {"args": list(args), "terminal": tty, "user": _parse_user(user),
+                               "env": list(env), "cwd": cwd or "/"}
+    if caps:
+        names = [c if c.upper().startswith("CAP_") else f"CAP_{c}" for c in caps]
+        names = [c.upper() for c in names]
+        process["capabilities"] = {key: names for key in
+                                   ("effective", "bounding", "ambient", "permitted")}
+    if no_new_privs:
+        process["noNewPrivileges"] = True
+    os.makedirs(root, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix=".exec-", suffix=".json", dir=root)
+    with os.fdopen(fd, "w") as f:
+        json.dump(process, f)
+    return path
+
+
+def write_spec(bundle: str, rootless: bool = False) -> str:
+    """Write libcrun's default config.json into `bundle`; refuse to overwrite one."""
+    from lxcri.backends.crun import spec_json
+
+    path = os.path.join(os.path.abspath(bundle), "config.json")
+    if not os.path.isdir(os.path.dirname(path)):
+        raise InvalidArgument(f"bundle {os.path.dirname(path)} is not a directory: create it first")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise ContainerExists(f"{path} already exists: remove it or pick another --bundle",
+                              errno=17) from None
+    with os.fdopen(fd, "w") as f:
+        f.write(spec_json(rootless))
+    return path
+
+
+def features() -> Dict[str, Any]:
+    """The OCI runtime features document (runtime-spec features.md) for this build."""
+    from lxcri.backends.crun import build_features
+
+    return build_features()
 
 
 def version_info() -> Dict[str, Any]:

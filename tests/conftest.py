@@ -47,6 +47,7 @@ def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not os.path.isfile(BUSYBOX):
         pytest.skip("busybox-static is not installed (make test installs it)")
     root = tmp_path_factory.mktemp("rootfs")
+    root.chmod(0o755)  # mktemp makes it 0700: a non-root container user could not enter /
     for sub in ("bin", "proc", "sys", "dev", "tmp", "etc", "root"):
         (root / sub).mkdir()
     shutil.copy2(BUSYBOX, root / "bin" / "busybox")

@@ -21,3 +21,7 @@ int lxcri_sigmask_save (sigset_t *out);
 int lxcri_sigmask_restore (const sigset_t *mask);
 
 const char *lxcri_container_problem (libcrun_container_t *container);
+
+#define LXCRI_HAVE_TIME_NS ...
+const char *lxcri_mount_options (void);
+const char *lxcri_seccomp_version (void);

@@ -123,17 +123,24 @@ class CrunBackend:
     name = "crun"
 
     def __init__(self, root: str, *, debug: bool = False, systemd_cgroup: bool = False,
-                 force_no_cgroup: bool = False) -> None:
+                 force_no_cgroup: bool = False, log: Optional[str] = None,
+                 log_format: str = "text", log_level: Optional[str] = None) -> None:
         self.root = os.path.abspath(root)
         self.debug = debug
         self.systemd_cgroup = systemd_cgroup
         self.force_no_cgroup = force_no_cgroup
-        prepare_process(debug)
+        prepare_process(debug or log_level == "debug")
+        self._log_handler: Any = None
+        if log is not None:
+            self._log_handler = _init_log(log, log_format)
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _context(self, id: str, keep: List[Any], *, bundle: Optional[str] = None,
-                 pid_file: Optional[str] = None, detach: bool = False) -> Any:
+                 pid_file: Optional[str] = None, detach: bool = False,
+                 console_socket: Optional[str] = None, preserve_fds: int = 0,
+                 listen_fds: int = 0, no_pivot: bool = False, no_new_keyring: bool = False,
+                 no_subreaper: bool = False) -> Any:
         ctx = ffi.new("libcrun_context_t *")
 
         def cstr(value: Optional[str]) -> Any:
@@ -152,7 +159,15 @@ class CrunBackend:
         ctx.systemd_cgroup = self.systemd_cgroup
         ctx.force_no_cgroup = self.force_no_cgroup
         ctx.detach = detach
+        ctx.console_socket = cstr(console_socket)
+        ctx.preserve_fds = preserve_fds + listen_fds  # as crun: LISTEN_FDS are preserved too
+        ctx.listen_fds = listen_fds
+        ctx.no_pivot = no_pivot
+        ctx.no_new_keyring = no_new_keyring
+        ctx.no_subreaper = no_subreaper
         ctx.handler_manager = _handler_manager
+        if self._log_handler is not None:
+            ctx.output_handler, ctx.output_handler_arg = self._log_handler
         return ctx
 
     def _status_dir(self, id: str) -> str:
@@ -185,22 +200,27 @@ class CrunBackend:
             raise InvalidConfig(f"{config_path}: {ffi.string(problem).decode()}")
         return container
 
-    def _start_process(self, id: str, bundle: str, config_path: str, what: str,
-                       call: Callable[[Any, Any, Any], int], *, pid_file: Optional[str],
-                       detach: bool) -> int:
+    @staticmethod
+    def _require_sealed(what: str, id: str) -> None:
         if not sealed.is_sealed():
             # The container's first process is a copy of this one: without a sealed
             # executable, the container could overwrite the host's Python.
             raise LxcriError(
                 f"refusing to {what} container `{id}` from an unsealed interpreter: "
                 "use lxcri.Runtime (isolated) or the lxcri command", container_id=id)
+
+    def _start_process(self, id: str, bundle: str, config_path: str, what: str,
+                       call: Callable[[Any, Any, Any], int], *, pid_file: Optional[str],
+                       detach: bool, **ctx_options: Any) -> int:
+        self._require_sealed(what, id)
         if os.path.exists(self._status_dir(id)):
             raise ContainerExists(
                 f"container `{id}` already exists under {self.root}: pick another id, "
                 "or `lxcri delete` the old one", errno=errno_mod.EEXIST, container_id=id)
         container = self._load(config_path, bundle)
         keep: List[Any] = []
-        ctx = self._context(id, keep, bundle=bundle, pid_file=pid_file, detach=detach)
+        ctx = self._context(id, keep, bundle=bundle, pid_file=pid_file, detach=detach,
+                            **ctx_options)
         sys.stdout.flush()  # the container writes straight to fd 1 and 2
         sys.stderr.flush()
         err = ffi.new("libcrun_error_t *")
@@ -212,18 +232,80 @@ class CrunBackend:
     # -- operations ------------------------------------------------------------------------
 
     def run(self, id: str, bundle: str, config_path: str, *, pid_file: Optional[str] = None,
-            detach: bool = False) -> int:
+            detach: bool = False, keep: bool = False, **ctx_options: Any) -> int:
+        if keep and not detach:
+            # libcrun deletes a foreground container once it exits; --keep leaves it
+            # stopped for inspection: create, start and wait for it here instead.
+            self.create(id, bundle, config_path, pid_file=pid_file, **ctx_options)
+            pid = self._pid(id)
+            self.start(id)
+            return _wait_exit_code(pid)
         return self._start_process(
             id, bundle, config_path, "run",
             lambda ctx, c, err: lib.libcrun_container_run(ctx, c, 0, err),
-            pid_file=pid_file, detach=detach)
+            pid_file=pid_file, detach=detach, **ctx_options)
 
     def create(self, id: str, bundle: str, config_path: str, *,
-               pid_file: Optional[str] = None) -> None:
+               pid_file: Optional[str] = None, **ctx_options: Any) -> None:
         self._start_process(
             id, bundle, config_path, "create",
             lambda ctx, c, err: lib.libcrun_container_create(ctx, c, 0, err),
-            pid_file=pid_file, detach=True)
+            pid_file=pid_file, detach=True, **ctx_options)
+
+    def _pid(self, id: str) -> int:
+        import json
+
+        return int(json.loads(self.state_json(id))["pid"])
+
+    def exec(self, id: str, process_path: str, *, detach: bool = False,
+             pid_file: Optional[str] = None, **ctx_options: Any) -> int:
+        """Run the process described by the process.json at process_path in the container;
+        in the foreground, return its exit code."""
+        self._require(id)
+        self._require_sealed("exec into", id)
+        keep: List[Any] = []
+        ctx = self._context(id, keep, pid_file=pid_file, detach=detach, **ctx_options)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return self._call(f"cannot exec in container `{id}`", id,
+                          lambda err: lib.libcrun_container_exec_process_file(
+                              ctx, id.encode(), process_path.encode(), err))
+
+    def pause(self, id: str) -> None:
+        self._simple(id, "pause", lib.libcrun_container_pause)
+
+    def resume(self, id: str) -> None:
+        self._simple(id, "resume", lib.libcrun_container_unpause)
+
+    def _simple(self, id: str, what: str, fn: Any) -> None:
+        self._require(id)
+        keep: List[Any] = []
+        ctx = self._context(id, keep)
+        self._call(f"cannot {what} container `{id}`", id, lambda err: fn(ctx, id.encode(), err))
+
+    def ps(self, id: str) -> List[int]:
+        self._require(id)
+        keep: List[Any] = []
+        ctx = self._context(id, keep)
+        pids = ffi.new("pid_t **")
+        self._call(f"cannot list the processes of container `{id}`", id,
+                   lambda err: lib.libcrun_container_read_pids(ctx, id.encode(), True, pids, err))
+        out: List[int] = []
+        if pids[0] != ffi.NULL:
+            i = 0
+            while pids[0][i] != 0:
+                out.append(int(pids[0][i]))
+                i += 1
+            lib.lxcri_free(pids[0])
+        return out
+
+    def update(self, id: str, resources_json: str) -> None:
+        self._require(id)
+        keep: List[Any] = []
+        ctx = self._context(id, keep)
+        data = resources_json.encode()
+        self._call(f"cannot update container `{id}`", id,
+                   lambda err: lib.libcrun_container_update(ctx, id.encode(), data, len(data), err))
 
     def _status(self, id: str) -> str:
         import json
@@ -257,7 +339,7 @@ class CrunBackend:
         finally:
             lib.lxcri_free(out[0])
 
-    def kill(self, id: str, signal: int, *, all: bool = False) -> None:
+    def kill(self, id: str, signal: int, *, all: bool = False) -> None:  # noqa: A002 (OCI's name)
         self._require(id)
         keep: List[Any] = []
         ctx = self._context(id, keep)
@@ -307,6 +389,36 @@ class CrunBackend:
         return iter(sorted(ids))
 
 
+def _init_log(log: str, log_format: str) -> Any:
+    """Point libcrun's messages at --log (FILE, file:PATH, syslog:, journald:) in --log-format."""
+    err = ffi.new("libcrun_error_t *")
+    handler = ffi.new("crun_output_handler *")
+    handler_arg = ffi.new("void **")
+    _check(lib.libcrun_init_logging(handler, handler_arg, ffi.NULL, log.encode(), err), err,
+           f"cannot open the log {log}")
+    if log_format != "text":
+        _check(lib.libcrun_set_log_format(log_format.encode(), err), err,
+               f"unknown log format {log_format!r}")
+    return handler[0], handler_arg[0]
+
+
+def _wait_exit_code(pid: int) -> int:
+    """Wait for a child and return its exit code the way a foreground run reports it."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:  # not our child: poll until it is gone
+            import time
+
+            while os.path.exists(f"/proc/{pid}"):
+                time.sleep(0.02)
+            return 0
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
 def spec_json(rootless: bool = False) -> str:
     """libcrun's default config.json for a new bundle."""
     err = ffi.new("libcrun_error_t *")
@@ -337,3 +449,58 @@ def set_child_subreaper(on: bool) -> None:
 
 def is_child_subreaper() -> bool:
     return lib.lxcri_get_child_subreaper() == 1
+
+
+# Capability names in kernel order (capability.h); the host's cap_last_cap bounds the list.
+_CAPABILITIES = (
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE")
+
+
+def build_features() -> Dict[str, Any]:
+    """The OCI features document (runtime-spec features.md) for this libcrun build."""
+    import json
+
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
+    except (OSError, ValueError):
+        last = len(_CAPABILITIES) - 1
+    namespaces = ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"]
+    if lib.LXCRI_HAVE_TIME_NS:
+        namespaces.append("time")
+    spec_version = json.loads(spec_json()).get("ociVersion", "1.0.0")
+    seccomp_enabled = bool(lib.LXCRI_HAVE_SECCOMP)
+    doc: Dict[str, Any] = {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": spec_version,
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer",
+                  "poststart", "poststop"],
+        "mountOptions": sorted(set(ffi.string(lib.lxcri_mount_options()).decode().split())),
+        "linux": {
+            "namespaces": namespaces,
+            "capabilities": [f"CAP_{n}" for n in _CAPABILITIES[:last + 1]],
+            "cgroup": {"v1": True, "v2": True, "systemd": bool(lib.LXCRI_HAVE_SYSTEMD),
+                       "systemdUser": bool(lib.LXCRI_HAVE_SYSTEMD), "rdma": True},
+            "seccomp": {"enabled": seccomp_enabled},
+            "apparmor": {"enabled": True},
+            "selinux": {"enabled": True},
+        },
+        "annotations": {"run.oci.crun.version": ffi.string(lib.lxcri_libcrun_version()).decode()},
+    }
+    if seccomp_enabled:
+        doc["linux"]["seccomp"].update({
+            "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
+                        "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG",
+                        "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+            "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE",
+                          "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
+        })
+        version = ffi.string(lib.lxcri_seccomp_version()).decode()
+        if version:
+            doc["annotations"]["io.github.seccomp.libseccomp.version"] = version
+    return doc
