@@ -140,3 +140,42 @@ def test_log_file_receives_libcrun_errors_as_json(state_root: Path, make_bundle:
     for line in log.read_text().splitlines():
         entry = json.loads(line)
         assert {"msg", "level", "time"} <= set(entry)
+
+
+def test_console_socket_receives_the_pty_master(runtime: Any, make_bundle: Any,
+                                                tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    path = str(tmp_path / "console.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    got: dict[str, Any] = {}
+
+    def accept() -> None:
+        conn, _ = server.accept()
+        with conn:
+            _msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 1)
+            got["fd"] = fds[0]
+
+    t = threading.Thread(target=accept)
+    t.start()
+    cid = new_id("tty")
+    bundle = make_bundle("sh", "-c", "tty; echo on-the-pty; sleep 5",
+                         edit=lambda s: s["process"].__setitem__("terminal", True))
+    try:
+        runtime.create(cid, str(bundle), console_socket=path)
+        t.join(10)
+        assert "fd" in got, "no pty master arrived on the console socket"
+        runtime.start(cid)
+        data = b""
+        deadline = time.monotonic() + 10
+        while b"on-the-pty" not in data and time.monotonic() < deadline:
+            data += os.read(got["fd"], 1024)
+        assert b"/dev/pts/" in data or b"/dev/console" in data
+        assert b"on-the-pty" in data
+    finally:
+        server.close()
+        if "fd" in got:
+            os.close(got["fd"])
