@@ -18,12 +18,13 @@ BUILD_PKGS := gcc make perl pkg-config dpkg-dev xz-utils binutils \
               libyajl-dev libseccomp-dev libcap-dev libsystemd-dev libgcrypt20-dev \
               python3-venv python3-dev busybox-static
 # What the tests and the benchmark compare against or need.
-TEST_PKGS  := crun runc hyperfine tini
+TEST_PKGS  := crun runc hyperfine tini libc6-dev
 
 SOURCES := $(shell find lxcri include -type f \( -name '*.py' -o -name '*.h' \) 2>/dev/null) \
            build_crun.py setup.py pyproject.toml
 
-.PHONY: all deps test-deps libcrun venv wheel bundle cgroups demo test unit bench clean distclean
+.PHONY: all deps test-deps libcrun venv wheel bundle cgroups demo test unit bench conformance \
+        clean distclean
 
 all: venv
 
@@ -72,6 +73,11 @@ unit: venv
 
 bench: venv test-deps cgroups
 	tini -s -- $(VPY) bench/bench.py --lxcri $(abspath $(VENV)/bin/lxcri)
+
+# crun's own test-suite (from the crun tree libcrun is built from): lxcri vs crun.
+conformance: venv test-deps cgroups
+	tini -s -- $(VPY) conformance/run.py --lxcri $(abspath $(VENV)/bin/lxcri) \
+	    --crun /usr/bin/crun --json $(BUILD)/conformance.json
 
 clean:
 	rm -rf $(DIST) $(BUILD)/lib.* $(BUILD)/bdist.* $(BUILD)/temp.* $(BUILD)/cffi $(BUNDLE) *.egg-info

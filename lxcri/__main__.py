@@ -66,10 +66,10 @@ def run_typer(argv: list[str]) -> int:
     try:
         from lxcri import cli
     except ImportError as error:
-        from lxcri import commands
+        from lxcri import cli_fast, commands
 
         commands.report(f"cannot parse this command line without typer ({error}); "
-                        "lxcri understands only its basic commands without it")
+                        "lxcri understands only its basic commands without it", cli_fast.log_options(argv))
         return 1
     return cli.main(argv)
 
@@ -80,13 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from lxcri import cli_fast, commands
 
+        # Parsing imports nothing more, so it may come before the seal.
+        invocation = cli_fast.parse(args)
         if needs_seal(args):
             # A failure to seal stops the command: it must not go on unprotected.
-            code = commands.invoke(_seal_command, commands.GlobalOptions())
+            options = invocation.options if invocation is not None else cli_fast.log_options(args)
+            code = commands.invoke(_seal_command, options)
             if code != 0:
                 return code
 
-        invocation = cli_fast.parse(args)
         if invocation is not None:
             return run_invocation(invocation)
         return run_typer(args)

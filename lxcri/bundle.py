@@ -225,6 +225,23 @@ def _rootfs(bundle_dir: str, root_path: str, config_path: str) -> str:
     return os.path.realpath(rootfs)
 
 
+def check_rootfs(bundle_dir: str, config_path: str) -> None:
+    """Raise InvalidBundle when the config's root.path is missing or not a directory.
+
+    Used after a backend failed for a reason other than the config itself: a
+    missing rootfs is the one bundle problem libcrun reports obscurely there
+    ("make `x` private: No such file or directory")."""
+    import json
+
+    try:
+        with open(config_path, "rb") as f:
+            root_path = json.loads(f.read())["root"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # not this check's business: the config's own problems surface elsewhere
+    if isinstance(root_path, str):
+        _rootfs(bundle_dir, root_path, config_path)
+
+
 def load_bundle(bundle: Optional[str], config: str = "config.json") -> Bundle:
     """Read and check a bundle; raise InvalidBundle with a one-line reason if it is unusable.
 

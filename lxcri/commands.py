@@ -7,7 +7,8 @@ test can compare the two parsers call for call.
 
 Start-up time is the budget of this module: an engine runs `lxcri state` and
 `lxcri kill` over and over. Only `sys` is imported at module level; the runtime,
-the error classes, `json` and `traceback` are imported where they are used.
+the error classes, `json`, `re`, `time` and `traceback` are imported where they
+are used, `json` only by what reads or prints JSON.
 Measured here, `import dataclasses` costs about 25 ms and `import typing` about
 12 ms, which is why `GlobalOptions` is a plain class and the typing names are
 only imported for type checkers.
@@ -28,40 +29,73 @@ if TYPE_CHECKING:
 DEFAULT_ROOT = "/run/lxcri"
 DEFAULT_CONFIG = "config.json"
 DEFAULT_SIGNAL = "TERM"
-LIST_FORMATS = ("table", "json")
+OUTPUT_FORMATS = ("table", "json")    # list --format, ps --format
+LIST_FORMATS = OUTPUT_FORMATS
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "warn", "error")
+CGROUP_MANAGERS = ("cgroupfs", "systemd", "disabled")
+ROOTLESS_VALUES = ("true", "false", "auto")   # accepted as runc does, then ignored
 
 # Exit code for a command cut short by Ctrl-C, as a shell reports SIGINT.
 EXIT_INTERRUPTED = 130
 
 
 class GlobalOptions:
-    """The options given before the command word."""
+    """The options given before the command word, normalized so that both parsers build equal objects.
 
-    __slots__ = ("root", "debug")
+    `--log file:PATH` is crun's spelling of `--log PATH`; `--log-level warn` is
+    `warning`; `--systemd-cgroup` is `--cgroup-manager systemd`, and an explicit
+    `--cgroup-manager` wins over it (crun lets the later one win; click cannot
+    tell which came later, and no engine passes both).
+    """
 
-    def __init__(self, root: str = DEFAULT_ROOT, debug: bool = False) -> None:
+    __slots__ = ("root", "debug", "log", "log_format", "log_level", "cgroup_manager")
+
+    def __init__(self, root: str = DEFAULT_ROOT, debug: bool = False, *, log: str | None = None,
+                 log_format: str = "text", log_level: str | None = None,
+                 cgroup_manager: str | None = None, systemd_cgroup: bool = False) -> None:
         self.root = root
         self.debug = debug
+        self.log = log[len("file:"):] if log is not None and log.startswith("file:") else log
+        self.log_format = log_format
+        self.log_level = "warning" if log_level == "warn" else log_level
+        if cgroup_manager is None:
+            cgroup_manager = "systemd" if systemd_cgroup else "cgroupfs"
+        self.cgroup_manager = cgroup_manager
+
+    @property
+    def systemd_cgroup(self) -> bool:
+        return self.cgroup_manager == "systemd"
+
+    @property
+    def force_no_cgroup(self) -> bool:
+        return self.cgroup_manager == "disabled"
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.root, self.debug, self.log, self.log_format, self.log_level, self.cgroup_manager)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, GlobalOptions):
             return NotImplemented
-        return (self.root, self.debug) == (other.root, other.debug)
+        return self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash((self.root, self.debug))
+        return hash(self._key())
 
     def __repr__(self) -> str:
-        return f"GlobalOptions(root={self.root!r}, debug={self.debug!r})"
+        return ("GlobalOptions(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+                + ")")
 
 
-# --- the seams to the library: tests replace these two ---------------------
+# --- the seams to the library: tests replace these ---------------------------
 
 def open_runtime(options: GlobalOptions) -> Runtime:
     """A Runtime for one CLI command: libcrun is called in this short-lived process."""
     from lxcri.runtime import Runtime
 
-    return Runtime(root=options.root, isolate=False, debug=options.debug)
+    return Runtime(options.root, isolate=False, debug=options.debug,
+                   systemd_cgroup=options.systemd_cgroup, force_no_cgroup=options.force_no_cgroup,
+                   log=options.log, log_format=options.log_format, log_level=options.log_level)
 
 
 def read_version_info() -> dict[str, Any]:
@@ -69,6 +103,20 @@ def read_version_info() -> dict[str, Any]:
     from lxcri.runtime import version_info
 
     return version_info()
+
+
+def read_features() -> dict[str, Any]:
+    """The OCI features document of this runtime."""
+    from lxcri.runtime import features
+
+    return features()
+
+
+def write_spec(bundle_dir: str, rootless: bool) -> str:
+    """Write a default config.json into bundle_dir and return its path."""
+    from lxcri.runtime import write_spec as write
+
+    return write(bundle_dir, rootless=rootless)
 
 
 class _Session:
@@ -98,12 +146,15 @@ def _flush_stdio() -> None:
 
 # --- the commands -------------------------------------------------------------
 
-def create(options: GlobalOptions, *, container_id: str, bundle: str | None,
-           config: str, pid_file: str | None) -> int:
+def create(options: GlobalOptions, *, container_id: str, bundle: str | None, config: str,
+           pid_file: str | None, console_socket: str | None, preserve_fds: int, no_pivot: bool,
+           no_new_keyring: bool, no_subreaper: bool) -> int:
     """Create a container from a bundle; its process waits for `start`."""
     _flush_stdio()
     with _Session(options) as rt:
-        rt.create_container(container_id, bundle, config=config, pid_file=pid_file)
+        rt.create_container(container_id, bundle, config=config, pid_file=pid_file,
+                            console_socket=console_socket, preserve_fds=preserve_fds, no_pivot=no_pivot,
+                            no_new_keyring=no_new_keyring, no_subreaper=no_subreaper)
     return 0
 
 
@@ -122,26 +173,78 @@ def state(options: GlobalOptions, *, container_id: str) -> int:
     return 0
 
 
-def kill(options: GlobalOptions, *, container_id: str, signal: str) -> int:
-    """Send a signal, by name or number, to a container's init process."""
+def kill(options: GlobalOptions, *, container_id: str, signal: str, all_processes: bool) -> int:
+    """Send a signal, by name or number, to a container's init process, or with all_processes to every process in it."""
     with _Session(options) as rt:
-        rt.kill(container_id, signal)
+        rt.kill(container_id, signal, all=all_processes)
     return 0
 
 
-def delete(options: GlobalOptions, *, container_id: str, force: bool) -> int:
-    """Delete a container; with force, kill it first if it still runs."""
+def delete(options: GlobalOptions, *, container_id: str, force: bool, regex: bool) -> int:
+    """Delete a container; with force, kill it first if it still runs.
+
+    With regex, container_id is a pattern: every container whose id it matches
+    anywhere (re.search, as crun's regexec) is deleted. A failure on one id is
+    reported and the others are still deleted; the exit code is then 1.
+    """
+    if not regex:
+        with _Session(options) as rt:
+            rt.delete(container_id, force=force)
+        return 0
+
+    import re
+
+    from lxcri.errors import InvalidArgument, LxcriError
+
+    try:
+        pattern = re.compile(container_id)
+    except re.error as exc:
+        raise InvalidArgument(f"invalid regular expression '{container_id}': {exc}") from None
+    failed = False
     with _Session(options) as rt:
-        rt.delete(container_id, force=force)
-    return 0
+        for listed in rt.list():
+            if not pattern.search(listed.id):
+                continue
+            try:
+                rt.delete(listed.id, force=force)
+            except LxcriError as exc:
+                failed = True
+                message = exc.message
+                report(message if listed.id in message else f"{listed.id}: {message}", options)
+    return 1 if failed else 0
 
 
 def run(options: GlobalOptions, *, container_id: str, bundle: str | None, config: str,
-        pid_file: str | None, detach: bool) -> int:
+        pid_file: str | None, console_socket: str | None, preserve_fds: int, no_pivot: bool,
+        no_new_keyring: bool, no_subreaper: bool, detach: bool, keep: bool) -> int:
     """Create and start a container; in the foreground, exit as the container did."""
     _flush_stdio()
     with _Session(options) as rt:
-        return rt.run(container_id, bundle, config=config, pid_file=pid_file, detach=detach)
+        return rt.run(container_id, bundle, config=config, pid_file=pid_file, detach=detach,
+                      console_socket=console_socket, preserve_fds=preserve_fds, no_pivot=no_pivot,
+                      no_new_keyring=no_new_keyring, no_subreaper=no_subreaper, keep=keep)
+
+
+def exec_process(options: GlobalOptions, *, container_id: str, command: list[str], process: str | None,
+                 detach: bool, tty: bool, console_socket: str | None, pid_file: str | None,
+                 cwd: str | None, env: list[str], user: str | None, caps: list[str],
+                 no_new_privs: bool, preserve_fds: int) -> int:
+    """Run a further process in a running container, described by a process.json or by a command.
+
+    In the foreground, exit as that process did.
+    """
+    from lxcri.errors import InvalidArgument
+
+    if process is not None and command:
+        raise InvalidArgument("exec takes either --process FILE or a command, not both")
+    if process is None and not command:
+        raise InvalidArgument("exec needs a command to run, or --process FILE")
+    _flush_stdio()
+    with _Session(options) as rt:
+        return rt.exec(container_id, process=process, args=list(command) if command else None,
+                       detach=detach, tty=tty, console_socket=console_socket, pid_file=pid_file, cwd=cwd,
+                       env=tuple(env), user=user, caps=tuple(caps), no_new_privs=no_new_privs,
+                       preserve_fds=preserve_fds)
 
 
 def list_containers(options: GlobalOptions, *, output_format: str, quiet: bool) -> int:
@@ -159,17 +262,183 @@ def list_containers(options: GlobalOptions, *, output_format: str, quiet: bool) 
     return 0
 
 
+def ps(options: GlobalOptions, *, container_id: str, output_format: str) -> int:
+    """Print the pids of the processes in a container: a `PID` column, or a JSON array (what containerd reads)."""
+    with _Session(options) as rt:
+        pids = rt.ps(container_id)
+    if output_format == "json":
+        import json
+
+        text = json.dumps([int(pid) for pid in pids]) + "\n"
+    else:
+        text = "PID\n" + "".join(f"{pid}\n" for pid in pids)
+    sys.stdout.write(text)
+    return 0
+
+
+def pause(options: GlobalOptions, *, container_id: str) -> int:
+    """Freeze every process of a container."""
+    with _Session(options) as rt:
+        rt.pause(container_id)
+    return 0
+
+
+def resume(options: GlobalOptions, *, container_id: str) -> int:
+    """Thaw a paused container."""
+    with _Session(options) as rt:
+        rt.resume(container_id)
+    return 0
+
+
+def update(options: GlobalOptions, *, container_id: str, resources: str | None, memory: str | None,
+           memory_reservation: str | None, memory_swap: str | None, cpu_shares: str | None,
+           cpu_quota: str | None, cpu_period: str | None, cpu_rt_runtime: str | None,
+           cpu_rt_period: str | None, cpuset_cpus: str | None, cpuset_mems: str | None,
+           pids_limit: str | None, blkio_weight: str | None) -> int:
+    """Change a running container's resource limits: a LinuxResources JSON (a file, or `-` for stdin), flags over it.
+
+    Flag values arrive as text from both parsers and are converted here, so
+    that a bad value is one error message whichever parser read it.
+    """
+    from lxcri.errors import InvalidArgument
+
+    flags = (
+        ("--memory", memory, "memory", "limit", _bytes),
+        ("--memory-reservation", memory_reservation, "memory", "reservation", _bytes),
+        ("--memory-swap", memory_swap, "memory", "swap", _bytes),
+        ("--cpu-shares", cpu_shares, "cpu", "shares", _unsigned),
+        ("--cpu-quota", cpu_quota, "cpu", "quota", _signed),
+        ("--cpu-period", cpu_period, "cpu", "period", _unsigned),
+        ("--cpu-rt-runtime", cpu_rt_runtime, "cpu", "realtimeRuntime", _signed),
+        ("--cpu-rt-period", cpu_rt_period, "cpu", "realtimePeriod", _unsigned),
+        ("--cpuset-cpus", cpuset_cpus, "cpu", "cpus", _text),
+        ("--cpuset-mems", cpuset_mems, "cpu", "mems", _text),
+        ("--pids-limit", pids_limit, "pids", "limit", _signed),
+        ("--blkio-weight", blkio_weight, "blockIO", "weight", _unsigned),
+    )
+    given = [flag for flag in flags if flag[1] is not None]
+    if resources is None and not given:
+        raise InvalidArgument("update needs --resources FILE (or -) or at least one resource option")
+    document = read_resources(resources) if resources is not None else {}
+    for option, text, section, field, convert in given:
+        assert text is not None
+        block = document.get(section)
+        if block is None:
+            block = document[section] = {}
+        elif not isinstance(block, dict):
+            source = "standard input" if resources == "-" else resources
+            raise InvalidArgument(f"cannot apply {option}: \"{section}\" in {source} is not a JSON object")
+        block[field] = convert(option, text)
+    with _Session(options) as rt:
+        rt.update(container_id, document)
+    return 0
+
+
+def spec(options: GlobalOptions, *, bundle: str | None, rootless: bool) -> int:
+    """Write a default config.json into the bundle directory (the current one by default)."""
+    write_spec(bundle or ".", rootless)
+    return 0
+
+
+def features(options: GlobalOptions) -> int:
+    """Print the OCI features document: what this runtime supports."""
+    import json
+
+    sys.stdout.write(json.dumps(read_features(), indent=4) + "\n")
+    return 0
+
+
 def version(options: GlobalOptions) -> int:
     """Print the versions of lxcri, libcrun and the OCI spec, and libcrun's features."""
     info = read_version_info()
-    features = info.get("features") or ()
+    tags = info.get("features") or ()
     sys.stdout.write(
         f"lxcri version {info['lxcri']}\n"
         f"libcrun version {info['libcrun']}\n"
         f"spec: {info['spec']}\n"
-        f"{' '.join(str(f) for f in features)}\n"
+        f"{' '.join(str(tag) for tag in tags)}\n"
     )
     return 0
+
+
+# --- what update reads ------------------------------------------------------------
+
+def read_resources(path: str) -> dict[str, Any]:
+    """The LinuxResources object in the file at path, or on stdin for `-`."""
+    import json
+
+    from lxcri.errors import InvalidArgument
+
+    source = "standard input" if path == "-" else path
+    try:
+        if path == "-":
+            if sys.stdin is None:
+                raise InvalidArgument("--resources -: there is no standard input to read")
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+        document = json.loads(text)
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read resources from {source}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both derive from it
+        raise InvalidArgument(f"resources in {source} are not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise InvalidArgument(f"resources in {source} must be a JSON object (an OCI LinuxResources)")
+    return document
+
+
+# Binary multiples, as runc reads memory sizes (docker's units.RAMInBytes).
+_BYTE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def _bytes(option: str, text: str) -> int:
+    """A memory size: bytes, or with a k/m/g/t/p suffix (512m, 1.5g, 1GiB); -1 means unlimited."""
+    if text == "-1":
+        return -1
+    number = text.lower()
+    number = number.removesuffix("b")
+    multiple = 1
+    if number.endswith("i") and number[-2:-1] in _BYTE_UNITS:
+        number = number[:-1]
+    if number[-1:] in _BYTE_UNITS:
+        multiple = _BYTE_UNITS[number[-1]]
+        number = number[:-1]
+    number = number.removesuffix(" ")
+    whole, dot, fraction = number.partition(".")
+    if not (_digits(whole) and (not dot or _digits(fraction))):
+        from lxcri.errors import InvalidArgument
+
+        raise InvalidArgument(f"invalid value '{text}' for {option}: expected a size in bytes such as "
+                              "1048576, 512m or 1g")
+    size = int(whole) * multiple
+    if fraction:
+        size += int(fraction) * multiple // 10 ** len(fraction)
+    return size
+
+
+def _unsigned(option: str, text: str) -> int:
+    if not _digits(text):
+        from lxcri.errors import InvalidArgument
+
+        raise InvalidArgument(f"invalid value '{text}' for {option}: expected a non-negative integer")
+    return int(text)
+
+
+def _signed(option: str, text: str) -> int:
+    if not _digits(text.removeprefix("-")):
+        from lxcri.errors import InvalidArgument
+
+        raise InvalidArgument(f"invalid value '{text}' for {option}: expected an integer")
+    return int(text)
+
+
+def _text(option: str, text: str) -> str:
+    return text
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 # --- what list prints -----------------------------------------------------------
@@ -201,12 +470,12 @@ def format_json_list(states: Sequence[State]) -> str:
 # --- the one place failures become messages and exit codes ---------------------
 
 def invoke(fn: Callable[..., int], options: GlobalOptions, /, **arguments: object) -> int:
-    """Run one command function and turn whatever it raises into a message on stderr and an exit code.
+    """Run one command function and turn whatever it raises into a message and an exit code.
 
     LxcriError: `lxcri: <message>`, its exit code. Ctrl-C: 130, quietly.
     A closed stdout (`lxcri list | head`): 1, quietly. Anything else is a bug in
     lxcri: `lxcri: internal error: <type>: <message>`, 1, and the traceback
-    only with --debug.
+    only with --debug. Messages go to stderr and, with --log, to the log too.
     """
     try:
         return fn(options, **arguments)
@@ -219,23 +488,63 @@ def invoke(fn: Callable[..., int], options: GlobalOptions, /, **arguments: objec
         from lxcri.errors import LxcriError
 
         if isinstance(exc, LxcriError):
-            report(exc.message)
+            report(exc.message, options)
             return int(exc.exit_code)
         if options.debug:
             import traceback
 
             traceback.print_exc()
-        report(f"internal error: {type(exc).__name__}: {exc}")
+        report(f"internal error: {type(exc).__name__}: {exc}", options)
         return 1
 
 
-def report(message: str) -> None:
-    """Print `lxcri: <message>` on stderr, folded into one line so engines and logs keep it whole."""
+def report(message: str, options: GlobalOptions | None = None) -> None:
+    """Print `lxcri: <message>` on stderr, and append it to the --log file when there is one.
+
+    The message is folded into one line so engines and logs keep it whole. In
+    the log it is a line of its own: with --log-format json the object
+    `{"msg", "level", "time"}` conmon and containerd's shim read (podman shows
+    its msg to its user), else `<time> error: <message>`. A log that cannot be
+    written to does not stop the message reaching stderr.
+    """
     line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    if options is not None and options.log:
+        _append_to_log(options.log, options.log_format, line)
     try:
         sys.stderr.write(f"lxcri: {line}\n")
         sys.stderr.flush()
-    except OSError:  # stderr closed: nowhere left to say it
+    except (OSError, ValueError, AttributeError):  # stderr closed or gone: nowhere left to say it
+        pass
+
+
+# crun's other log targets; libcrun writes to them, there is no file to append to.
+_NON_FILE_LOGS = ("syslog:", "journald:")
+
+
+def _append_to_log(path: str, log_format: str, line: str) -> None:
+    import os
+    import time
+
+    if path.startswith(_NON_FILE_LOGS):
+        return
+    now = time.time_ns()
+    # RFC 3339 in UTC with microseconds, as crun stamps its log lines.
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 1_000_000_000))
+    stamp += f".{now // 1000 % 1_000_000:06d}Z"
+    if log_format == "json":
+        import json
+
+        entry = json.dumps({"msg": line, "level": "error", "time": stamp}) + "\n"
+    else:
+        entry = f"{stamp} error: {line}\n"
+    try:
+        # One write on an O_APPEND descriptor: lines from concurrent commands do not interleave.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, entry.encode("utf-8", "backslashreplace"))
+        finally:
+            os.close(fd)
+    except OSError:
         pass
 
 

@@ -14,7 +14,14 @@ from __future__ import annotations
 import os
 
 from lxcri import bundle as bundle_mod
-from lxcri.errors import ContainerExists, InvalidArgument, InvalidBundle, InvalidConfig, LxcriError
+from lxcri.errors import (
+    ContainerExists,
+    ContainerNotFound,
+    InvalidArgument,
+    InvalidBundle,
+    InvalidConfig,
+    LxcriError,
+)
 from lxcri.state import State
 
 TYPE_CHECKING = False
@@ -171,16 +178,23 @@ class Runtime:
             return self._call_with_stdio(op, *stdio, id, path, config_path, **kwargs)
         except ContainerExists:
             raise  # nothing wrong with the bundle
-        except LxcriError as exc:
+        except InvalidConfig as exc:  # libcrun refused the config itself: say where
             try:
                 b = bundle_mod.load_bundle(path, config)
             except InvalidBundle as diagnosed:
                 raise diagnosed from exc
-            if isinstance(exc, InvalidConfig):  # libcrun refused the config itself
-                explained = bundle_mod.explain_schema(b.config, b.config_path)
-                if explained:
-                    raise InvalidBundle(explained, errno=exc.errno,
-                                        container_id=exc.container_id) from exc
+            explained = bundle_mod.explain_schema(b.config, b.config_path)
+            if explained:
+                raise InvalidBundle(explained, errno=exc.errno,
+                                    container_id=exc.container_id) from exc
+            raise
+        except LxcriError as exc:
+            # Otherwise libcrun's own message is the relevant one (a missing
+            # executable, --detach with a terminal, ...), but for a missing rootfs.
+            try:
+                bundle_mod.check_rootfs(path, config_path)
+            except InvalidBundle as diagnosed:
+                raise diagnosed from exc
             raise
 
     def run(self, id: str, bundle: Optional[str] = None, *, config: str = "config.json",
@@ -284,7 +298,13 @@ class Runtime:
         self._call("kill", id, parse_signal(signal), all=all)
 
     def delete(self, id: str, force: bool = False) -> None:
-        self._call("delete", bundle_mod.validate_id(id), force=force)
+        """Delete a container. With force, a running one is killed first, and an id that
+        does not exist is not an error (as with crun and runc)."""
+        try:
+            self._call("delete", bundle_mod.validate_id(id), force=force)
+        except ContainerNotFound:
+            if not force:
+                raise
 
     def list(self) -> List[State]:
         return [State.from_dict(d) for d in self._call("list")]

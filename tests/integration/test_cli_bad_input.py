@@ -101,10 +101,23 @@ def test_duplicate_id_leaves_the_first_container_unharmed(cli: Cli, make_bundle:
     cli("delete", "--force", cid, check=True)
 
 
-@pytest.mark.parametrize("args", [["start"], ["state"], ["kill"], ["delete"], ["delete", "--force"]])
+@pytest.mark.parametrize("args", [["start"], ["state"], ["kill"], ["delete"]])
 def test_unknown_id(cli: Cli, args: list[str]) -> None:
     cid = new_id("unknown")
     assert_clean_failure(cli(*args, cid), cid, "does not exist")
+
+
+def test_delete_force_of_an_unknown_id_succeeds_quietly(cli: Cli) -> None:
+    # crun and runc do the same; engines clean up with `delete --force` unconditionally.
+    proc = cli("delete", "--force", new_id("unknown"))
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def test_detach_with_a_terminal_needs_a_console_socket(cli: Cli, make_bundle: Any) -> None:
+    cid = new_id()
+    bundle = make_bundle("true", edit=lambda s: s["process"].__setitem__("terminal", True))
+    assert_clean_failure(cli("run", "--detach", "--bundle", str(bundle), cid), "console-socket")
+    assert os.listdir(cli.root) == []
 
 
 def test_start_of_a_running_container(cli: Cli, make_bundle: Any) -> None:
