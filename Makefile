@@ -18,7 +18,7 @@ BUILD_PKGS := gcc make perl pkg-config dpkg-dev xz-utils binutils \
               libyajl-dev libseccomp-dev libcap-dev libsystemd-dev libgcrypt20-dev \
               python3-venv python3-dev busybox-static
 # What the tests and the benchmark compare against or need.
-TEST_PKGS  := crun runc hyperfine tini libc6-dev
+TEST_PKGS  := crun runc hyperfine tini libc6-dev podman conmon containerd
 
 SOURCES := $(shell find lxcri include -type f \( -name '*.py' -o -name '*.h' \) 2>/dev/null) \
            build_crun.py setup.py pyproject.toml
