@@ -4,6 +4,7 @@
 Usage:
     python bench/bench.py --lxcri .venv/bin/lxcri [--python .venv/bin/python]
                           [--rounds 30] [--warmup 3] [--json OUT] [--seed N]
+                          [--podman PATH] [--podman-rounds 10]
 
 What it measures, in one run, every variant of every row interleaved in a
 fresh random order each round (so drift on a noisy machine hits all variants
@@ -13,11 +14,15 @@ alike), with medians and ratios computed from medians:
   csd            `create`, `start`, `delete --force`, timed as one unit
   inproc         `lxcri.Runtime.run()` in a Python process vs `crun run` spawned
   state, list    wall time of `X state ID` / `X list` with one created container
+  podman         `podman --runtime X run --rm --network none IMAGE /bin/true` against
+                 a private podman; in --podman-rounds of the rounds (spread evenly)
+                 and every warm-up round; no target, ratios reported
   floor          host `/bin/true` and `python -c pass`: what no runtime can beat
   peak RSS       ru_maxrss of each runtime command (via GNU time), max of 5 runs
 
 Targets (reported, never asserted): `lxcri run` and create+start+delete at or
 below runc; in-process `Runtime.run` <= 0.8x `crun run`; `lxcri state` <= 25 ms.
+The podman row has none: its lxcri/runc ratio is reported with its interval.
 
 The exit code is 0 whenever the report was produced, targets met or not; 1 when
 a command failed (the message says which, with its stderr); 130 on Ctrl-C.
@@ -28,6 +33,13 @@ does not reap orphans. So this process makes itself a child subreaper, reaps
 every orphan after each iteration, uses runtime roots under its own temp dir,
 and on any exit (Ctrl-C included) deletes every container left there with
 `delete --force`, reaps, and removes the temp dir.
+
+podman runs with everything private under that temp dir (containers.conf,
+storage.conf, registries.conf, vfs store, run root, tmp dir, XDG dirs, file
+locks, a runtime root per runtime, a cgroup parent); cleanup runs `podman rm
+--force --all` there, unmounts what is left under it, removes its cgroups and
+the host directories podman 4.3 creates regardless (/var/lib/containers/cache
+...) if they did not exist before. No podman or conmon: the row is skipped.
 
 The in-process variant runs in a worker interpreter (this same file with
 `--worker`), driven over a pipe: a subreaper reaping with waitpid(-1) would
@@ -45,12 +57,15 @@ import importlib
 import json
 import os
 import random
+import re
+import resource
 import select
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -117,9 +132,10 @@ class Spawned:
 class Procs:
     """Spawns commands with posix_spawn, waits for them by pid, reaps orphans.
 
-    Waiting by pid (never waitpid(-1) while a command of ours runs; subprocess
-    only during setup, before any container exists) keeps our own exit statuses
-    exact; `reap_orphans` then collects the containers reparented to us.
+    Waiting by pid (never waitpid(-1) while a command of ours runs; subprocess,
+    which also waits by pid, only for untimed setup and cleanup commands) keeps
+    our own exit statuses exact; `reap_orphans` then collects the containers
+    reparented to us.
     Statuses of `watched` pids (the worker) that the orphan loop happens to
     collect are kept for whoever waits for them.
     """
@@ -133,6 +149,7 @@ class Procs:
             self.errlog, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600))
         self.watched: set[int] = set()
         self._stash: dict[int, int] = {}
+        self.inflight: int | None = None  # the command `run` waits for (set after a Ctrl-C)
 
     def close(self) -> None:
         for fd in (self._devnull, self._errfd):
@@ -148,7 +165,8 @@ class Procs:
             return ""
         return text[-limit:]
 
-    def run(self, argv: Sequence[str], check: bool = True) -> Spawned:
+    def run(self, argv: Sequence[str], check: bool = True,
+            env: dict[str, str] | None = None) -> Spawned:
         """Run argv (absolute path first) with stdio on /dev/null; time spawn..reap."""
         os.ftruncate(self._errfd, 0)
         actions = [
@@ -157,14 +175,39 @@ class Procs:
             (os.POSIX_SPAWN_DUP2, self._errfd, 2),
         ]
         t0 = time.perf_counter_ns()
-        pid = os.posix_spawn(argv[0], list(argv), os.environ, file_actions=actions)
+        pid = os.posix_spawn(argv[0], list(argv), os.environ if env is None else env,
+                             file_actions=actions)
+        self.inflight = pid
         _, status = os.waitpid(pid, 0)
         elapsed = time.perf_counter_ns() - t0
+        self.inflight = None
         if check and status != 0:
             tail = self._stderr_tail()
             raise BenchError(f"`{' '.join(argv)}` failed with {describe_status(status)}"
                              + (f"; its stderr:\n{tail}" if tail else " (no stderr)"))
         return Spawned(status, elapsed)
+
+    def finish_inflight(self, seconds: float) -> int | None:
+        """After an interrupt, let the command `run` was waiting for finish, so cleanup
+        does not race it (a `podman run --rm` still creating its container, say);
+        SIGKILL it at the deadline. Returns its pid if it had to be killed."""
+        pid, self.inflight = self.inflight, None
+        if pid is None:
+            return None
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                got, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if got:
+                return None
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return pid
 
     def spawn_worker(self, argv: Sequence[str], fds: dict[int, int]) -> int:
         """Start a long-lived child in its own process group (Ctrl-C is ours to handle)."""
@@ -209,6 +252,22 @@ class Procs:
             if got is not None or time.monotonic() >= deadline:
                 return got
             time.sleep(0.02)
+
+    def settle(self, before: set[int], seconds: float) -> list[int]:
+        """Reap until every child not in `before` has exited; untimed, kills nothing.
+
+        What a command leaves running when it returns (podman's conmon, and the
+        `podman container cleanup` conmon starts) is reparented to us; waiting
+        for it keeps its work out of the next iteration's timing. Returns the
+        pids still alive at the deadline (cleanup reaps or kills them later).
+        """
+        deadline = time.monotonic() + seconds
+        while True:
+            self.reap_orphans()
+            left = [pid for pid in children_of(os.getpid()) if pid not in before]
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(0.005)
 
     def reap_all(self, seconds: float) -> list[int]:
         """Reap until no child is left; SIGKILL what is still alive after `seconds`.
@@ -486,6 +545,289 @@ class Runtime:
 
 
 # --------------------------------------------------------------------------- #
+# A private podman (the "podman run --rm" row).
+# --------------------------------------------------------------------------- #
+
+PODMAN_IMAGE = "localhost/lxcri-bench-busybox:latest"
+PODMAN_CMD_TIMEOUT_S = 120.0  # setup and cleanup commands; timed runs have none
+CONMON_PATHS = ("/usr/bin/conmon", "/usr/sbin/conmon", "/usr/libexec/podman/conmon",
+                "/usr/local/libexec/podman/conmon", "/usr/lib/podman/bin/conmon")
+# podman 4.3 keeps its blob-info cache in /var/lib/containers/cache whatever its
+# storage root, and short-name alias locks in /var/cache/containers. Directories
+# among these that did not exist before are removed afterwards, with these files
+# (nothing else: a directory still holding anything else is left alone).
+PODMAN_HOST_DIRS = ("/var/lib/containers", "/var/lib/containers/cache",
+                    "/var/cache/containers", "/run/libpod")
+PODMAN_HOST_FILES = ("blob-info-cache-v1.boltdb", "short-name-aliases.conf.lock")
+# Never removed (another podman on the host may own them), only reported if they appear.
+PODMAN_HOST_WATCH = ("/dev/shm/libpod_lock", "/run/containers")
+MNT_DETACH = 2  # <sys/mount.h>
+
+PODMAN_CONF = """\
+# Written by lxcri's bench/bench.py: a private podman, nothing shared with the host's.
+[containers]
+default_ulimits = {ulimits}
+log_driver = "k8s-file"
+netns = "none"
+
+[engine]
+runtime = "crun"
+# No systemd here; file locks in tmp_dir, not the host-wide /dev/shm/libpod_lock.
+# (No static_dir: the cleanup process conmon starts gets --root but not the
+# storage conf, and would look for the database elsewhere.)
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+lock_type = "file"
+tmp_dir = {tmp_dir}
+volume_path = {volume_path}
+# podman passes --log-format=json --log FILE only to the runtimes named here.
+runtime_supports_json = ["crun", "runc", "kata", "runsc", "youki", "krun", "lxcri"]
+
+[engine.runtimes]
+{runtimes}
+
+[network]
+network_config_dir = {cni}
+"""
+
+PODMAN_STORAGE_CONF = """\
+[storage]
+driver = "vfs"
+graphroot = {graph}
+runroot = {run}
+"""
+
+
+def toml_str(s: str) -> str:
+    """A TOML basic string (JSON's escaping is valid TOML for these paths)."""
+    return json.dumps(s)
+
+
+def podman_ulimits() -> list[str]:
+    """podman's defaults, lowered to the hard limits: without CAP_SYS_RESOURCE a
+    limit above them cannot be set, and every container would fail to start."""
+    def cap(res: int, want: int) -> int:
+        hard = resource.getrlimit(res)[1]
+        return want if hard == resource.RLIM_INFINITY else min(want, hard)
+
+    nofile = cap(resource.RLIMIT_NOFILE, 1048576)
+    nproc = cap(resource.RLIMIT_NPROC, 32768)
+    return [f"nofile={nofile}:{nofile}", f"nproc={nproc}:{nproc}"]
+
+
+def mounts_under(prefix: Path) -> list[str]:
+    """Mount points at or below prefix, from our mountinfo."""
+    base = str(prefix).rstrip("/")
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4]
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), point)
+            if point == base or point.startswith(base + "/"):
+                found.append(point)
+    return found
+
+
+def unmount_under(prefix: Path) -> list[str]:
+    """Unmount (lazily if need be) everything below prefix; returns warnings."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for _ in range(3):
+        points = mounts_under(prefix)
+        if not points:
+            return []
+        for point in sorted(set(points), key=lambda p: p.count("/"), reverse=True):
+            if libc.umount2(os.fsencode(point), 0) != 0:
+                libc.umount2(os.fsencode(point), MNT_DETACH)
+    return [f"still mounted: {p}" for p in mounts_under(prefix)]
+
+
+def cgroup_hierarchies() -> list[Path]:
+    top = Path("/sys/fs/cgroup")
+    if (top / "cgroup.controllers").exists():  # unified (v2) only
+        return [top]
+    try:
+        return [p for p in sorted(top.iterdir()) if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return []
+
+
+def remove_cgroup_tree(name: str, seconds: float) -> list[str]:
+    """rmdir <hierarchy>/<name> bottom-up in every hierarchy; returns warnings."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = []
+        for hier in cgroup_hierarchies():
+            top = hier / name
+            if not top.is_dir():
+                continue
+            for dirpath, _, _ in sorted(os.walk(top), key=lambda e: -e[0].count("/")):
+                try:
+                    os.rmdir(dirpath)
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    left.append(dirpath)
+        if not left or time.monotonic() >= deadline:
+            return [f"cgroup left: {d}" for d in left]
+        time.sleep(0.1)
+
+
+def find_conmon() -> str | None:
+    return shutil.which("conmon") or next((p for p in CONMON_PATHS if os.access(p, os.X_OK)), None)
+
+
+class Podman:
+    """podman against a private configuration, store, run root, tmp dir and XDG dirs.
+
+    Each runtime is registered under its own name in [engine.runtimes] as a /bin/sh
+    wrapper that adds `--root <private dir>` (podman passes none), so no runtime
+    state lands in /run/crun, /run/runc or lxcri's default root. The same wrapper
+    cost (one exec of dash) is in every variant. Containers go under a private
+    cgroup parent, which cleanup removes.
+    """
+
+    def __init__(self, path: str, base: Path, runtimes: Sequence[Runtime]) -> None:
+        self.path = path
+        self.base = base
+        self.cgroup_parent = f"{PREFIX}podman-{os.getpid()}"
+        self.runtimes = [Runtime(rt.key, rt.path, base / "runtime-roots" / rt.key) for rt in runtimes]
+        self.version = ""
+        self.started = False  # a podman command has run: there may be things to clean
+        self.host_absent: list[str] = []
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "HOME": str(base),
+            "LANG": "C.UTF-8",
+            "CONTAINERS_CONF": str(base / "containers.conf"),
+            "CONTAINERS_STORAGE_CONF": str(base / "storage.conf"),
+            "CONTAINERS_REGISTRIES_CONF": str(base / "registries.conf"),
+            "XDG_CONFIG_HOME": str(base / "xdg-config"),
+            "XDG_DATA_HOME": str(base / "xdg-data"),
+            "XDG_CACHE_HOME": str(base / "xdg-cache"),
+            "XDG_RUNTIME_DIR": str(base / "xdg-runtime"),
+            "TMPDIR": str(base / "tmp"),
+        }
+
+    def setup(self, rootfs: Path) -> None:
+        """Write the configuration and wrappers, import the image from rootfs."""
+        self.host_absent = [p for p in (*PODMAN_HOST_DIRS, *PODMAN_HOST_WATCH)
+                            if not os.path.lexists(p)]
+        base = self.base
+        for sub in ("bin", "tmp", "xdg-config", "xdg-data", "xdg-cache", "xdg-runtime",
+                    "cni", "libpod-tmp", "volumes"):
+            (base / sub).mkdir(mode=0o700, parents=True)
+        wrappers = []
+        for rt in self.runtimes:
+            rt.root.mkdir(parents=True)
+            wrapper = base / "bin" / rt.key
+            wrapper.write_text("#!/bin/sh\n"
+                               f"exec {sh_quote(rt.path)} --root {sh_quote(str(rt.root))} \"$@\"\n")
+            wrapper.chmod(0o755)
+            wrappers.append(f"{rt.key} = [{toml_str(str(wrapper))}]")
+        (base / "containers.conf").write_text(PODMAN_CONF.format(
+            ulimits=json.dumps(podman_ulimits()),
+            tmp_dir=toml_str(str(base / "libpod-tmp")), volume_path=toml_str(str(base / "volumes")),
+            runtimes="\n".join(wrappers), cni=toml_str(str(base / "cni"))))
+        (base / "storage.conf").write_text(PODMAN_STORAGE_CONF.format(
+            graph=toml_str(str(base / "graph")), run=toml_str(str(base / "run"))))
+        (base / "registries.conf").write_text("unqualified-search-registries = []\n")
+        tarball = base / "rootfs.tar"
+
+        def as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            return info
+
+        with tarfile.open(tarball, "w") as tar:
+            for entry in sorted(rootfs.iterdir()):
+                tar.add(entry, arcname=entry.name, filter=as_root)
+        self.version = self._call("--version").stdout.strip()
+        self.started = True
+        self._call("import", "--quiet", str(tarball), PODMAN_IMAGE)
+
+    def run_argv(self, key: str) -> list[str]:
+        return [self.path, "--runtime", key, "run", "--rm", "--network", "none",
+                f"--cgroup-parent=/{self.cgroup_parent}", PODMAN_IMAGE, "/bin/true"]
+
+    def _call(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        argv = [self.path, *args]
+        try:
+            proc = subprocess.run(argv, env=self.env, stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True, timeout=PODMAN_CMD_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"`{' '.join(argv)}` did not finish within "
+                             f"{PODMAN_CMD_TIMEOUT_S:.0f} s") from None
+        if check and proc.returncode != 0:
+            raise BenchError(f"`{' '.join(argv)}` failed with exit code {proc.returncode}; "
+                             f"its stderr:\n{proc.stderr.strip()[-2000:]}")
+        return proc
+
+    def teardown(self, procs: Procs) -> list[str]:
+        """Remove every container of the private store and what runtimes still hold."""
+        if not self.started:
+            return []
+        warnings = []
+        for what, fn in (("podman rm", self._remove_containers),
+                         ("runtime state", lambda: self._delete_runtime_state(procs))):
+            try:
+                warnings += fn()
+            except Exception as exc:  # noqa: BLE001 - keep cleaning up
+                warnings.append(f"podman {what}: {exc}")
+        return warnings
+
+    def _remove_containers(self) -> list[str]:
+        rm = self._call("rm", "--force", "--all", "--time", "0", check=False)
+        warnings = [] if rm.returncode == 0 else [
+            f"`podman rm --force --all` exited {rm.returncode}: {rm.stderr.strip()[-500:]}"]
+        left = self._call("ps", "--all", "--quiet", check=False).stdout.split()
+        if left:
+            warnings.append(f"podman containers left in {self.base}: {left}")
+        return warnings
+
+    def _delete_runtime_state(self, procs: Procs) -> list[str]:
+        warnings = []
+        for rt in self.runtimes:
+            try:
+                ids = sorted(e for e in os.listdir(rt.root)
+                             if not e.startswith(".") and (rt.root / e).is_dir())
+            except FileNotFoundError:
+                continue
+            for cid in ids:
+                got = procs.run(rt.argv("delete", "--force", cid), check=False)
+                warnings.append(f"{rt.key} state of {cid} was left in {rt.root} (`delete --force` "
+                                f"{'removed it' if got.status == 0 else describe_status(got.status)})")
+        return warnings
+
+    def release(self) -> list[str]:
+        """After every child is gone: unmount, remove our cgroups and created host paths."""
+        if not self.started:
+            return []
+        warnings = unmount_under(self.base)
+        warnings += remove_cgroup_tree(self.cgroup_parent, REAP_DEADLINE_S)
+        created = [d for d in PODMAN_HOST_DIRS if d in self.host_absent]
+        for d in sorted(created, key=len, reverse=True):
+            for name in PODMAN_HOST_FILES:
+                try:
+                    os.unlink(os.path.join(d, name))
+                except OSError:
+                    pass
+            try:
+                os.rmdir(d)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                warnings.append(f"{d} was created during the run and is not empty, left: {exc}")
+        for p in PODMAN_HOST_WATCH:
+            if p in self.host_absent and os.path.lexists(p):
+                warnings.append(f"{p} appeared during the run (left alone: it may be another podman's)")
+        return warnings
+
+
+def sh_quote(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+# --------------------------------------------------------------------------- #
 # Statistics and report.
 # --------------------------------------------------------------------------- #
 
@@ -506,6 +848,11 @@ class Row:
     title: str
     variants: list[Variant]
     skipped: str | None = None
+    rounds: set[int] | None = None  # measured rounds (0-based) it runs in; None: all
+
+    def runs_in(self, measured_round: int) -> bool:
+        """Every warm-up round (negative index), and its measured rounds."""
+        return measured_round < 0 or self.rounds is None or measured_round in self.rounds
 
     def find(self, key: str) -> Variant | None:
         return next((v for v in self.variants if v.key == key and v.samples), None)
@@ -515,13 +862,15 @@ class Row:
 class Target:
     row: str
     variant: str
-    kind: str  # "ratio" (vs `against`) or "median_ms"
+    kind: str  # "ratio" (vs `against`), "median_ms", or "report" (ratio vs `against`, no threshold)
     threshold: float
     against: str = ""
 
     def describe(self) -> str:
         if self.kind == "ratio":
             return f"<= {self.threshold:.2f}x {self.against}"
+        if self.kind == "report":
+            return f"report (x {self.against})"
         return f"<= {self.threshold:g} ms"
 
 
@@ -530,6 +879,7 @@ TARGETS = [
     Target("csd", "lxcri", "ratio", 1.0, "runc"),
     Target("inproc", "lxcri", "ratio", 0.8, "crun"),
     Target("state", "lxcri", "median_ms", 25.0),
+    Target("podman", "lxcri", "report", 0.0, "runc"),
 ]
 
 
@@ -605,7 +955,8 @@ def judge(rows: dict[str, Row], rng: random.Random) -> list[Verdict]:
             verdicts.append(Verdict(t, None, None, reason=f"no {t.against} baseline"))
             continue
         value = statistics.median(v.samples) / statistics.median(base.samples)
-        verdicts.append(Verdict(t, value, value <= t.threshold, ratio_ci(v.samples, base.samples, rng)))
+        met = None if t.kind == "report" else value <= t.threshold
+        verdicts.append(Verdict(t, value, met, ratio_ci(v.samples, base.samples, rng)))
     return verdicts
 
 
@@ -621,7 +972,7 @@ def timing_report(rows: Sequence[Row], verdicts: Sequence[Verdict]) -> str:
         for i, v in enumerate(row.variants):
             vd = by_cell.get((row.key, v.key))
             ci = f"{vd.ci[0]:.2f}-{vd.ci[1]:.2f}" if vd and vd.ci else ""
-            result = "" if vd is None else ("met" if vd.met else "NOT met")
+            result = "" if vd is None or vd.met is None else ("met" if vd.met else "NOT met")
             out.append([
                 row.title if i == 0 else "", v.label,
                 f"{v.median_ms():.2f}", f"{min(v.samples) / 1e6:.2f}",
@@ -683,6 +1034,8 @@ class Bench:
         self.runtimes = (self.lxcri, self.crun, self.runc)
         self.inproc_root = roots / "lxcri-inproc"
         self.worker = InProcessWorker(self.procs, args.python, self.inproc_root, self.bundle, workdir)
+        self.podman = Podman(args.podman, workdir / "podman", self.runtimes) if args.podman else None
+        self.podman_skipped: str | None = args.podman_skip
         self.state_ids: dict[str, str] = {}
         self.rows: list[Row] = []
         self.maxrss: dict[tuple[str, str], int] = {}  # (runtime or "floor", verb) -> KiB
@@ -714,6 +1067,31 @@ class Bench:
     def t_cmd(self, argv: list[str]) -> Callable[[], int]:
         return lambda: self.procs.run(argv).elapsed_ns
 
+    def t_podman(self, argv: list[str]) -> int:
+        """`podman run --rm`, timed alone; then, untimed, wait for the conmon and
+        `podman container cleanup` it leaves behind (reparented to us) to exit."""
+        assert self.podman is not None
+        before = set(children_of(os.getpid()))
+        ns = self.procs.run(argv, env=self.podman.env).elapsed_ns
+        self.procs.settle(before, REAP_DEADLINE_S)
+        return ns
+
+    def podman_row(self) -> Row:
+        title = "podman run --rm"
+        n = min(self.args.podman_rounds, self.args.rounds)
+        if self.podman is None or n == 0:
+            return Row("podman", title, [], skipped=self.podman_skipped or "--podman-rounds 0")
+        try:
+            self.podman.setup(self.bundle / "rootfs")
+        except BenchError as exc:
+            raise BenchError(f"{exc}\n(--podman-rounds 0 skips the podman row)") from None
+        # Spread over the measured rounds, so drift reaches this row as it does the others.
+        rounds = {int((i + 0.5) * self.args.rounds / n) for i in range(n)}
+        return Row("podman", title, [
+            Variant(rt.key, f"podman --runtime {rt.key}",
+                    functools.partial(self.t_podman, self.podman.run_argv(rt.key)))
+            for rt in self.runtimes], rounds=rounds)
+
     def setup(self) -> None:
         make_bundle(self.bundle, self.crun.path)
         self.rows = [
@@ -738,6 +1116,7 @@ class Bench:
                 for rt in self.runtimes]),
             Row("list", "list", [
                 Variant(rt.key, f"{rt.key} list", self.t_cmd(rt.argv("list"))) for rt in self.runtimes]),
+            self.podman_row(),
             Row("floor", "floor (no runtime)", [
                 Variant("true", "host /bin/true", self.t_cmd(["/bin/true"])),
                 Variant("python", "python -c pass", self.t_cmd([self.args.python, "-c", "pass"])),
@@ -745,7 +1124,7 @@ class Bench:
         ]
 
     def measure(self) -> None:
-        tasks = [v for row in self.rows if not row.skipped for v in row.variants]
+        rows = [row for row in self.rows if not row.skipped]
         total = self.args.warmup + self.args.rounds
         tty = sys.stderr.isatty()
         # A collection in this process would land inside some iteration's timing.
@@ -755,6 +1134,7 @@ class Bench:
             for rnd in range(total):
                 if tty:
                     print(f"\rround {rnd + 1}/{total}", end="", file=sys.stderr, flush=True)
+                tasks = [v for row in rows if row.runs_in(rnd - self.args.warmup) for v in row.variants]
                 self.rng.shuffle(tasks)
                 for v in tasks:
                     ns = v.measure()
@@ -808,10 +1188,18 @@ class Bench:
         """Best effort, bounded in time; returns warnings. Runs on every exit path."""
         warnings = []
         try:
+            killed_cmd = self.procs.finish_inflight(REAP_DEADLINE_S)
+            if killed_cmd is not None:
+                warnings.append(f"killed the interrupted command (pid {killed_cmd})")
+        except OSError as exc:
+            warnings.append(f"waiting for the interrupted command: {exc}")
+        try:
             self.worker.close()
         except Exception as exc:  # noqa: BLE001 - keep cleaning up
             warnings.append(f"closing the in-process worker: {exc}")
         self.procs.reap_orphans()
+        if self.podman is not None:
+            warnings += self.podman.teardown(self.procs)
         # The in-process root is libcrun state too: the lxcri CLI can delete from it.
         for rt in (*self.runtimes, Runtime("lxcri", self.lxcri.path, self.inproc_root)):
             try:
@@ -826,6 +1214,11 @@ class Bench:
         killed = self.procs.reap_all(REAP_DEADLINE_S)
         if killed:
             warnings.append(f"killed leftover child processes {killed}")
+        if self.podman is not None:
+            try:
+                warnings += self.podman.release()
+            except Exception as exc:  # noqa: BLE001 - keep cleaning up
+                warnings.append(f"podman: {exc}")
         self.procs.close()
         return warnings
 
@@ -841,6 +1234,7 @@ def report(bench: Bench, args: argparse.Namespace, load: tuple[str, str]) -> tup
         f"crun   {args.crun}",
         f"runc   {args.runc}",
         f"python {args.python}",
+        podman_line(bench, args),
         f"load average {load[0]} before, {load[1]} after; {os.cpu_count()} cpus",
         "",
         timing_report(rows, verdicts),
@@ -862,8 +1256,11 @@ def report(bench: Bench, args: argparse.Namespace, load: tuple[str, str]) -> tup
     lines += ["", "Targets:"]
     for vd in verdicts:
         name = f"{vd.target.variant} {vd.target.row} {vd.target.describe()}"
-        if vd.met is None:
+        if vd.value is None:
             lines.append(f"  {name}: not measured ({vd.reason})")
+        elif vd.met is None:
+            ci = f" (95% CI {vd.ci[0]:.2f}-{vd.ci[1]:.2f})" if vd.ci else ""
+            lines.append(f"  {name}: {vd.value:.2f}x{ci} -> no target, reported only")
         else:
             val = f"{vd.value:.2f}x" if vd.target.kind == "ratio" else f"{vd.value:.2f} ms"
             ci = f" (95% CI {vd.ci[0]:.2f}-{vd.ci[1]:.2f})" if vd.ci else ""
@@ -874,6 +1271,8 @@ def report(bench: Bench, args: argparse.Namespace, load: tuple[str, str]) -> tup
             "rounds": args.rounds, "warmup": args.warmup, "seed": args.seed,
             "lxcri": args.lxcri, "crun": args.crun, "runc": args.runc, "python": args.python,
             "lxcri_is_standin": standin, "loadavg_before": load[0], "loadavg_after": load[1],
+            "podman": args.podman, "podman_version": bench.podman.version if bench.podman else None,
+            "podman_rounds": podman_rounds(bench),
             "cpus": os.cpu_count(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
         "rows": [
@@ -904,6 +1303,20 @@ def report(bench: Bench, args: argparse.Namespace, load: tuple[str, str]) -> tup
     return "\n".join(lines), data
 
 
+def podman_rounds(bench: Bench) -> int:
+    row = next((r for r in bench.rows if r.key == "podman"), None)
+    if row is None or row.skipped:
+        return 0
+    return len(row.rounds) if row.rounds is not None else bench.args.rounds
+
+
+def podman_line(bench: Bench, args: argparse.Namespace) -> str:
+    if bench.podman is None or not bench.podman.version:
+        return f"podman -   (row skipped: {bench.podman_skipped or 'not set up'})"
+    return (f"podman {args.podman} ({bench.podman.version}): its row in {podman_rounds(bench)} of "
+            f"the {args.rounds} rounds, spread evenly, and in every warm-up round")
+
+
 def loadavg() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -925,16 +1338,38 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                    "(default: `python` beside --lxcri if present, else this interpreter)")
     p.add_argument("--crun", help="crun executable (default: from PATH)")
     p.add_argument("--runc", help="runc executable (default: from PATH)")
+    p.add_argument("--podman", help="podman executable for the `podman run --rm` row "
+                   "(default: from PATH; the row is skipped when none is found)")
     p.add_argument("--rounds", type=int, default=30, help="measured rounds (default 30)")
+    p.add_argument("--podman-rounds", type=int, default=10,
+                   help="measured rounds of the podman row, at most --rounds (default 10; 0 skips it)")
     p.add_argument("--warmup", type=int, default=3, help="uncounted rounds first (default 3)")
     p.add_argument("--seed", type=int, default=None, help="shuffle seed (default: random)")
     p.add_argument("--json", type=Path, help="also write raw samples and summaries here")
     args = p.parse_args(argv)
     if args.rounds < 2 or args.warmup < 0:
         p.error("--rounds must be >= 2 and --warmup >= 0")
+    if args.podman_rounds < 0 or args.podman_rounds == 1:
+        p.error("--podman-rounds must be 0 (skip the row) or >= 2")
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1 << 31)
     return args
+
+
+def find_podman(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(podman path, None), or (None, why its row is skipped)."""
+    if args.podman_rounds == 0:
+        return None, "--podman-rounds 0"
+    if args.podman:
+        path = resolve("podman", args.podman)  # asked for by name: an error if missing
+    else:
+        found = shutil.which("podman")
+        if not found:
+            return None, "podman not found in PATH (Debian: podman conmon)"
+        path = os.path.abspath(found)
+    if find_conmon() is None:
+        return None, "conmon not found (Debian: conmon)"
+    return path, None
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -962,6 +1397,7 @@ def main(argv: Sequence[str]) -> int:
             args.python = str(beside) if os.access(beside, os.X_OK) else sys.executable
         args.python = os.path.abspath(args.python)
         args.time = find_gnu_time()
+        args.podman, args.podman_skip = find_podman(args)
         become_subreaper()
         workdir = Path(tempfile.mkdtemp(prefix=PREFIX))
         bench = Bench(args, workdir)
