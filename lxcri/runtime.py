@@ -33,18 +33,17 @@ if TYPE_CHECKING:  # typing is not imported at run time: the CLI pays for every 
 __all__ = ["Runtime", "State", "DEFAULT_ROOT", "parse_signal", "version_info"]
 
 DEFAULT_ROOT = "/run/lxcri"
+_LINUX_NSIG = 65  # signals 1..64 on the architectures Proxmox VE runs on (x86_64, arm64)
 
 
 def parse_signal(sig: Union[str, int]) -> int:
     """A signal number from a name ("TERM", "SIGTERM", "term"), a number or "RTMIN+N"."""
+    text = str(sig).strip()
+    if text.isdigit() and 0 < int(text) < _LINUX_NSIG:
+        return int(text)  # what engines send: no `signal` import (it pulls in enum)
     import signal as signal_mod
 
-    text = str(sig).strip()
-    if text.isdigit():
-        num = int(text)
-        if 0 < num < signal_mod.NSIG:
-            return num
-    else:
+    if not text.isdigit():
         name = text.upper()
         if not name.startswith("SIG"):
             name = "SIG" + name
