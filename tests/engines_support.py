@@ -32,7 +32,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import pytest
 from support import BUSYBOX, LXCRI, needs_root
@@ -721,3 +721,15 @@ def containerd_fixture(containerd_session: Containerd) -> Iterator[Containerd]:
     print_new_lines(containerd_session.argv_log, mark)
     problems = containerd_session.remove_containers()
     assert not problems, f"cleanup: {problems}"
+
+
+# A container process that exits 3 on SIGTERM at once (the shell, pid 1, waits on a
+# background sleep): shows that a stop or kill reached it.
+TRAP_TERM = 'trap "exit 3" TERM; sleep 1000 & wait'
+
+
+def runtime_calls(engine: Union["Podman", "Containerd"], verb: str) -> List[str]:
+    """Logged runtime argv lines (without the pid) that contain `verb` as a word."""
+    log = engine.argv_log
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [ln.split(" ", 1)[1] for ln in lines if verb in ln.split()[1:]]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from typing import List
 
 import pytest
 
@@ -20,19 +19,16 @@ from engines_support import (  # noqa: F401
     containerd_fixture,
     containerd_session,
     require,
+    TRAP_TERM,
     rootfs_tar,
     run,
+    runtime_calls,
 )
 from support import new_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.core]
 
-TRAP_TERM = 'trap "exit 3" TERM; sleep 1000 & wait'
 
-
-def runtime_calls(cd: Containerd, verb: str) -> List[str]:
-    lines = cd.argv_log.read_text().splitlines() if cd.argv_log.exists() else []
-    return [ln.split(" ", 1)[1] for ln in lines if verb in ln.split()[1:]]
 
 
 def wait_task(cd: Containerd, id: str, want: str, timeout: float = 15) -> None:

@@ -11,7 +11,6 @@ import shlex
 import subprocess
 import time
 from pathlib import Path
-from typing import List
 
 import pytest
 
@@ -21,21 +20,16 @@ from engines_support import (  # noqa: F401
     podman_fixture,
     podman_session,
     require,
+    TRAP_TERM,
     rootfs_tar,
     run,
+    runtime_calls,
 )
 from support import new_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.core]
 
-# Exits 3 on SIGTERM at once (the shell, pid 1, waits on a background sleep).
-TRAP_TERM = 'trap "exit 3" TERM; sleep 1000 & wait'
 
-
-def runtime_calls(pm: Podman, verb: str) -> List[str]:
-    """Logged runtime argv lines (without the pid) that contain `verb` as a word."""
-    lines = pm.argv_log.read_text().splitlines() if pm.argv_log.exists() else []
-    return [ln.split(" ", 1)[1] for ln in lines if verb in ln.split()[1:]]
 
 
 def wait_exited(pm: Podman, name: str, timeout: float = 15) -> str:
