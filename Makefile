@@ -8,7 +8,7 @@ VPY       := $(VENV)/bin/python
 BUILD     := build
 CRUN_TREE := $(BUILD)/crun/src
 LIBCRUN   := $(CRUN_TREE)/.libs/libcrun.so.0
-DIST      := $(BUILD)/dist
+DIST      := $(VENV)/.dist
 BUNDLE    := $(BUILD)/bundle
 STAMP     := $(VENV)/.lxcri-installed
 export LXCRI_CRUN_TREE := $(abspath $(CRUN_TREE))
@@ -16,12 +16,12 @@ export LXCRI_CRUN_TREE := $(abspath $(CRUN_TREE))
 # Building libcrun and the extension.
 BUILD_PKGS := gcc make perl pkg-config dpkg-dev xz-utils binutils \
               libyajl-dev libseccomp-dev libcap-dev libsystemd-dev libgcrypt20-dev \
-              python3-venv python3-dev busybox-static
+              python3-venv python3-dev busybox-static lxc-dev
 # What the tests and the benchmark compare against or need.
-TEST_PKGS  := crun runc hyperfine tini libc6-dev podman conmon containerd
+TEST_PKGS  := crun runc hyperfine tini libc6-dev podman conmon containerd lxc
 
 SOURCES := $(shell find lxcri include -type f \( -name '*.py' -o -name '*.h' \) 2>/dev/null) \
-           build_crun.py setup.py pyproject.toml
+           $(wildcard build_*.py) setup.py pyproject.toml
 
 .PHONY: all deps test-deps libcrun venv wheel bundle cgroups demo test unit bench conformance \
         clean distclean
@@ -47,7 +47,7 @@ wheel: deps $(STAMP)
 $(STAMP): $(LIBCRUN) $(VPY) $(SOURCES)
 	rm -rf $(DIST) $(BUILD)/lib.* $(BUILD)/bdist.* *.egg-info
 	$(VPY) -m pip wheel -q --no-build-isolation --no-deps -w $(DIST) .
-	$(VPY) -m pip install -q typer jsonschema pytest
+	$(VPY) -m pip install -q typer jsonschema pytest proxmoxer requests
 	$(VPY) -m pip install -q --force-reinstall --no-deps $(DIST)/lxcri-*.whl
 	@touch $@
 

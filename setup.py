@@ -34,7 +34,20 @@ class build_py_with_libcrun(build_py):
                 shutil.copyfile(os.path.join(schema_src, name), os.path.join(schema_dst, name))
 
 
+def have_liblxc():
+    """Whether liblxc's headers are here (Debian: lxc-dev): then lxcri._lxc is built too."""
+    if os.environ.get("LXCRI_WITHOUT_LXC"):
+        return False
+    try:
+        return subprocess.run(["pkg-config", "--exists", "lxc"], check=False).returncode == 0
+    except OSError:
+        return False
+
+
 setup(
-    cffi_modules=["build_crun.py:ffibuilder"],
+    # lxcri._lxc (build_lxc.py) binds liblxc for the lxc backend; a host without
+    # lxc-dev still builds and runs every other backend.
+    cffi_modules=["build_crun.py:ffibuilder"]
+    + (["build_lxc.py:ffibuilder"] if have_liblxc() and os.path.exists("build_lxc.py") else []),
     cmdclass={"build_py": build_py_with_libcrun},
 )
