@@ -471,6 +471,9 @@ def _parse_user(user: Optional[str]) -> Dict[str, Any]:
     return {"uid": int(uid), "gid": int(gid or 0)}
 
 
+_DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 def _write_process_file(root: str, args: Sequence[str], *, tty: bool, cwd: Optional[str],
                         env: Sequence[str], user: Optional[str], caps: Sequence[str],
                         no_new_privs: bool) -> str:
@@ -481,8 +484,13 @@ def _write_process_file(root: str, args: Sequence[str], *, tty: bool, cwd: Optio
     for item in env:
         if "=" not in item:
             raise InvalidArgument(f"invalid --env {item!r}: use NAME=VALUE")
+    env = list(env)
+    if not any(item.startswith("PATH=") for item in env):
+        env.insert(0, _DEFAULT_PATH)  # what crun and runc give an exec'd process
+    if tty and not any(item.startswith("TERM=") for item in env):
+        env.append("TERM=xterm")
     process: Dict[str, Any] = {"args": list(args), "terminal": tty, "user": _parse_user(user),
-                               "env": list(env), "cwd": cwd or "/"}
+                               "env": env, "cwd": cwd or "/"}
     if caps:
         names = [c if c.upper().startswith("CAP_") else f"CAP_{c}" for c in caps]
         names = [c.upper() for c in names]

@@ -194,12 +194,16 @@ class HostPathGuard:
 
 
 def write_runtime_wrapper(path: Path, runtime: str, argv_log: Path,
-                          root: Optional[Path] = None) -> Path:
-    """A /bin/sh wrapper that logs each argv (one line, pid first) and execs the runtime."""
+                          root: Optional[Path] = None, config: Optional[Path] = None) -> Path:
+    """A /bin/sh wrapper that logs each argv (one line, pid first) and execs the runtime,
+    with LXCRI_CONFIG pointing at `config` when given (engines pass the runtime no
+    environment of the test's)."""
     extra = f"--root {sh_quote(str(root))} " if root is not None else ""
+    env = f"export LXCRI_CONFIG={sh_quote(str(config))}\n" if config is not None else ""
     path.write_text(
         "#!/bin/sh\n"
         f"printf '%s\\n' \"$$ $*\" >> {sh_quote(str(argv_log))}\n"
+        f"{env}"
         f"exec {sh_quote(runtime)} {extra}\"$@\"\n")
     path.chmod(0o755)
     return path
@@ -442,8 +446,11 @@ class Podman:
         self.image = IMAGE_REF
         for sub in ("bin", "tmp", "xdg-config", "xdg-data", "cni", "runtime-root"):
             (base / sub).mkdir()
+        # lxcri's routing rules for this podman's containers; tests write rules into it.
+        self.lxcri_toml = base / "lxcri.toml"
+        self.lxcri_toml.write_text("")
         self.wrapper = write_runtime_wrapper(base / "bin" / "lxcri", runtime, self.argv_log,
-                                             root=self.runtime_root)
+                                             root=self.runtime_root, config=self.lxcri_toml)
         (base / "containers.conf").write_text(
             "# Written by the lxcri tests: contrib/containers.conf + private settings.\n"
             + toml_dumps(podman_conf(base, self.wrapper)))

@@ -146,3 +146,28 @@ def test_runtime_state_matches(containerd: Containerd) -> None:
                            check=True).stdout)
     assert state["id"] == id and state["status"] == "running"
     assert str(state["pid"]) in containerd("tasks", "ls", check=True).stdout
+
+
+def test_runtime_annotation_routes_to_runc(containerd: Containerd) -> None:
+    """`ctr run --annotation lxcri.runtime=runc`: the shim drives lxcri as usual, lxcri hands
+    the container to runc (state under the shim root's .lxcri/runc), and every later call
+    of the shim (exec, kill, delete) follows the ownership record."""
+    if containerd.runtime.rsplit("/", 1)[-1] != "lxcri":
+        pytest.skip("the lxcri.runtime annotation is lxcri's; the runtime under test is not lxcri")
+    require("runc", packages="runc")
+    id = new_id("runc")
+    containerd(*containerd.run_args("--detach", "--null-io", "--annotation", "lxcri.runtime=runc",
+                                    containerd.image, id, "sh", "-c", TRAP_TERM), check=True)
+    wait_task(containerd, id, "RUNNING")
+    root = containerd.runc_root / containerd.namespace
+    listed = json.loads(run([containerd.runtime, "--root", str(root), "list", "--format", "json"],
+                            check=True).stdout)
+    assert [(e["id"], e["runtime"]) for e in listed] == [(id, "runc")]
+    proc = containerd(*containerd.exec_args("--exec-id", "e1", id, "sh", "-c", "echo hi; exit 4"))
+    assert (proc.returncode, proc.stdout) == (4, "hi\n"), proc.stderr
+    containerd("tasks", "kill", id, check=True)
+    wait_task(containerd, id, "STOPPED")
+    deleted = containerd("tasks", "delete", id)
+    assert deleted.returncode == 0 and "exit code 3" in deleted.stderr, deleted.stderr
+    containerd("containers", "delete", id, check=True)
+    assert run([containerd.runtime, "--root", str(root), "list", "-q"], check=True).stdout == ""

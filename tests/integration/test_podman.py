@@ -7,10 +7,13 @@ LXCRI_ENGINE_TEST_RUNTIME=/usr/bin/crun runs the same tests against crun.
 """
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import subprocess
 import time
 from pathlib import Path
+from typing import Dict
 
 import pytest
 
@@ -176,3 +179,60 @@ def test_missing_executable(podman: Podman) -> None:
     assert "/no/such/lxcri-test-cmd" in proc.stderr, proc.stderr
     assert proc.returncode == 127, proc.stderr
     assert podman("ps", "--all", "--quiet", check=True).stdout == ""
+
+
+def lxcri_runtimes(pm: Podman) -> Dict[str, str]:
+    """container id -> the backend lxcri runs it on, from `lxcri list` in podman's runtime root."""
+    listed = json.loads(run([pm.runtime, "--root", str(pm.runtime_root), "list", "--format",
+                             "json"], check=True).stdout)
+    return {entry["id"]: entry["runtime"] for entry in listed}
+
+
+def test_routing_rule_sends_a_name_pattern_to_runc(podman: Podman) -> None:
+    """A [[routing]] rule in lxcri.toml sends containers named lxcri-test-db-* to runc.
+
+    podman 4 passes the runtime the container's id, never its name, so the name
+    reaches lxcri as the annotation lxcri.name (`podman run --annotation`); CRI
+    engines put it in their own annotations, which the rules read as well."""
+    if os.path.basename(podman.runtime) != "lxcri":
+        pytest.skip("routing rules are lxcri's; the runtime under test is not lxcri")
+    require("runc", packages="runc")
+    podman.lxcri_toml.write_text('[[routing]]\npattern = "lxcri-test-db-*"\nruntime = "runc"\n')
+    try:
+        db, web = new_id("db"), new_id("web")
+        for name in (db, web):
+            podman(*podman.run_args("-d", "--name", name, "--annotation", f"lxcri.name={name}",
+                                    podman.image, "sleep", "60"), check=True)
+        ids = {name: podman("inspect", "--format", "{{.Id}}", name, check=True).stdout.strip()
+               for name in (db, web)}
+        runtimes = lxcri_runtimes(podman)
+        assert (runtimes[ids[db]], runtimes[ids[web]]) == ("runc", "crun")
+        # podman's later calls (exec, kill, delete) carry no rule: ownership routes them.
+        assert podman("exec", db, "sh", "-c", "echo in-runc", check=True).stdout == "in-runc\n"
+        podman("stop", "--time", "1", db, check=True)
+        assert podman("inspect", "--format", "{{.State.Status}}", db,
+                      check=True).stdout.strip() == "exited"
+        podman("rm", db, check=True)
+        assert ids[db] not in lxcri_runtimes(podman)
+        # A foreground run through the rule keeps podman's exit code.
+        proc = podman(*podman.run_args("--rm", "--name", new_id("db"), "--annotation",
+                                       "lxcri.name=lxcri-test-db-fg", podman.image, "sh", "-c",
+                                       "echo fg; exit 9"))
+        assert (proc.returncode, proc.stdout) == (9, "fg\n"), proc.stderr
+    finally:
+        podman.lxcri_toml.write_text("")
+    assert not [cid for cid, rt in lxcri_runtimes(podman).items() if rt == "runc"]
+
+
+def test_runtime_annotation_routes_a_podman_container(podman: Podman) -> None:
+    """`podman run --annotation lxcri.runtime=runc` picks the backend for one container."""
+    if os.path.basename(podman.runtime) != "lxcri":
+        pytest.skip("the lxcri.runtime annotation is lxcri's; the runtime under test is not lxcri")
+    require("runc", packages="runc")
+    name = new_id("ann")
+    podman(*podman.run_args("-d", "--name", name, "--annotation", "lxcri.runtime=runc",
+                            podman.image, "sleep", "60"), check=True)
+    cid = podman("inspect", "--format", "{{.Id}}", name, check=True).stdout.strip()
+    assert lxcri_runtimes(podman)[cid] == "runc"
+    podman("rm", "-f", name, check=True)
+    assert cid not in lxcri_runtimes(podman)
