@@ -98,7 +98,8 @@ class FakePve:
         self._thread: Optional[threading.Thread] = None
 
     def __enter__(self) -> "FakePve":
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -227,6 +228,7 @@ class FakePve:
 def _make_handler(fake: FakePve) -> type:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
             pass
