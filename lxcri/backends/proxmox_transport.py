@@ -176,11 +176,11 @@ class ApiTransport:
                 text += "; the API token lacks a privilege (see `lxcri` docs on Proxmox tokens)"
             return ProxmoxError(redact(_one_line(text), self._secret))
         name = type(exc).__name__
-        text = f"cannot reach the Proxmox API at {where} ({name}: {exc})"
+        text = f"cannot reach the Proxmox API at {where} ({name}: {_one_line(str(exc), 200)})"
         if "SSL" in name or "CERTIFICATE" in str(exc).upper():
             text += ("; install the cluster's CA on this host, or set verify_ssl = false "
                      "in [runtimes.lxc.proxmox] for a self-signed certificate")
-        return ProxmoxError(redact(_one_line(text), self._secret))
+        return ProxmoxError(redact(_one_line(text, 600), self._secret))
 
     # -- tasks --------------------------------------------------------------------------------
 
