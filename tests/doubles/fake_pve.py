@@ -29,7 +29,6 @@ import os
 import re
 import ssl
 import subprocess
-import tempfile
 import threading
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -277,7 +276,3 @@ def _make_handler(fake: FakePve) -> type:
         do_GET = do_POST = do_PUT = do_DELETE = _serve
 
     return Handler
-
-
-def make_cert_dir() -> str:
-    return tempfile.mkdtemp(prefix="fake-pve-cert-")
