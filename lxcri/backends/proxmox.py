@@ -82,8 +82,12 @@ def _on_node(section: Dict[str, Any]) -> bool:
 
 
 def selected(options: Dict[str, Any]) -> bool:
-    """Does the lxc backend serve containers as Proxmox CTs here? Cheap; never raises."""
+    """Does the lxc backend serve containers as Proxmox CTs here? Cheap; never raises.
+    [runtimes.lxc] driver = "proxmox" / "liblxc" decides outright; "auto" (the default) detects."""
     try:
+        driver = (options or {}).get("driver", "auto")
+        if driver in ("proxmox", "liblxc"):
+            return driver == "proxmox"
         section = _section(options)
         return bool(section.get("endpoint")) or _on_node(section)
     except Exception:  # a malformed table is the lead's validator's to report

@@ -183,3 +183,9 @@ def test_missing_pct_is_backend_unavailable(tmp_path: Path) -> None:
     ok, text = proxmox.availability({"proxmox": {"pct": str(tmp_path / "nope"),
                                                  "pve_dir": str(tmp_path)}})
     assert not ok and "not a Proxmox VE node" in text
+
+
+def test_driver_key_decides_outright(node: FakeNode) -> None:
+    assert proxmox.selected({**node.options(), "driver": "auto"})
+    assert not proxmox.selected({**node.options(), "driver": "liblxc"})
+    assert proxmox.selected({"driver": "proxmox"})  # then availability says what is missing
