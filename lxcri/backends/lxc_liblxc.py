@@ -129,7 +129,14 @@ def _write_atomic(path: str, text: str) -> None:
 
 
 def exit_code_of(wait_status: int) -> int:
-    """A wait status (liblxc's error_num) as a shell reports it: 128+N for signal N."""
+    """A wait status (liblxc's error_num) as a shell reports it: 128+N for signal N.
+
+    Measured with liblxc 5.0.2: an init killed by signal N leaves error_num as
+    (N << 8) | 0x7f, the shape of a *stopped* status, not the kernel's N; an exit
+    leaves the usual (code << 8).
+    """
+    if wait_status & 0xff == 0x7f:
+        return 128 + ((wait_status >> 8) & 0x7f)
     if os.WIFSIGNALED(wait_status):
         return 128 + os.WTERMSIG(wait_status)
     if os.WIFEXITED(wait_status):
@@ -776,8 +783,9 @@ class LiblxcDriver:
         opts.gid = int(user.get("gid", 0))
         opts.env_policy = lib.LXC_ATTACH_CLEAR_ENV
         env = [cstr(e) for e in process.get("env") or []]
-        opts.extra_env_vars = ffi.new("char *[]", env + [ffi.NULL])
-        keep.append(opts.extra_env_vars)
+        env_array = ffi.new("char *[]", env + [ffi.NULL])  # owned here: a struct field
+        keep.append(env_array)                             # would not keep it alive
+        opts.extra_env_vars = env_array
         opts.extra_keep_env = ffi.NULL
         opts.stdin_fd, opts.stdout_fd, opts.stderr_fd = 0, 1, 2
         opts.log_fd = -errno_mod.EBADF
@@ -785,14 +793,16 @@ class LiblxcDriver:
         if groups:
             opts.attach_flags |= lib.LXC_ATTACH_SETGROUPS
             opts.groups.size = len(groups)
-            opts.groups.list = ffi.new("gid_t[]", groups)
-            keep.append(opts.groups.list)
+            group_array = ffi.new("gid_t[]", groups)
+            keep.append(group_array)
+            opts.groups.list = group_array
         if process.get("noNewPrivileges"):
             opts.attach_flags |= lib.LXC_ATTACH_NO_NEW_PRIVS
         cmd = ffi.new("lxc_attach_command_t *")
         cmd.program = cstr(args[0])
-        cmd.argv = ffi.new("char *[]", [cstr(a) for a in args] + [ffi.NULL])
-        keep.append(cmd.argv)
+        argv_array = ffi.new("char *[]", [cstr(a) for a in args] + [ffi.NULL])
+        keep.append(argv_array)
+        cmd.argv = argv_array
         attached = ffi.new("pid_t *")
         sys.stdout.flush()
         sys.stderr.flush()
