@@ -63,8 +63,9 @@ def _id_problem(container_id: str) -> Optional[str]:
     # '..' could place (or delete) state outside of it.
     if "/" in container_id:
         return "it must not contain '/'"
-    if container_id == ".":
-        return "it must not be '.'"
+    if container_id.startswith("."):
+        # lxcri keeps its own files in <root>/.lxcri, and libcrun's list skips dot names.
+        return "it must not start with '.'"
     if ".." in container_id:
         return "it must not contain '..'"
     if any(_bad_id_char(ch) for ch in container_id):

@@ -49,6 +49,22 @@ class CgroupManager(str, Enum):
     disabled = "disabled"
 
 
+class RuntimeName(str, Enum):
+    """The backend a new container runs on (lxcri.backends.RuntimeType)."""
+
+    crun = "crun"
+    runc = "runc"
+    lxc = "lxc"
+    vm = "vm"
+
+
+class InfoFormat(str, Enum):
+    """How `info` prints."""
+
+    text = "text"
+    json = "json"
+
+
 class Rootless(str, Enum):
     """runc's --rootless: accepted for compatibility, then ignored."""
 
@@ -84,6 +100,9 @@ NoNewKeyring = Annotated[bool, typer.Option(
     "--no-new-keyring", help="Do not create a new session keyring for the container.")]
 NoSubreaper = Annotated[bool, typer.Option(
     "--no-subreaper", help="Do not make lxcri a subreaper for the container's processes.")]
+Runtime = Annotated[Optional[RuntimeName], typer.Option(
+    "--runtime", help="Run the container on this backend; default: the routing rules "
+    "(annotation lxcri.runtime, lxcri.toml, ids lxc-* to lxc, else crun). Also $LXCRI_RUNTIME.")]
 Detach = Annotated[bool, typer.Option(
     "--detach", "-d", help="Return once the process is started, not when it exits.")]
 Format = Annotated[OutputFormat, typer.Option("--format", "-f", help="Print a table or a JSON array.")]
@@ -140,11 +159,13 @@ def global_options(
 def create(ctx: typer.Context, container_id: ContainerId, bundle: Bundle = None,
            config: Config = commands.DEFAULT_CONFIG, pid_file: PidFile = None,
            console_socket: ConsoleSocket = None, preserve_fds: PreserveFds = 0, no_pivot: NoPivot = False,
-           no_new_keyring: NoNewKeyring = False, no_subreaper: NoSubreaper = False) -> None:
+           no_new_keyring: NoNewKeyring = False, no_subreaper: NoSubreaper = False,
+           runtime: Runtime = None) -> None:
     """Create a container; its process waits for `start`."""
     _dispatch(ctx, "create", container_id=container_id, bundle=bundle, config=config, pid_file=pid_file,
               console_socket=console_socket, preserve_fds=preserve_fds, no_pivot=no_pivot,
-              no_new_keyring=no_new_keyring, no_subreaper=no_subreaper)
+              no_new_keyring=no_new_keyring, no_subreaper=no_subreaper,
+              runtime=runtime.value if runtime is not None else None)
 
 
 @app.command()
@@ -189,11 +210,13 @@ def run(ctx: typer.Context, container_id: ContainerId, bundle: Bundle = None,
         detach: Detach = False,
         keep: Annotated[bool, typer.Option(
             "--keep", help="Keep the container's state after it exits (no automatic delete).")] = False,
+        runtime: Runtime = None,
         ) -> None:
     """Create and start a container; in the foreground, exit with its exit code."""
     _dispatch(ctx, "run", container_id=container_id, bundle=bundle, config=config, pid_file=pid_file,
               console_socket=console_socket, preserve_fds=preserve_fds, no_pivot=no_pivot,
-              no_new_keyring=no_new_keyring, no_subreaper=no_subreaper, detach=detach, keep=keep)
+              no_new_keyring=no_new_keyring, no_subreaper=no_subreaper, detach=detach, keep=keep,
+              runtime=runtime.value if runtime is not None else None)
 
 
 # Everything after the ID is the command, options-looking words included, as
@@ -310,6 +333,13 @@ def spec(ctx: typer.Context, bundle: Bundle = None,
 def features(ctx: typer.Context) -> None:
     """Print the OCI features document (what this runtime supports) as JSON."""
     _dispatch(ctx, "features")
+
+
+@app.command()
+def info(ctx: typer.Context, output_format: Annotated[InfoFormat, typer.Option(
+        "--format", "-f", help="Print text or a JSON document.")] = InfoFormat.text) -> None:
+    """Show versions, backends (available or why not), cgroup mode, config file, routing rules, state root."""
+    _dispatch(ctx, "info", output_format=output_format.value)
 
 
 def _user_error_types() -> tuple[type[Exception], ...]:

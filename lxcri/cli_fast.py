@@ -9,7 +9,8 @@ which owns --help, the error messages and everything outside this grammar:
           [--cgroup-manager cgroupfs|systemd|disabled] [--rootless true|false|auto]
           [--version|-v|-V] COMMAND ...
       create  [--bundle|-b DIR] [--config|-f FILE] [--pid-file FILE] [--console-socket PATH]
-              [--preserve-fds N] [--no-pivot] [--no-new-keyring] [--no-subreaper] ID
+              [--preserve-fds N] [--no-pivot] [--no-new-keyring] [--no-subreaper]
+              [--runtime crun|runc|lxc|vm] ID
       run     (create's options) [--detach|-d] [--keep] ID
       exec    [--process|-p FILE] [--detach|-d] [--tty|-t] [--console-socket PATH]
               [--pid-file FILE] [--cwd DIR] [--env|-e K=V]... [--user|-u UID[:GID]]
@@ -25,6 +26,7 @@ which owns --help, the error messages and everything outside this grammar:
               [--blkio-weight N] ID
       spec    [--bundle|-b DIR] [--rootless]
       features
+      info    [--format|-f text|json]
 
 Options are read the way click reads them, so that whatever this parser accepts
 the typer app accepts with the same meaning (tests/unit/test_cli_parse.py
@@ -45,9 +47,11 @@ from lxcri.commands import (
     DEFAULT_ROOT,
     DEFAULT_SIGNAL,
     LOG_FORMATS,
+    INFO_FORMATS,
     LOG_LEVELS,
     OUTPUT_FORMATS,
     ROOTLESS_VALUES,
+    RUNTIMES,
     GlobalOptions,
 )
 
@@ -141,10 +145,12 @@ _CREATE_OPTIONS: OptionTable = {
     "--no-pivot": ("no_pivot", FLAG),
     "--no-new-keyring": ("no_new_keyring", FLAG),
     "--no-subreaper": ("no_subreaper", FLAG),
+    "--runtime": ("runtime", VALUE),
 }
 _CREATE_DEFAULTS: dict[str, object] = {
     "bundle": None, "config": DEFAULT_CONFIG, "pid_file": None, "console_socket": None, "preserve_fds": 0,
-    "no_pivot": False, "no_new_keyring": False, "no_subreaper": False}
+    "no_pivot": False, "no_new_keyring": False, "no_subreaper": False, "runtime": None}
+_CREATE_CHOICES = {"runtime": RUNTIMES}
 
 _EXEC_OPTIONS: OptionTable = {
     "--process": ("process", VALUE),
@@ -186,10 +192,12 @@ _FORMAT_CHOICES = {"output_format": OUTPUT_FORMATS}
 _ID = ("container_id",)
 
 GRAMMARS: dict[str, _Grammar] = {
-    "create": _Grammar("create", _CREATE_OPTIONS, _ID, _CREATE_DEFAULTS, counts=("preserve_fds",)),
+    "create": _Grammar("create", _CREATE_OPTIONS, _ID, _CREATE_DEFAULTS, counts=("preserve_fds",),
+                       choices=_CREATE_CHOICES),
     "run": _Grammar("run", {**_CREATE_OPTIONS, "--detach": ("detach", FLAG), "-d": ("detach", FLAG),
                             "--keep": ("keep", FLAG)},
-                    _ID, {**_CREATE_DEFAULTS, "detach": False, "keep": False}, counts=("preserve_fds",)),
+                    _ID, {**_CREATE_DEFAULTS, "detach": False, "keep": False}, counts=("preserve_fds",),
+                    choices=_CREATE_CHOICES),
     "exec": _Grammar("exec_process", _EXEC_OPTIONS, _ID, _EXEC_DEFAULTS, counts=("preserve_fds",),
                      rest="command"),
     "start": _Grammar("start", {}, _ID, {}),
@@ -209,6 +217,8 @@ GRAMMARS: dict[str, _Grammar] = {
                               "--rootless": ("rootless", FLAG)},
                      (), {"bundle": None, "rootless": False}, required=0),
     "features": _Grammar("features", {}, (), {}, required=0),
+    "info": _Grammar("info", _FORMAT_OPTIONS, (), {"output_format": "text"}, required=0,
+                     choices={"output_format": INFO_FORMATS}),
 }
 
 

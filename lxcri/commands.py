@@ -30,6 +30,8 @@ DEFAULT_ROOT = "/run/lxcri"
 DEFAULT_CONFIG = "config.json"
 DEFAULT_SIGNAL = "TERM"
 OUTPUT_FORMATS = ("table", "json")    # list --format, ps --format
+INFO_FORMATS = ("text", "json")       # info --format
+RUNTIMES = ("crun", "runc", "lxc", "vm")  # create/run --runtime (lxcri.backends.RuntimeType.ALL)
 LIST_FORMATS = OUTPUT_FORMATS
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "warn", "error")
@@ -148,13 +150,16 @@ def _flush_stdio() -> None:
 
 def create(options: GlobalOptions, *, container_id: str, bundle: str | None, config: str,
            pid_file: str | None, console_socket: str | None, preserve_fds: int, no_pivot: bool,
-           no_new_keyring: bool, no_subreaper: bool) -> int:
-    """Create a container from a bundle; its process waits for `start`."""
+           no_new_keyring: bool, no_subreaper: bool, runtime: str | None) -> int:
+    """Create a container from a bundle; its process waits for `start`.
+
+    runtime: the backend (crun, runc, lxc, vm); None lets the routing rules choose.
+    """
     _flush_stdio()
     with _Session(options) as rt:
         rt.create_container(container_id, bundle, config=config, pid_file=pid_file,
                             console_socket=console_socket, preserve_fds=preserve_fds, no_pivot=no_pivot,
-                            no_new_keyring=no_new_keyring, no_subreaper=no_subreaper)
+                            no_new_keyring=no_new_keyring, no_subreaper=no_subreaper, runtime=runtime)
     return 0
 
 
@@ -216,13 +221,14 @@ def delete(options: GlobalOptions, *, container_id: str, force: bool, regex: boo
 
 def run(options: GlobalOptions, *, container_id: str, bundle: str | None, config: str,
         pid_file: str | None, console_socket: str | None, preserve_fds: int, no_pivot: bool,
-        no_new_keyring: bool, no_subreaper: bool, detach: bool, keep: bool) -> int:
+        no_new_keyring: bool, no_subreaper: bool, detach: bool, keep: bool, runtime: str | None) -> int:
     """Create and start a container; in the foreground, exit as the container did."""
     _flush_stdio()
     with _Session(options) as rt:
         return rt.run(container_id, bundle, config=config, pid_file=pid_file, detach=detach,
                       console_socket=console_socket, preserve_fds=preserve_fds, no_pivot=no_pivot,
-                      no_new_keyring=no_new_keyring, no_subreaper=no_subreaper, keep=keep)
+                      no_new_keyring=no_new_keyring, no_subreaper=no_subreaper, keep=keep,
+                      runtime=runtime)
 
 
 def exec_process(options: GlobalOptions, *, container_id: str, command: list[str], process: str | None,
@@ -348,6 +354,22 @@ def features(options: GlobalOptions) -> int:
     return 0
 
 
+def info(options: GlobalOptions, *, output_format: str) -> int:
+    """Print what lxcri can do here: versions, backends (available or why not), cgroup mode,
+    the config file and its routing rules, the state root."""
+    with _Session(options) as rt:
+        data = rt.info()
+    if output_format == "json":
+        import json
+
+        sys.stdout.write(json.dumps(data, indent=4) + "\n")
+    else:
+        from lxcri.hostinfo import format_text
+
+        sys.stdout.write(format_text(data))
+    return 0
+
+
 def version(options: GlobalOptions) -> int:
     """Print the versions of lxcri, libcrun and the OCI spec, and libcrun's features."""
     info = read_version_info()
@@ -449,21 +471,24 @@ def _shown_pid(s: State) -> int:
 
 
 def format_table(states: Sequence[State]) -> str:
-    """The `list` table, column for column as `crun list` lays it out."""
+    """The `list` table: `crun list`'s columns, then RUNTIME (the backend that runs it)."""
     width = max([4] + [len(s.id) for s in states]) + 1
-    lines = [f"{'NAME':<{width}}{'PID':<10}{'STATUS':<8} {'BUNDLE PATH':<39} {'CREATED':<30} OWNER"]
+    owner = max([5] + [len(str(s.owner or "")) for s in states]) + 1
+    lines = [f"{'NAME':<{width}}{'PID':<10}{'STATUS':<8} {'BUNDLE PATH':<39} {'CREATED':<30} "
+             f"{'OWNER':<{owner}}RUNTIME"]
     for s in states:
         lines.append(f"{s.id:<{width}}{_shown_pid(s):<10}{s.status:<8} {s.bundle:<39} "
-                     f"{s.created:<30} {s.owner}")
+                     f"{s.created or '':<30} {s.owner or '':<{owner}}{s.runtime}")
     return "\n".join(lines) + "\n"
 
 
 def format_json_list(states: Sequence[State]) -> str:
-    """`list --format json`: the array of {id, pid, status, bundle, created, owner} crun prints."""
+    """`list --format json`: the array of {id, pid, status, bundle, created, owner} crun
+    prints, and the runtime (backend) of each."""
     import json
 
     entries = [{"id": s.id, "pid": _shown_pid(s), "status": s.status, "bundle": s.bundle,
-                "created": s.created, "owner": s.owner} for s in states]
+                "created": s.created, "owner": s.owner, "runtime": s.runtime} for s in states]
     return json.dumps(entries, indent=4) + "\n"
 
 
@@ -488,7 +513,7 @@ def invoke(fn: Callable[..., int], options: GlobalOptions, /, **arguments: objec
         from lxcri.errors import LxcriError
 
         if isinstance(exc, LxcriError):
-            report(exc.message, options)
+            report(exc.message, options, to_stderr=not exc.shown)
             return int(exc.exit_code)
         if options.debug:
             import traceback
@@ -498,7 +523,7 @@ def invoke(fn: Callable[..., int], options: GlobalOptions, /, **arguments: objec
         return 1
 
 
-def report(message: str, options: GlobalOptions | None = None) -> None:
+def report(message: str, options: GlobalOptions | None = None, *, to_stderr: bool = True) -> None:
     """Print `lxcri: <message>` on stderr, and append it to the --log file when there is one.
 
     The message is folded into one line so engines and logs keep it whole. In
@@ -510,6 +535,8 @@ def report(message: str, options: GlobalOptions | None = None) -> None:
     line = " ".join(part.strip() for part in message.splitlines() if part.strip())
     if options is not None and options.log:
         _append_to_log(options.log, options.log_format, line)
+    if not to_stderr:
+        return
     try:
         sys.stderr.write(f"lxcri: {line}\n")
         sys.stderr.flush()

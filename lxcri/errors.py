@@ -14,6 +14,9 @@ class LxcriError(Exception):
     """Root of every error lxcri raises."""
 
     exit_code = 1
+    # True when the message already reached stderr (a runtime binary printed it, for
+    # instance): the CLI then only writes it to --log, so stderr keeps one line.
+    shown = False
 
     def __init__(self, message: str, *, errno: Optional[int] = None,
                  container_id: Optional[str] = None) -> None:

@@ -104,10 +104,10 @@ class Helper:
         self._ctrl = ours
         return ours
 
-    def call(self, backend_args: Dict[str, Any], op: str, args: Sequence[Any],
+    def call(self, backend: Dict[str, Any], op: str, args: Sequence[Any],
              kwargs: Dict[str, Any], stdio: Tuple[int, int, int]) -> Any:
         reply_ours, reply_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        request = json.dumps({"backend": backend_args, "op": op, "args": list(args),
+        request = json.dumps({"backend": backend, "op": op, "args": list(args),
                               "kwargs": kwargs}).encode()
         try:
             with self._lock:
@@ -150,11 +150,34 @@ class Helper:
 # -- helper process side ---------------------------------------------------------------------
 
 def _perform(request: Dict[str, Any]) -> Any:
-    from lxcri.backends.crun import CrunBackend
+    from lxcri import dispatch
 
-    backend = CrunBackend(**request["backend"])
+    b = request["backend"]
+    backend = dispatch.open_backend(b["runtime"], b["args"], b.get("options"), b.get("config"))
     method = getattr(backend, request["op"])
     return method(*request["args"], **request["kwargs"])
+
+
+def _inline(request: Dict[str, Any], embedded: bool) -> bool:
+    """Whether the helper answers `request` itself: read-only libcrun calls only. Other
+    backends run subprocesses, whose exit status the helper's SIGCHLD handler would reap."""
+    return (embedded and request.get("op") in _INLINE_OPS
+            and request.get("backend", {}).get("runtime") == "crun")
+
+
+def _set_subreaper() -> bool:
+    """Make the helper a child subreaper; returns whether the embedded crun is loaded."""
+    try:
+        from lxcri.backends import crun  # preload: forked children import nothing
+    except errors.BackendUnavailable:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        return False
+    crun.prepare_process()  # libcrun's logging and handler registry, once for all children
+    crun.set_child_subreaper(True)
+    return True
 
 
 def _answer(reply: socket.socket, request: Dict[str, Any]) -> None:
@@ -194,10 +217,7 @@ def _op_child(ctrl: socket.socket, reply_fd: int, stdio: List[int], request: Dic
 def serve(ctrl_fd: int, exe_fd: int) -> None:
     """The helper's main loop (started by Helper, exec'd from a sealed memfd)."""
     os.close(exe_fd)
-    from lxcri.backends import crun  # preload: forked children import nothing
-
-    crun.prepare_process()  # libcrun's logging and handler registry, once for all children
-    crun.set_child_subreaper(True)
+    embedded = _set_subreaper()
     ctrl = socket.socket(fileno=ctrl_fd)
     pending: Dict[int, int] = {}  # op child pid -> its reply fd, kept to report a crash
 
@@ -237,7 +257,7 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
             continue
         reply_fd, stdio = fds[0], fds[1:]
         request = json.loads(msg)
-        if request.get("op") in _INLINE_OPS:
+        if _inline(request, embedded):
             for fd in stdio:
                 os.close(fd)
             with socket.socket(fileno=reply_fd) as reply:

@@ -14,7 +14,10 @@ from __future__ import annotations
 import os
 
 from lxcri import bundle as bundle_mod
+from lxcri import dispatch
+from lxcri.backends import RuntimeType
 from lxcri.errors import (
+    BackendUnavailable,
     ContainerExists,
     ContainerNotFound,
     InvalidArgument,
@@ -90,8 +93,12 @@ class Runtime:
     def __init__(self, root: str = DEFAULT_ROOT, *, isolate: bool = True, debug: bool = False,
                  systemd_cgroup: bool = False, force_no_cgroup: bool = False,
                  log: Optional[str] = None, log_format: str = "text",
-                 log_level: Optional[str] = None) -> None:
+                 log_level: Optional[str] = None, config: Optional[str] = None) -> None:
+        """config: the lxcri.toml to use (default: $LXCRI_CONFIG, else /etc/lxcri/lxcri.toml)."""
         self.root = os.path.abspath(root)
+        self._config_path = os.path.abspath(config) if config else None
+        self._config: Any = None
+        self._owners = dispatch.Owners(self.root)
         self.isolate = isolate
         if log_format not in ("text", "json"):
             raise InvalidArgument(f"unknown log format {log_format!r}: use text or json")
@@ -104,28 +111,62 @@ class Runtime:
             "force_no_cgroup": force_no_cgroup, "log": log, "log_format": log_format,
             "log_level": log_level}
         self._helper: Any = None
-        self._backend: Any = None
+        self._backends: Dict[str, Any] = {}
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _call(self, op: str, *args: Any, stdio: Optional[Tuple[int, ...]] = None,
+    def config(self) -> Any:
+        """The lxcri.toml in effect (lxcri.config.Config), read once."""
+        if self._config is None:
+            from lxcri import config
+
+            self._config = config.load(self._config_path)
+        return self._config
+
+    def _options(self, runtime: str) -> Optional[Dict[str, Any]]:
+        # The embedded crun needs no options: skip reading the config file for it.
+        if runtime == RuntimeType.CRUN and self._config is None:
+            return None
+        return dict(self.config().options(runtime))
+
+    def _call(self, runtime: str, op: str, *args: Any, stdio: Optional[Tuple[int, ...]] = None,
               **kwargs: Any) -> Any:
+        """Perform `op` on backend `runtime`: in the sealed helper (isolate) or here."""
         if self.isolate:
             if self._helper is None:
                 from lxcri.isolation import Helper
 
                 self._helper = Helper()
-            return self._helper.call(self._backend_args, op, args, kwargs, stdio or (0, 1, 2))
-        if self._backend is None:
-            from lxcri.backends.crun import CrunBackend
+            request = {"runtime": runtime, "args": self._backend_args,
+                       "options": self._options(runtime), "config": self._config_path}
+            return self._helper.call(request, op, args, kwargs, stdio or (0, 1, 2))
+        backend = self._backends.get(runtime)
+        if backend is None:
+            backend = dispatch.open_backend(runtime, self._backend_args, self._options(runtime),
+                                            self._config_path)
+            self._backends[runtime] = backend
+        return getattr(backend, op)(*args, **kwargs)
 
-            self._backend = CrunBackend(**self._backend_args)
-        return getattr(self._backend, op)(*args, **kwargs)
+    def owner(self, id: str) -> str:
+        """The backend that owns container `id` (crun when no record says otherwise)."""
+        return self._owners.get(bundle_mod.validate_id(id)) or RuntimeType.CRUN
 
-    def _call_with_stdio(self, op: str, stdin: StdioArg, stdout: StdioArg, stderr: StdioArg,
-                         *args: Any, **kwargs: Any) -> Any:
+    def _on_owner(self, op: str, id: str, *args: Any, **kwargs: Any) -> Any:
+        return self._call(self.owner(id), op, id, *args, **kwargs)
+
+    def _exists(self, runtime: str, id: str) -> bool:
+        try:
+            self._call(runtime, "state_json", id)
+        except (ContainerNotFound, BackendUnavailable):
+            return False
+        except LxcriError:
+            return True  # it is there, something else is wrong
+        return True
+
+    def _call_with_stdio(self, runtime: str, op: str, stdin: StdioArg, stdout: StdioArg,
+                         stderr: StdioArg, *args: Any, **kwargs: Any) -> Any:
         if not self.isolate:  # the CLI: the container's stdio is the process's stdio
-            return self._call(op, *args, **kwargs)
+            return self._call(runtime, op, *args, **kwargs)
         opened: List[int] = []
         try:
             stdio = (_stdio_fd(stdin, 0, opened), _stdio_fd(stdout, 1, opened),
@@ -133,7 +174,7 @@ class Runtime:
             # fds 3.. that the container keeps (--preserve-fds, LISTEN_FDS) travel too.
             kept = int(kwargs.get("preserve_fds", 0)) + int(kwargs.get("listen_fds", 0))
             stdio += tuple(range(3, 3 + kept))
-            return self._call(op, *args, stdio=stdio, **kwargs)
+            return self._call(runtime, op, *args, stdio=stdio, **kwargs)
         finally:
             for fd in opened:
                 os.close(fd)
@@ -162,22 +203,83 @@ class Runtime:
 
     # -- OCI operations --------------------------------------------------------------------
 
+    def choose_runtime(self, id: str, bundle: Optional[str] = None, *,
+                       config: str = "config.json", runtime: Optional[str] = None) -> Any:
+        """Which backend a new container `id` from `bundle` would run on, and why
+        (a dispatch.Choice): --runtime, the lxcri.runtime annotation, the routing rules,
+        the built-in lxc-* rule, default_runtime, crun."""
+        path = os.path.realpath(bundle if bundle is not None else os.curdir)
+        config_path = config if os.path.isabs(config) else os.path.join(path, config)
+        cfg = self.config()
+        annotations = dispatch.read_annotations(config_path, needed=bool(cfg.rules))
+        return dispatch.choose(id, explicit=runtime, annotations=annotations, config=cfg)
+
+    def _serving(self, choice: Any, id: str) -> str:
+        """The backend that will actually run the container: the choice, unless it is
+        an implicit crun that cannot load and runc can stand in (one warning line)."""
+        name = str(choice.runtime)
+        if name != RuntimeType.CRUN or choice.explicit:
+            return name
+        problem = dispatch.embedded_crun_problem()
+        if problem is None:
+            return name
+        from lxcri.backends.oci_binary import find_binary
+
+        if find_binary("crun", self.config().options("crun").get("path"))[0] is not None:
+            return name  # the crun binary serves crun's containers (open_backend warns)
+        ok, why = dispatch.availability(RuntimeType.RUNC, self.config().options("runc"))
+        if not ok:
+            raise BackendUnavailable(f"cannot run container `{id}`: {problem}; no crun "
+                                     f"binary to fall back to, and runc is unavailable: {why}",
+                                     container_id=id)
+        dispatch.warn(f"{problem}; no crun binary either: container `{id}` runs on runc")
+        return RuntimeType.RUNC
+
+    def _claim(self, id: str, runtime: str) -> None:
+        if runtime != RuntimeType.CRUN and os.path.isfile(os.path.join(self.root, id, "status")):
+            raise dispatch.exists_error(id, RuntimeType.CRUN, self.root)  # crun's, unrecorded
+        if self._owners.claim(id, runtime):
+            return
+        owner = self._owners.get(id)
+        if owner is not None and self._exists(owner, id):
+            raise dispatch.exists_error(id, owner, self.root)
+        self._owners.release(id)  # a stale record: its container is gone
+        if not self._owners.claim(id, runtime):
+            raise dispatch.exists_error(id, self._owners.get(id) or runtime, self.root)
+
     def _start_process(self, op: str, id: str, bundle: Optional[str], config: str,
-                       stdio: Tuple[StdioArg, StdioArg, StdioArg], **kwargs: Any) -> Any:
-        kwargs["listen_fds"] = _listen_fds()
+                       stdio: Tuple[StdioArg, StdioArg, StdioArg], runtime: Optional[str] = None,
+                       **kwargs: Any) -> Any:
         """run/create. libcrun parses config.json itself; lxcri looks closer (JSON line and
         column, the schema's JSON path, the rootfs) only once something went wrong, so the
         happy path imports neither json nor jsonschema."""
+        kwargs["listen_fds"] = _listen_fds()
         bundle_mod.validate_id(id)
         path = os.path.realpath(bundle if bundle is not None else os.curdir)
         if not os.path.isdir(path):
             bundle_mod.load_bundle(bundle, config)  # raises with the reason
         config_path = config if os.path.isabs(config) else os.path.join(path, config)
+        choice = self.choose_runtime(id, path, config=config_path, runtime=runtime)
+        serving = self._serving(choice, id)
+        if serving in (RuntimeType.LXC, RuntimeType.VM):
+            ok, why = dispatch.availability(serving, self.config().options(serving))
+            if not ok:
+                raise BackendUnavailable(
+                    f"cannot {op} container `{id}` on the {serving} runtime (chosen by "
+                    f"{choice.reason}): {why}", container_id=id)
+        self._claim(id, serving)
+        done = False
         try:
-            return self._call_with_stdio(op, *stdio, id, path, config_path, **kwargs)
+            result = self._call_with_stdio(serving, op, *stdio, id, path, config_path, **kwargs)
+            done = True
+            return result
         except ContainerExists:
             raise  # nothing wrong with the bundle
-        except InvalidConfig as exc:  # libcrun refused the config itself: say where
+        except BackendUnavailable as exc:
+            raise BackendUnavailable(f"cannot {op} container `{id}` on the {serving} runtime "
+                                     f"(chosen by {choice.reason}): {exc.message}",
+                                     container_id=id) from None
+        except InvalidConfig as exc:  # the backend refused the config itself: say where
             try:
                 b = bundle_mod.load_bundle(path, config)
             except InvalidBundle as diagnosed:
@@ -188,25 +290,34 @@ class Runtime:
                                     container_id=exc.container_id) from exc
             raise
         except LxcriError as exc:
-            # Otherwise libcrun's own message is the relevant one (a missing
+            # Otherwise the backend's own message is the relevant one (a missing
             # executable, --detach with a terminal, ...), but for a missing rootfs.
             try:
                 bundle_mod.check_rootfs(path, config_path)
             except InvalidBundle as diagnosed:
                 raise diagnosed from exc
             raise
+        finally:
+            # A foreground run removes its container when it exits; a failed create
+            # leaves none behind (or something `delete` must still find).
+            if op == "run" and done and not kwargs.get("detach") and not kwargs.get("keep"):
+                self._owners.release(id)
+            elif not done and not self._exists(serving, id):
+                self._owners.release(id)
 
     def run(self, id: str, bundle: Optional[str] = None, *, config: str = "config.json",
             pid_file: Optional[str] = None, detach: bool = False, keep: bool = False,
             console_socket: Optional[str] = None, preserve_fds: int = 0, no_pivot: bool = False,
             no_new_keyring: bool = False, no_subreaper: bool = False, stdin: StdioArg = None,
-            stdout: StdioArg = None, stderr: StdioArg = None) -> int:
+            stdout: StdioArg = None, stderr: StdioArg = None, runtime: Optional[str] = None) -> int:
         """Create and start a container; in the foreground, wait and return its exit code
         (128+N when signal N killed it). stdio defaults to this process's fds 0, 1, 2;
         each of stdin, stdout, stderr may be a file object, an fd or subprocess.DEVNULL.
-        keep: leave the stopped container in place (delete it later)."""
+        keep: leave the stopped container in place (delete it later). runtime: the
+        backend (crun, runc, lxc, vm); by default the routing rules choose."""
         return int(self._start_process(
-            "run", id, bundle, config, (stdin, stdout, stderr), pid_file=self._abs(pid_file),
+            "run", id, bundle, config, (stdin, stdout, stderr), runtime,
+            pid_file=self._abs(pid_file),
             detach=detach, keep=keep, **_process_options(console_socket, preserve_fds, no_pivot,
                                                           no_new_keyring, no_subreaper)))
 
@@ -214,13 +325,13 @@ class Runtime:
                pid_file: Optional[str] = None, console_socket: Optional[str] = None,
                preserve_fds: int = 0, no_pivot: bool = False, no_new_keyring: bool = False,
                no_subreaper: bool = False, stdin: StdioArg = None, stdout: StdioArg = None,
-               stderr: StdioArg = None) -> State:
+               stderr: StdioArg = None, runtime: Optional[str] = None) -> State:
         """Create a container: its process exists, the user's program waits for start()."""
         self.create_container(id, bundle, config=config, pid_file=pid_file,
                               console_socket=console_socket, preserve_fds=preserve_fds,
                               no_pivot=no_pivot, no_new_keyring=no_new_keyring,
                               no_subreaper=no_subreaper, stdin=stdin, stdout=stdout,
-                              stderr=stderr)
+                              stderr=stderr, runtime=runtime)
         return self.state(id)
 
     def create_container(self, id: str, bundle: Optional[str] = None, *,
@@ -228,9 +339,10 @@ class Runtime:
                          console_socket: Optional[str] = None, preserve_fds: int = 0,
                          no_pivot: bool = False, no_new_keyring: bool = False,
                          no_subreaper: bool = False, stdin: StdioArg = None,
-                         stdout: StdioArg = None, stderr: StdioArg = None) -> None:
+                         stdout: StdioArg = None, stderr: StdioArg = None,
+                         runtime: Optional[str] = None) -> None:
         """create() without reading the state back (what the CLI needs: it prints nothing)."""
-        self._start_process("create", id, bundle, config, (stdin, stdout, stderr),
+        self._start_process("create", id, bundle, config, (stdin, stdout, stderr), runtime,
                             pid_file=self._abs(pid_file),
                             **_process_options(console_socket, preserve_fds, no_pivot,
                                                no_new_keyring, no_subreaper))
@@ -256,7 +368,8 @@ class Runtime:
                                   "process.json")
         try:
             return int(self._call_with_stdio(
-                "exec", stdin, stdout, stderr, id, os.path.abspath(process), detach=detach,
+                self.owner(id), "exec", stdin, stdout, stderr, id, os.path.abspath(process),
+                detach=detach,
                 pid_file=self._abs(pid_file),
                 **_process_options(console_socket, preserve_fds, False, False, False,
                                    listen_fds=_listen_fds())))
@@ -265,14 +378,14 @@ class Runtime:
                 os.unlink(made)
 
     def pause(self, id: str) -> None:
-        self._call("pause", bundle_mod.validate_id(id))
+        self._on_owner("pause", id)
 
     def resume(self, id: str) -> None:
-        self._call("resume", bundle_mod.validate_id(id))
+        self._on_owner("resume", id)
 
     def ps(self, id: str) -> List[int]:
         """The pids of every process in the container."""
-        return [int(p) for p in self._call("ps", bundle_mod.validate_id(id))]
+        return [int(p) for p in self._on_owner("ps", id)]
 
     def update(self, id: str, resources: Dict[str, Any]) -> None:
         """Change a running container's resources (an OCI LinuxResources object)."""
@@ -280,33 +393,50 @@ class Runtime:
 
         if not isinstance(resources, dict):
             raise InvalidArgument("resources must be a JSON object (OCI linux.resources)")
-        self._call("update", bundle_mod.validate_id(id), json.dumps(resources))
+        self._on_owner("update", id, json.dumps(resources))
 
     def start(self, id: str) -> None:
-        self._call("start", bundle_mod.validate_id(id))
+        self._on_owner("start", id)
 
     def state(self, id: str) -> State:
-        return State.from_json(self.state_json(id))
+        owner = self.owner(id)
+        return State.from_json(str(self._call(owner, "state_json", id)), owner)
 
     def state_json(self, id: str) -> str:
-        """The OCI state document, formatted as crun prints it."""
-        return str(self._call("state_json", bundle_mod.validate_id(id)))
+        """The OCI state document, as the owning backend prints it."""
+        return str(self._on_owner("state_json", id))
 
     def kill(self, id: str, signal: Union[str, int] = "TERM", *, all: bool = False) -> None:
-        bundle_mod.validate_id(id)
-        self._call("kill", id, parse_signal(signal), all=all)
+        self._on_owner("kill", id, parse_signal(signal), all=all)
 
     def delete(self, id: str, force: bool = False) -> None:
         """Delete a container. With force, a running one is killed first, and an id that
         does not exist is not an error (as with crun and runc)."""
         try:
-            self._call("delete", bundle_mod.validate_id(id), force=force)
+            self._on_owner("delete", id, force=force)
         except ContainerNotFound:
+            self._owners.release(id)
             if not force:
                 raise
+        else:
+            self._owners.release(id)
 
     def list(self) -> List[State]:
-        return [State.from_dict(d) for d in self._call("list")]
+        """Every container under the root, whichever backend runs it (State.runtime)."""
+        states: List[State] = []
+        if dispatch.has_crun_containers(self.root):
+            states += [State.from_dict(d, RuntimeType.CRUN)
+                       for d in self._call(RuntimeType.CRUN, "list")]
+        for name, _ in dispatch.state_roots(self.root):
+            states += [State.from_dict(d, name) for d in self._call(name, "list")]
+        return sorted(states, key=lambda s: s.id)
+
+    def info(self) -> Dict[str, Any]:
+        """What `lxcri info` prints: versions, backends and their availability, cgroup
+        mode, the config file and its routing rules, the state root."""
+        from lxcri import hostinfo
+
+        return hostinfo.collect(self)
 
 
 def _listen_fds() -> int:

@@ -101,7 +101,11 @@ def state_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = Path(tmp_path_factory.mktemp("state"))
     yield root
     failed = []
-    for entry in sorted(os.listdir(root)) if root.exists() else []:
+    # Every backend's containers (lxcri list), and crun state dirs lxcri list may miss.
+    listed = subprocess.run([LXCRI, "--root", str(root), "list", "-q"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, timeout=60).stdout.split()
+    entries = {e for e in (os.listdir(root) if root.exists() else []) if not e.startswith(".")}
+    for entry in sorted(entries | set(listed)):
         proc = subprocess.run([LXCRI, "--root", str(root), "delete", "--force", entry],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                               timeout=60)

@@ -124,7 +124,8 @@ class CrunBackend:
 
     def __init__(self, root: str, *, debug: bool = False, systemd_cgroup: bool = False,
                  force_no_cgroup: bool = False, log: Optional[str] = None,
-                 log_format: str = "text", log_level: Optional[str] = None) -> None:
+                 log_format: str = "text", log_level: Optional[str] = None,
+                 options: Optional[Dict[str, Any]] = None) -> None:
         self.root = os.path.abspath(root)
         self.debug = debug
         self.systemd_cgroup = systemd_cgroup
@@ -373,6 +374,9 @@ class CrunBackend:
             except (ContainerNotFound, ValueError):
                 continue  # deleted meanwhile, or a half-written status
         return states
+
+    def features(self) -> Dict[str, Any]:
+        return build_features()
 
     def _ids(self) -> Iterator[str]:
         if not os.path.isdir(self.root):

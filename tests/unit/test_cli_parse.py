@@ -29,7 +29,7 @@ from lxcri.errors import ContainerNotFound, InvalidArgument
 LXCRI_HOME = os.path.dirname(os.path.dirname(os.path.abspath(commands.__file__)))
 
 COMMAND_FUNCTIONS = ("create", "start", "state", "kill", "delete", "run", "exec_process", "list_containers", "ps",
-                     "pause", "resume", "update", "spec", "features", "version")
+                     "pause", "resume", "update", "spec", "features", "info", "version")
 
 Call = tuple[str, dict[str, Any]]
 
@@ -103,7 +103,7 @@ def opts(root: str = commands.DEFAULT_ROOT, debug: bool = False, **more: Any) ->
 # both parsers, so that a default changed in one place fails a test.
 CREATE_DEFAULTS: dict[str, Any] = {
     "bundle": None, "config": "config.json", "pid_file": None, "console_socket": None, "preserve_fds": 0,
-    "no_pivot": False, "no_new_keyring": False, "no_subreaper": False}
+    "no_pivot": False, "no_new_keyring": False, "no_subreaper": False, "runtime": None}
 EXEC_DEFAULTS: dict[str, Any] = {
     "process": None, "detach": False, "tty": False, "console_socket": None, "pid_file": None, "cwd": None,
     "env": [], "user": None, "caps": [], "no_new_privs": False, "preserve_fds": 0}
@@ -228,6 +228,14 @@ EXPECTED: list[tuple[list[str], Call]] = ENGINE_ARGV + [
     (["create", "c1", "--bundle", "/late"], create_call(opts(), "c1", bundle="/late")),
     (["create", "--", "-odd-id"], create_call(opts(), "-odd-id")),
     (["create", "--preserve-fds=007", "--no-pivot", "c1"], create_call(opts(), "c1", preserve_fds=7, no_pivot=True)),
+    (["create", "--runtime", "runc", "-b", "/b", "c1"], create_call(opts(), "c1", bundle="/b", runtime="runc")),
+    (["create", "c1", "--runtime=lxc"], create_call(opts(), "c1", runtime="lxc")),
+    (["run", "--runtime", "vm", "-d", "c1"], run_call(opts(), "c1", runtime="vm", detach=True)),
+    (["run", "--runtime=crun", "--runtime", "runc", "c1"], run_call(opts(), "c1", runtime="runc")),
+    # info
+    (["info"], ("info", {"options": opts(), "output_format": "text"})),
+    (["--root", "/r", "info", "--format", "json"], ("info", {"options": opts("/r"), "output_format": "json"})),
+    (["info", "-fjson"], ("info", {"options": opts(), "output_format": "json"})),
     # exec
     (["exec", "-p", "/p.json", "c1"], exec_call(opts(), "c1", [], process="/p.json")),
     (["exec", "-dt", "-e", "A=1", "--env=B=2", "-eC=3", "-c", "CAP_KILL", "--cap", "CAP_CHOWN", "--cwd", "/w",
@@ -285,6 +293,7 @@ MORE_ARGV: list[list[str]] = [
     ["update", "--resources", "-", "c1"], ["update", "-r-", "c1"], ["update", "c1", "--memory", "-1"],
     ["update", "--cpuset-cpus=", "c1"], ["update", "--memory", "--memory", "c1"],
     ["spec", "--bundle=/x"], ["spec", "--rootless", "-b", "y"], ["features", "--"],
+    ["info", "-f", "text"], ["create", "c1", "--runtime", "runc", "-b", "/b"],
     ["-V"], ["--version", "create"], ["--version", "state", "--bogus"], ["-vV"], ["--version", "features"],
     ["--log", "--log-format", "state", "c1"], ["--log=", "state", "c1"], ["--log-level=error", "list"],
     ["--systemd-cgroup", "list"], ["--cgroup-manager", "disabled", "--systemd-cgroup", "list"],
@@ -328,7 +337,7 @@ def test_parsers_agree_on_random_command_lines(recorder: RecordingCommands,
              ["--cgroup-manager", "disabled"], ["--cgroup-manager=bogus"], ["--log-level", "warn"],
              ["--rootless", "auto"], ["--log=file:/f"]]
     words = ["create", "start", "state", "kill", "delete", "run", "list", "exec", "ps", "pause", "resume",
-             "update", "spec", "features", "bogus"]
+             "update", "spec", "features", "info", "bogus"]
     tail = ["c1", "c2", "9", "KILL", "json", "table", "/b", "-", "--", "", "-b", "--bundle", "--bundle=/x",
             "-f", "--config=c.json", "--pid-file", "--pid-file=/p", "-d", "--detach", "--detach=1", "--force",
             "-q", "--quiet", "--format", "--format=json", "--format=yaml", "-fjson", "-db", "-qf", "-dq",
@@ -336,7 +345,7 @@ def test_parsers_agree_on_random_command_lines(recorder: RecordingCommands,
             "-t", "-dt", "-e", "A=1", "--env=B=2", "-c", "--cap", "-u", "--user", "--cwd", "--no-new-privs",
             "--preserve-fds", "--preserve-fds=2", "3", "-1", "+4", "--console-socket", "--no-pivot", "--keep",
             "--no-new-keyring", "--no-subreaper", "--resources", "-r-", "--memory", "512m", "--pids-limit",
-            "--cpuset-cpus=0", "--rootless"]
+            "--cpuset-cpus=0", "--rootless", "--runtime", "runc", "--runtime=lxc", "text"]
     rng = random.Random(20240611)
     accepted = 0
     for _ in range(4000):
@@ -367,6 +376,8 @@ def test_parsers_agree_on_random_command_lines(recorder: RecordingCommands,
     ["exec", "--preserve-fds", "n", "c1", "x"], ["kill", "--all=1", "c1"], ["ps"], ["ps", "-f", "yaml", "c1"],
     ["ps", "c1", "c2"], ["pause"], ["resume", "a", "b"], ["update"], ["update", "--bogus", "1", "c1"],
     ["update", "--resources"], ["spec", "extra"], ["spec", "--rootless=1"], ["features", "x"],
+    ["run", "--runtime", "-d", "c1"], ["create", "--runtime", "", "c1"], ["create", "--runtime=RUNC", "c1"],
+    ["create", "--runtime", "docker", "c1"], ["info", "--format=table"], ["info", "extra"], ["info", "-f"],
 ])
 def test_fast_parser_leaves_the_rest_to_typer(argv: list[str]) -> None:
     assert cli_fast.parse(argv) is None
@@ -525,16 +536,16 @@ class FakeRuntime:
         self.closed = True
 
 
-def container(cid: str, pid: int, status: str) -> SimpleNamespace:
+def container(cid: str, pid: int, status: str, runtime: str = "crun") -> SimpleNamespace:
     return SimpleNamespace(id=cid, pid=pid, status=status, bundle="/tmp/cliref",
-                           created="2026-11-23T13:01:45.691584Z", owner="root")
+                           created="2026-11-23T13:01:45.691584Z", owner="root", runtime=runtime)
 
 
 @pytest.fixture
 def runtime(monkeypatch: pytest.MonkeyPatch) -> FakeRuntime:
     fake = FakeRuntime([container("ref1", 21330, "running"),
-                        container("a-much-longer-container-name-here", 21332, "created"),
-                        container("gone", 4242, "stopped")])
+                        container("a-much-longer-container-name-here", 21332, "created", "runc"),
+                        container("gone", 4242, "stopped", "lxc")])
     monkeypatch.setattr(commands, "open_runtime", lambda options: fake)
     return fake
 
@@ -544,13 +555,13 @@ def test_list_table_lays_out_columns_as_crun(runtime: FakeRuntime, capsys: pytes
     assert entry.main(["list"]) == 0
     assert capsys.readouterr().out == (
         "NAME                              PID       STATUS   BUNDLE PATH                             CREATED"
-        "                        OWNER\n"
+        "                        OWNER RUNTIME\n"
         "ref1                              21330     running  /tmp/cliref                             "
-        "2026-11-23T13:01:45.691584Z    root\n"
+        "2026-11-23T13:01:45.691584Z    root  crun\n"
         "a-much-longer-container-name-here 21332     created  /tmp/cliref                             "
-        "2026-11-23T13:01:45.691584Z    root\n"
+        "2026-11-23T13:01:45.691584Z    root  runc\n"
         "gone                              0         stopped  /tmp/cliref                             "
-        "2026-11-23T13:01:45.691584Z    root\n")
+        "2026-11-23T13:01:45.691584Z    root  lxc\n")
     assert runtime.closed
 
 
@@ -558,7 +569,7 @@ def test_list_of_nothing_is_a_header(monkeypatch: pytest.MonkeyPatch, capsys: py
     monkeypatch.setattr(commands, "open_runtime", lambda options: FakeRuntime([]))
     assert entry.main(["list"]) == 0
     assert capsys.readouterr().out == ("NAME PID       STATUS   BUNDLE PATH                             "
-                                       "CREATED                        OWNER\n")
+                                       "CREATED                        OWNER RUNTIME\n")
     assert entry.main(["list", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
 
@@ -566,7 +577,9 @@ def test_list_of_nothing_is_a_header(monkeypatch: pytest.MonkeyPatch, capsys: py
 def test_list_json_and_quiet(runtime: FakeRuntime, capsys: pytest.CaptureFixture[str]) -> None:
     assert entry.main(["list", "-f", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [sorted(entry) for entry in listed] == [sorted(["id", "pid", "status", "bundle", "created", "owner"])] * 3
+    assert [sorted(entry) for entry in listed] == [
+        sorted(["id", "pid", "status", "bundle", "created", "owner", "runtime"])] * 3
+    assert [e["runtime"] for e in listed] == ["crun", "runc", "lxc"]
     assert [(e["id"], e["pid"], e["status"]) for e in listed] == [
         ("ref1", 21330, "running"), ("a-much-longer-container-name-here", 21332, "created"), ("gone", 0, "stopped")]
     assert entry.main(["list", "-q"]) == 0
@@ -595,14 +608,14 @@ def test_kill_all_signals_every_process(runtime: FakeRuntime) -> None:
 def test_create_and_run_pass_every_option_to_the_runtime(runtime: FakeRuntime) -> None:
     assert entry.main(["create", "-b", "/b", "--console-socket", "/s", "--preserve-fds", "2", "--no-pivot",
                        "--no-new-keyring", "--no-subreaper", "--pid-file", "/p", "c1"]) == 0
-    assert entry.main(["run", "-d", "--keep", "-f", "x.json", "c2"]) == 0
+    assert entry.main(["run", "-d", "--keep", "-f", "x.json", "--runtime", "runc", "c2"]) == 0
     assert runtime.calls == [
         ("create_container", "c1", "/b", {"config": "config.json", "pid_file": "/p", "console_socket": "/s",
                                           "preserve_fds": 2, "no_pivot": True, "no_new_keyring": True,
-                                          "no_subreaper": True}),
+                                          "no_subreaper": True, "runtime": None}),
         ("run", "c2", None, {"config": "x.json", "pid_file": None, "detach": True, "console_socket": None,
                              "preserve_fds": 0, "no_pivot": False, "no_new_keyring": False,
-                             "no_subreaper": False, "keep": True})]
+                             "no_subreaper": False, "keep": True, "runtime": "runc"})]
 
 
 def test_ps_prints_a_pid_column_or_a_json_array(runtime: FakeRuntime, capsys: pytest.CaptureFixture[str]) -> None:
