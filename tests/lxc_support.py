@@ -1,7 +1,7 @@
 """Helpers for the lxc backend's tests: a command runner, bundles on a private rootfs, checks.
 
-`LxcCli` runs `lxcri --root R --runtime lxc ARGS` when the installed lxcri has the
---runtime option. Until the dispatch layer lands, it runs this file as a script
+`LxcCli` runs `lxcri --root R create|run --runtime lxc ...` (and other commands
+plain: they follow the ownership record) when the installed lxcri has --runtime. Until the dispatch layer lands, it runs this file as a script
 instead: a stand-in for that command line that calls LxcBackend directly, from a
 sealed interpreter copy as the real CLI does (a test double of the CLI's dispatch
 only; the backend, liblxc and the containers are real).
@@ -34,7 +34,8 @@ def lxc_unavailable_reason() -> Optional[str]:
 def cli_has_runtime_option() -> bool:
     global _HAS_RUNTIME_OPTION
     if _HAS_RUNTIME_OPTION is None:
-        out = subprocess.run([LXCRI, "--help"], capture_output=True, text=True, timeout=60)
+        out = subprocess.run([LXCRI, "create", "--help"], capture_output=True, text=True,
+                             timeout=60)
         _HAS_RUNTIME_OPTION = "--runtime" in out.stdout
     return _HAS_RUNTIME_OPTION
 
@@ -47,8 +48,9 @@ class LxcCli:
 
     def argv(self, *args: str, runtime: Optional[str] = "lxc") -> List[str]:
         if cli_has_runtime_option():
-            extra = ["--runtime", runtime] if runtime else []
-            return [LXCRI, "--root", str(self.root), *extra, *args]
+            # --runtime belongs to create and run; later commands follow the ownership record
+            extra = ["--runtime", runtime] if runtime and args[0] in ("create", "run") else []
+            return [LXCRI, "--root", str(self.root), args[0], *extra, *args[1:]]
         return [sys.executable, os.path.abspath(__file__), str(self.root), *args]
 
     def __call__(self, *args: str, check: bool = False, timeout: float = 60,
