@@ -1,0 +1,143 @@
+"""The lxc backend: OCI containers run as LXC system containers ("special" ids, `lxc-*`).
+
+Two drivers sit behind it: plain liblxc (lxc_liblxc.LiblxcDriver) and Proxmox
+CTs on a PVE node (lxcri.backends.proxmox.ProxmoxDriver). `[runtimes.lxc]` in
+lxcri.toml picks one with `driver = "auto" | "liblxc" | "proxmox"`; auto means
+Proxmox when its module says it is selected (a PVE node), else liblxc. Every
+operation is delegated to the chosen driver.
+
+Cheap to import (the CLI's state/kill path): neither liblxc nor the Proxmox
+driver is loaded before an operation needs it.
+"""
+from __future__ import annotations
+
+from lxcri.errors import BackendUnavailable, InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
+
+DRIVERS = ("auto", "liblxc", "proxmox")
+
+
+def _driver_name(options: Dict[str, Any]) -> str:
+    name = options.get("driver", "auto")
+    if name not in DRIVERS:
+        raise InvalidArgument(f"lxcri.toml: [runtimes.lxc] driver = {name!r} is unknown: "
+                              f"use one of {', '.join(DRIVERS)}")
+    return str(name)
+
+
+def _proxmox_module() -> Any:
+    try:
+        from lxcri.backends import proxmox  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return proxmox
+
+
+def _use_proxmox(options: Dict[str, Any]) -> bool:
+    """Whether the Proxmox driver serves these options (raises when asked for and absent)."""
+    name = _driver_name(options)
+    if name == "liblxc":
+        return False
+    proxmox = _proxmox_module()
+    if name == "proxmox":
+        if proxmox is None:
+            raise BackendUnavailable("[runtimes.lxc] driver = \"proxmox\" but this lxcri has "
+                                     "no Proxmox driver (lxcri.backends.proxmox): upgrade "
+                                     "lxcri or set driver = \"liblxc\"")
+        return True
+    return bool(proxmox is not None and proxmox.selected(options))
+
+
+def availability(options: Dict[str, Any]) -> Tuple[bool, str]:
+    """(True, "what serves it") or (False, "why not, and the fix"); never raises."""
+    options = dict(options or {})
+    try:
+        if _use_proxmox(options):
+            proxmox = _proxmox_module()
+            check = getattr(proxmox, "availability", None)
+            return check(options) if check is not None else (True, "Proxmox VE CTs")
+    except Exception as exc:  # noqa: BLE001 - availability must not raise
+        return False, str(exc)
+    from lxcri.backends import lxc_liblxc
+
+    return lxc_liblxc.availability(options)
+
+
+class LxcBackend:
+    """The Backend protocol (lxcri.backends.base) on top of the selected LXC driver."""
+
+    name = "lxc"
+
+    def __init__(self, root: str, *, debug: bool = False, systemd_cgroup: bool = False,
+                 force_no_cgroup: bool = False, log: Optional[str] = None,
+                 log_format: str = "text", log_level: Optional[str] = None,
+                 options: Optional[Dict[str, Any]] = None) -> None:
+        self.root = root
+        self.options = dict(options or {})
+        self.debug = debug or log_level == "debug"
+        if _use_proxmox(self.options):
+            from lxcri.backends.proxmox import ProxmoxDriver  # type: ignore[attr-defined]
+
+            self.driver: Any = ProxmoxDriver(root, self.options, debug=self.debug)
+        else:
+            from lxcri.backends.lxc_liblxc import LiblxcDriver
+
+            self.driver = LiblxcDriver(root, self.options, debug=self.debug)
+
+    def run(self, id: str, bundle: str, config_path: str, *, pid_file: Optional[str] = None,
+            detach: bool = False, keep: bool = False, console_socket: Optional[str] = None,
+            preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
+            no_new_keyring: bool = False, no_subreaper: bool = False) -> int:
+        return int(self.driver.run(
+            id, bundle, config_path, pid_file=pid_file, detach=detach, keep=keep,
+            console_socket=console_socket, preserve_fds=preserve_fds, listen_fds=listen_fds,
+            no_pivot=no_pivot, no_new_keyring=no_new_keyring, no_subreaper=no_subreaper))
+
+    def create(self, id: str, bundle: str, config_path: str, *,
+               pid_file: Optional[str] = None, console_socket: Optional[str] = None,
+               preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
+               no_new_keyring: bool = False, no_subreaper: bool = False) -> None:
+        self.driver.create(
+            id, bundle, config_path, pid_file=pid_file, console_socket=console_socket,
+            preserve_fds=preserve_fds, listen_fds=listen_fds, no_pivot=no_pivot,
+            no_new_keyring=no_new_keyring, no_subreaper=no_subreaper)
+
+    def start(self, id: str) -> None:
+        self.driver.start(id)
+
+    def state_json(self, id: str) -> str:
+        return str(self.driver.state_json(id))
+
+    def kill(self, id: str, signal: int, *, all: bool = False) -> None:  # noqa: A002
+        self.driver.kill(id, signal, all=all)
+
+    def delete(self, id: str, *, force: bool = False) -> None:
+        self.driver.delete(id, force=force)
+
+    def list(self) -> List[Dict[str, Any]]:
+        return list(self.driver.list())
+
+    def exec(self, id: str, process_path: str, *, detach: bool = False,
+             pid_file: Optional[str] = None, console_socket: Optional[str] = None,
+             preserve_fds: int = 0, listen_fds: int = 0) -> int:
+        return int(self.driver.exec(id, process_path, detach=detach, pid_file=pid_file,
+                                    console_socket=console_socket, preserve_fds=preserve_fds,
+                                    listen_fds=listen_fds))
+
+    def ps(self, id: str) -> List[int]:
+        return list(self.driver.ps(id))
+
+    def pause(self, id: str) -> None:
+        self.driver.pause(id)
+
+    def resume(self, id: str) -> None:
+        self.driver.resume(id)
+
+    def update(self, id: str, resources_json: str) -> None:
+        self.driver.update(id, resources_json)
+
+    def features(self) -> Dict[str, Any]:
+        return dict(self.driver.features())

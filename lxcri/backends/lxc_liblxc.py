@@ -1,0 +1,860 @@
+"""The liblxc driver of the lxc backend: OCI containers run as LXC containers by liblxc.
+
+How OCI's lifecycle maps onto LXC:
+- `create` writes an LXC config (lxc_config.py) to <lxcpath>/<id>/config and forks
+  a *monitor* (double fork, own session, the caller's stdio) that calls liblxc's
+  non-daemonized start. liblxc clones the container's init, then runs our
+  `lxc.hook.start-host` script on the host: it reports the init's pid through a
+  fifo (`lxcri create` returns: the container is "created") and blocks reading a
+  second fifo. The user's process is not executed until `start` writes to it.
+- liblxc's start returns when the init exits, with its wait status in
+  `error_num`: the monitor records the exit code in lxcri.exit. `run` in the
+  foreground reads it from the monitor's status pipe.
+- Everything `state` needs is in lxcri's own files beside LXC's config, because
+  LXC's command socket is not served while the start-host hook blocks (lxc-info
+  would hang on a created container). state, kill and delete never load liblxc.
+- LXC never owns the bundle's rootfs: the config sets lxc.rootfs.managed = 0 and
+  delete removes only <lxcpath>/<id> itself (liblxc's destroy would delete a dir
+  rootfs of a managed container: measured here).
+
+Files in <lxcpath>/<id>: config, lxc.log, lxcri.json (bundle, created,
+annotations, rootfs), lxcri.monitor ("pid starttime"), lxcri.pid ("pid starttime
+hookpid"), lxcri.start (fifo; present until started), lxcri.exit (exit code),
+lxcri.hook-start-host, lxcri.hook-mount.
+"""
+from __future__ import annotations
+
+import errno as errno_mod
+import os
+import sys
+
+from lxcri import sealed
+from lxcri.backends import backend_root
+from lxcri.errors import (
+    BackendUnavailable,
+    ContainerExists,
+    ContainerNotFound,
+    ContainerStateError,
+    InvalidArgument,
+    InvalidBundle,
+    LxcriError,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
+
+OCI_VERSION = "1.0.2"
+_MONITOR_EXIT_TIMEOUT = 30.0  # seconds delete waits for liblxc to tear a container down
+_SIGKILL, _SIGTERM, _SIGINT, _SIGHUP, _SIGQUIT = 9, 15, 2, 1, 3
+
+
+def load_binding() -> Tuple[Any, Any]:
+    """lxcri._lxc's (ffi, lib), or BackendUnavailable saying how to get it."""
+    try:
+        from lxcri._lxc import ffi, lib
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"the liblxc binding lxcri._lxc is not built ({exc}): install lxc-dev "
+            "(pkg-config lxc) and reinstall lxcri") from None
+    from lxcri._version import __version__
+
+    built_for = ffi.string(lib.lxcri_lxc_module_version()).decode()
+    if built_for != __version__:
+        raise BackendUnavailable(f"lxcri._lxc was built for lxcri {built_for} but this is "
+                                 f"lxcri {__version__}: reinstall lxcri")
+    return ffi, lib
+
+
+def availability(options: Dict[str, Any]) -> Tuple[bool, str]:
+    try:
+        ffi, lib = load_binding()
+    except BackendUnavailable as exc:
+        return False, exc.message
+    return True, f"liblxc {ffi.string(lib.lxc_get_version()).decode()}"
+
+
+# --- small process helpers (no liblxc) --------------------------------------------------
+
+def _starttime(pid: int) -> Optional[str]:
+    """The process's start time in clock ticks (stat field 22), None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data.rsplit(b")", 1)[-1].split()
+    if len(fields) < 20 or fields[0] == b"Z":
+        return None  # a zombie has exited already
+    return fields[19].decode()
+
+
+def _alive(pid: int, starttime: Optional[str]) -> bool:
+    return pid > 0 and starttime is not None and _starttime(pid) == starttime
+
+
+def _wait_gone(pid: int, starttime: Optional[str], timeout: float) -> bool:
+    """Wait until process pid (not necessarily our child) has exited; False on timeout."""
+    if not _alive(pid, starttime):
+        return True
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return True
+    try:
+        if not _alive(pid, starttime):  # the pid may have been reused before pidfd_open
+            return True
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        return bool(p.poll(int(timeout * 1000)))
+    finally:
+        os.close(fd)
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path) as f:
+            return f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def exit_code_of(wait_status: int) -> int:
+    """A wait status (liblxc's error_num) as a shell reports it: 128+N for signal N.
+
+    Measured with liblxc 5.0.2: an init killed by signal N leaves error_num as
+    (N << 8) | 0x7f, the shape of a *stopped* status, not the kernel's N; an exit
+    leaves the usual (code << 8).
+    """
+    if wait_status & 0xff == 0x7f:
+        return 128 + ((wait_status >> 8) & 0x7f)
+    if os.WIFSIGNALED(wait_status):
+        return 128 + os.WTERMSIG(wait_status)
+    if os.WIFEXITED(wait_status):
+        return os.WEXITSTATUS(wait_status)
+    return 255
+
+
+def _cgroup_mounts() -> Dict[str, str]:
+    """Controller name (or "" for the unified hierarchy) -> its mount point."""
+    out: Dict[str, str] = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, sep, right = line.partition(" - ")
+            if not sep:
+                continue
+            fields, rfields = left.split(), right.split()
+            if rfields[0] == "cgroup2":
+                out.setdefault("", fields[4])
+            elif rfields[0] == "cgroup" and len(rfields) > 2:
+                for opt in rfields[2].split(","):
+                    out.setdefault(opt, fields[4])
+    return out
+
+
+def cgroup_dirs(pid: int) -> Dict[str, str]:
+    """Controller (or "" for v2) -> the host directory of process pid's cgroup there."""
+    text = _read(f"/proc/{pid}/cgroup") or ""
+    mounts = _cgroup_mounts()
+    dirs: Dict[str, str] = {}
+    for line in text.splitlines():
+        _, controllers, path = line.split(":", 2)
+        for name in (controllers.split(",") if controllers else [""]):
+            if name in mounts:
+                dirs[name] = mounts[name] + path.rstrip("/") if path != "/" else mounts[name]
+    return dirs
+
+
+def _cgroup_pids(directory: str) -> List[int]:
+    pids: List[int] = []
+    for dirpath, _dirs, files in os.walk(directory):
+        if "cgroup.procs" in files:
+            text = _read(os.path.join(dirpath, "cgroup.procs")) or ""
+            pids.extend(int(p) for p in text.split())
+    return pids
+
+
+# --- the driver --------------------------------------------------------------------------
+
+class LiblxcDriver:
+    """OCI containers as LXC containers started by liblxc, state under <root>/.lxcri/lxc."""
+
+    name = "liblxc"
+
+    def __init__(self, root: str, options: Optional[Dict[str, Any]] = None, *,
+                 debug: bool = False) -> None:
+        self.root = os.path.abspath(root)
+        self.lxcpath = backend_root(self.root, "lxc")
+        self.options = dict(options or {})
+        self.debug = debug
+
+    # -- files ------------------------------------------------------------------------
+
+    def _dir(self, id: str) -> str:
+        return os.path.join(self.lxcpath, id)
+
+    def _file(self, id: str, name: str) -> str:
+        return os.path.join(self.lxcpath, id, name)
+
+    def _meta(self, id: str) -> Dict[str, Any]:
+        import json
+
+        text = _read(self._file(id, "lxcri.json"))
+        if text is None:
+            raise ContainerNotFound(
+                f"container `{id}` does not exist under {self.lxcpath}: `lxcri list` shows "
+                "the containers there", errno=errno_mod.ENOENT, container_id=id)
+        try:
+            return dict(json.loads(text))
+        except ValueError:
+            raise LxcriError(f"container `{id}`: {self._file(id, 'lxcri.json')} is damaged; "
+                             f"`lxcri delete --force {id}` removes it", container_id=id) from None
+
+    def _pids(self, id: str) -> Tuple[int, Optional[str], int]:
+        """(init pid, its start time, hook pid); (0, None, 0) before the init exists."""
+        text = _read(self._file(id, "lxcri.pid"))
+        if not text:
+            return 0, None, 0
+        parts = text.split()
+        return int(parts[0]), parts[1], int(parts[2]) if len(parts) > 2 else 0
+
+    def _monitor(self, id: str) -> Tuple[int, Optional[str]]:
+        text = _read(self._file(id, "lxcri.monitor"))
+        if not text:
+            return 0, None
+        pid, start = text.split()
+        return int(pid), start
+
+    def _status(self, id: str) -> Tuple[str, int]:
+        """(OCI status, init pid) from lxcri's files and /proc; never asks LXC."""
+        pid, start, _hook = self._pids(id)
+        if os.path.exists(self._file(id, "lxcri.exit")):
+            return "stopped", 0
+        if pid == 0:
+            mon, mon_start = self._monitor(id)
+            return ("creating", 0) if _alive(mon, mon_start) else ("stopped", 0)
+        if not _alive(pid, start):
+            return "stopped", 0
+        if os.path.exists(self._file(id, "lxcri.start")):
+            return "created", pid
+        return ("paused" if self._frozen(pid) else "running"), pid
+
+    @staticmethod
+    def _frozen(pid: int) -> bool:
+        dirs = cgroup_dirs(pid)
+        if "freezer" in dirs:
+            state = _read(os.path.join(dirs["freezer"], "freezer.state")) or ""
+            return state.strip() in ("FROZEN", "FREEZING")
+        if "" in dirs:
+            events = _read(os.path.join(dirs[""], "cgroup.events")) or ""
+            return "frozen 1" in events
+        return False
+
+    # -- state ------------------------------------------------------------------------
+
+    def state(self, id: str) -> Dict[str, Any]:
+        meta = self._meta(id)
+        status, pid = self._status(id)
+        doc: Dict[str, Any] = {"ociVersion": OCI_VERSION, "id": id, "pid": pid,
+                               "status": status, "bundle": meta.get("bundle", ""),
+                               "rootfs": meta.get("rootfs", ""), "created": meta.get("created"),
+                               "owner": meta.get("owner", "")}
+        if meta.get("annotations"):
+            doc["annotations"] = meta["annotations"]
+        return doc
+
+    def state_json(self, id: str) -> str:
+        import json
+
+        return json.dumps(self.state(id))
+
+    def list(self) -> List[Dict[str, Any]]:
+        if not os.path.isdir(self.lxcpath):
+            return []
+        states = []
+        for id in sorted(os.listdir(self.lxcpath)):
+            try:
+                states.append(self.state(id))
+            except (ContainerNotFound, LxcriError):
+                continue  # not one of ours, deleted meanwhile, or half-written
+        return states
+
+    # -- create / start / run ---------------------------------------------------------
+
+    def create(self, id: str, bundle: str, config_path: str, *,
+               pid_file: Optional[str] = None, console_socket: Optional[str] = None,
+               preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
+               no_new_keyring: bool = False, no_subreaper: bool = False) -> None:
+        self._create(id, bundle, config_path, pid_file=pid_file, console_socket=console_socket,
+                     preserve_fds=preserve_fds + listen_fds)[1]()
+
+    def run(self, id: str, bundle: str, config_path: str, *, pid_file: Optional[str] = None,
+            detach: bool = False, keep: bool = False, console_socket: Optional[str] = None,
+            preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
+            no_new_keyring: bool = False, no_subreaper: bool = False) -> int:
+        status_r, close = self._create(id, bundle, config_path, pid_file=pid_file,
+                                       console_socket=console_socket,
+                                       preserve_fds=preserve_fds + listen_fds)
+        try:
+            self.start(id)
+            if detach:
+                return 0
+            code = self._wait_exit(id, status_r)
+        finally:
+            close()
+        if not keep:
+            self.delete(id, force=True)
+        return code
+
+    def _wait_exit(self, id: str, status_r: int) -> int:
+        """The container's exit code, from the monitor's status pipe (or lxcri.exit)."""
+        data = b""
+        while True:
+            try:
+                chunk = os.read(status_r, 4096)
+            except InterruptedError:
+                continue
+            if not chunk:
+                break
+            data += chunk
+        for line in data.decode(errors="replace").splitlines():
+            if line.startswith("exit "):
+                return int(line.split()[1])
+        text = _read(self._file(id, "lxcri.exit"))
+        if text is not None:
+            return int(text.split()[0])
+        raise LxcriError(f"container `{id}`: its lxcri monitor ended without an exit status; "
+                         f"see {self._file(id, 'lxc.log')}", container_id=id)
+
+    def _create(self, id: str, bundle: str, config_path: str, *, pid_file: Optional[str],
+                console_socket: Optional[str], preserve_fds: int) -> Tuple[int, Any]:
+        """Create the container; returns (status pipe read end, its closer)."""
+        import json
+
+        from lxcri.backends import lxc_config
+
+        if not sealed.is_sealed():
+            raise LxcriError(
+                f"refusing to create container `{id}` from an unsealed interpreter: "
+                "use lxcri.Runtime (isolated) or the lxcri command", container_id=id)
+        if console_socket is not None:
+            raise InvalidArgument(f"container `{id}`: the lxc backend cannot pass a terminal "
+                                  "to a console socket yet; run without --console-socket "
+                                  "and process.terminal", container_id=id)
+        try:
+            with open(config_path, "rb") as f:
+                spec = json.loads(f.read())
+        except (OSError, ValueError) as exc:
+            raise InvalidBundle(f"cannot read {config_path}: {exc}") from None
+        root_path = (spec.get("root") or {}).get("path", "rootfs")
+        rootfs = os.path.realpath(os.path.join(bundle, root_path))
+        directory = self._dir(id)
+        try:
+            items, mask_lines = lxc_config.lxc_config(
+                spec, rootfs=rootfs, state_dir=directory,
+                layout=lxc_config.host_cgroup_layout(), debug=self.debug)
+        except InvalidBundle as exc:
+            raise InvalidBundle(f"container `{id}`: {config_path}: "
+                                f"{exc.message.split(': ', 1)[-1]}", container_id=id) from None
+        os.makedirs(self.lxcpath, mode=0o700, exist_ok=True)
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            raise ContainerExists(
+                f"container `{id}` already exists under {self.lxcpath}: pick another id, "
+                "or `lxcri delete` the old one", errno=errno_mod.EEXIST, container_id=id) from None
+        try:
+            return self._create_in(id, spec, bundle, rootfs, items, mask_lines, pid_file,
+                                   preserve_fds)
+        except BaseException:
+            self._destroy(id)
+            raise
+
+    def _create_in(self, id: str, spec: Dict[str, Any], bundle: str, rootfs: str,
+                   items: List[Tuple[str, str]], mask_lines: List[str], pid_file: Optional[str],
+                   preserve_fds: int) -> Tuple[int, Any]:
+        import json
+        import time
+
+        from lxcri.backends import lxc_config
+
+        directory = self._dir(id)
+        quoted = "'" + directory.replace("'", "'\"'\"'") + "'"
+        hook = self._file(id, "lxcri.hook-start-host")
+        with open(hook, "w") as f:
+            f.write(_START_HOST_HOOK.replace("@DIR@", quoted))
+        os.chmod(hook, 0o700)
+        items = list(items) + [("lxc.hook.start-host", hook)]
+        if mask_lines:
+            mount_hook = self._file(id, "lxcri.hook-mount")
+            with open(mount_hook, "w") as f:
+                f.write(lxc_config.MOUNT_HOOK_HEAD + "\n".join(mask_lines) + "\n")
+            os.chmod(mount_hook, 0o700)
+            items.append(("lxc.hook.mount", mount_hook))
+        with open(self._file(id, "config"), "w") as f:
+            f.write(lxc_config.render(items))
+        os.mkfifo(self._file(id, "lxcri.start"), 0o600)
+        os.mkfifo(self._file(id, "lxcri.ready"), 0o600)
+        created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + \
+            ".%09dZ" % (time.time_ns() % 1_000_000_000)
+        _write_atomic(self._file(id, "lxcri.json"), json.dumps({
+            "bundle": bundle, "rootfs": rootfs, "created": created,
+            "annotations": spec.get("annotations") or {},
+            "owner": "root" if os.geteuid() == 0 else str(os.geteuid())}))
+        args = [a if isinstance(a, str) else str(a) for a in spec["process"]["args"]]
+        ready = os.open(self._file(id, "lxcri.ready"), os.O_RDWR | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            status_r = self._spawn_monitor(id, args, preserve_fds)
+            try:
+                pid, hook_pid = self._wait_ready(id, ready, status_r)
+            except BaseException:
+                os.close(status_r)
+                raise
+        finally:
+            os.close(ready)
+        os.unlink(self._file(id, "lxcri.ready"))
+        start = _starttime(pid)
+        if start is None:
+            os.close(status_r)
+            raise LxcriError(f"cannot create container `{id}`: its init (pid {pid}) exited "
+                             f"before it was started; see {self._file(id, 'lxc.log')}",
+                             container_id=id)
+        _write_atomic(self._file(id, "lxcri.pid"), f"{pid} {start} {hook_pid}\n")
+        if pid_file is not None:
+            _write_atomic(pid_file, str(pid))
+        done = [False]
+
+        def close() -> None:
+            if not done[0]:
+                done[0] = True
+                os.close(status_r)
+
+        return status_r, close
+
+    def _wait_ready(self, id: str, ready: int, status_r: int) -> Tuple[int, int]:
+        """Block until the start-host hook reports the init's pid, or the monitor fails."""
+        import select
+
+        p = select.poll()
+        p.register(ready, select.POLLIN)
+        p.register(status_r, select.POLLIN | select.POLLHUP)
+        buf = b""
+        while True:
+            try:
+                events = p.poll()
+            except InterruptedError:
+                continue
+            for fd, _ev in events:
+                if fd == ready:
+                    try:
+                        buf += os.read(ready, 256)
+                    except BlockingIOError:
+                        continue
+                    if b"\n" in buf:
+                        pid, hook_pid = buf.split(b"\n", 1)[0].split()
+                        return int(pid), int(hook_pid)
+                else:
+                    msg = os.read(status_r, 65536).decode(errors="replace")
+                    raise self._start_error(id, msg)
+
+    def _start_error(self, id: str, msg: str) -> LxcriError:
+        lines = [ln[5:].strip() for ln in msg.splitlines() if ln.startswith("fail ")]
+        detail = lines[0] if lines else "the lxcri monitor process ended unexpectedly"
+        log_lines = [ln for ln in (_read(self._file(id, "lxc.log")) or "").splitlines()
+                     if " ERROR " in ln]
+        if log_lines:
+            detail += "; liblxc: " + log_lines[0].split(" - ", 2)[-1]
+        return LxcriError(f"cannot create container `{id}`: {detail}", container_id=id)
+
+    def _spawn_monitor(self, id: str, args: List[str], preserve_fds: int) -> int:
+        """Double-fork the monitor; return the read end of its status pipe."""
+        import fcntl
+
+        r, w = os.pipe2(os.O_CLOEXEC)
+        high = fcntl.fcntl(w, fcntl.F_DUPFD_CLOEXEC, 3 + preserve_fds + 1)
+        os.close(w)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child processes
+            code = 1
+            try:
+                os.close(r)
+                os.setsid()
+                if os.fork() == 0:
+                    self._monitor_main(id, args, high, preserve_fds)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(high)
+        while True:
+            try:
+                os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                break
+        return r
+
+    def _monitor_main(self, id: str, args: List[str], status_w: int,
+                      preserve_fds: int) -> None:  # pragma: no cover - runs in the monitor
+        """The monitor: run the container with liblxc until it exits, record its exit code."""
+        code = 1
+        try:
+            os.closerange(3 + preserve_fds, status_w)
+            os.closerange(status_w + 1, 1 << 16)
+            start = _starttime(os.getpid())
+            _write_atomic(self._file(id, "lxcri.monitor"), f"{os.getpid()} {start}\n")
+            ffi, lib = load_binding()
+            c = lib.lxc_container_new(id.encode(), self.lxcpath.encode())
+            if c == ffi.NULL:
+                self._report(status_w, "fail liblxc cannot load the container's config")
+                os._exit(1)
+            c.want_daemonize(c, False)
+            c.want_close_all_fds(c, False)
+            keep = [ffi.new("char[]", a.encode()) for a in args]
+            argv = ffi.new("char *[]", keep + [ffi.NULL])
+            ok = c.start(c, 0, argv)
+            wait_status = c.error_num
+            if ok or not os.path.exists(self._file(id, "lxcri.ready")):
+                # The init existed (the start-host hook reported it): record how it ended.
+                if ok:
+                    exit_code = exit_code_of(wait_status)
+                elif os.path.exists(self._file(id, "lxcri.start")):
+                    exit_code = 128 + _SIGKILL  # killed while created
+                else:
+                    exit_code = exit_code_of(wait_status) if wait_status > 0 else 255
+                _write_atomic(self._file(id, "lxcri.exit"), f"{exit_code}\n")
+                self._report(status_w, f"exit {exit_code}")
+                code = 0
+            else:
+                err = ffi.string(c.error_string).decode(errors="replace") \
+                    if c.error_string != ffi.NULL else "liblxc could not start the container"
+                self._report(status_w, f"fail {err}")
+            lib.lxc_container_put(c)
+        except BaseException as exc:
+            self._report(status_w, f"fail {type(exc).__name__}: {exc}")
+        finally:
+            os._exit(code)
+
+    @staticmethod
+    def _report(fd: int, line: str) -> None:  # pragma: no cover - runs in the monitor
+        try:
+            os.write(fd, (line.replace("\n", " ") + "\n").encode())
+        except OSError:
+            pass  # nobody is listening any more (a detached create): lxcri.exit has it
+
+    def start(self, id: str) -> None:
+        self._meta(id)
+        status, _pid = self._status(id)
+        if status != "created":
+            raise ContainerStateError(
+                f"cannot start container `{id}`: it is {status}, and only a created container "
+                "can be started", container_id=id)
+        path = self._file(id, "lxcri.start")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            raise ContainerStateError(
+                f"cannot start container `{id}`: it is not waiting to be started "
+                f"({exc.strerror}); `lxcri delete --force {id}` removes it",
+                container_id=id) from None
+        try:
+            os.unlink(path)
+            os.write(fd, b"\n")
+        finally:
+            os.close(fd)
+
+    # -- signals, delete ----------------------------------------------------------------
+
+    def kill(self, id: str, signal: int, *, all: bool = False) -> None:  # noqa: A002
+        self._meta(id)
+        status, pid = self._status(id)
+        if status not in ("created", "running", "paused"):
+            raise ContainerStateError(f"cannot send signal {signal} to container `{id}`: it is "
+                                      f"{status}", container_id=id)
+        targets = [pid]
+        if all:
+            dirs = cgroup_dirs(pid)
+            where = dirs.get("pids") or dirs.get("freezer") or dirs.get("")
+            if where:
+                targets = sorted(set(_cgroup_pids(where)) | {pid})
+        for target in targets:
+            try:
+                os.kill(target, signal)
+            except ProcessLookupError:
+                pass
+        if status == "created" and signal in (_SIGKILL, _SIGTERM, _SIGINT, _SIGHUP, _SIGQUIT):
+            # The init waits inside liblxc, which waits for the start-host hook: ending the
+            # hook makes liblxc abandon the start, so the container stops instead of hanging.
+            _pid, _start, hook = self._pids(id)
+            if hook > 0 and _starttime(hook) is not None:
+                try:
+                    os.kill(hook, _SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def delete(self, id: str, *, force: bool = False) -> None:
+        try:
+            self._meta(id)
+        except ContainerNotFound:
+            if force and os.path.isdir(self._dir(id)):
+                self._destroy(id)  # a half-written container: nothing of it runs
+                return
+            raise
+        except LxcriError:
+            if not force:
+                raise
+        status, pid = self._status(id)
+        if status in ("running", "paused") and not force:
+            raise ContainerStateError(
+                f"cannot delete container `{id}`: it is {status}; stop it first "
+                f"(`lxcri kill {id} KILL`) or use `delete --force`", container_id=id)
+        if status == "creating" and not force:
+            raise ContainerStateError(f"cannot delete container `{id}`: it is being created; "
+                                      "use `delete --force`", container_id=id)
+        self._destroy(id)
+
+    def _destroy(self, id: str) -> None:
+        """Stop whatever runs of the container, wait for liblxc's cleanup, remove its files."""
+        import shutil
+
+        pid, start, hook = self._pids(id)
+        if _alive(pid, start):
+            dirs = cgroup_dirs(pid)
+            self._thaw(dirs)
+            where = dirs.get("pids") or dirs.get("freezer") or dirs.get("")
+            for target in sorted(set(_cgroup_pids(where) if where else []) | {pid}):
+                try:
+                    os.kill(target, _SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if hook > 0 and _starttime(hook) is not None:
+            try:
+                os.kill(hook, _SIGKILL)
+            except ProcessLookupError:
+                pass
+        mon, mon_start = self._monitor(id)
+        if mon and not _wait_gone(mon, mon_start, _MONITOR_EXIT_TIMEOUT):
+            raise LxcriError(f"cannot delete container `{id}`: its lxcri monitor (pid {mon}) "
+                             f"did not finish within {_MONITOR_EXIT_TIMEOUT:.0f}s; see "
+                             f"{self._file(id, 'lxc.log')}", container_id=id)
+        shutil.rmtree(self._dir(id), ignore_errors=True)
+
+    @staticmethod
+    def _thaw(dirs: Dict[str, str]) -> None:
+        try:
+            if "freezer" in dirs:
+                with open(os.path.join(dirs["freezer"], "freezer.state"), "w") as f:
+                    f.write("THAWED")
+            elif "" in dirs:
+                with open(os.path.join(dirs[""], "cgroup.freeze"), "w") as f:
+                    f.write("0")
+        except OSError:
+            pass
+
+    # -- operations through liblxc -------------------------------------------------------
+
+    def _container(self, id: str) -> Tuple[Any, Any, Any]:
+        ffi, lib = load_binding()
+        c = lib.lxc_container_new(id.encode(), self.lxcpath.encode())
+        if c == ffi.NULL:
+            raise LxcriError(f"liblxc cannot load container `{id}` from {self.lxcpath}",
+                             container_id=id)
+        return ffi, lib, ffi.gc(c, lib.lxc_container_put)
+
+    def _require_running(self, id: str, what: str) -> int:
+        self._meta(id)
+        status, pid = self._status(id)
+        if status != "running":
+            raise ContainerStateError(f"cannot {what} container `{id}`: it is {status}, not "
+                                      "running", container_id=id)
+        return pid
+
+    def pause(self, id: str) -> None:
+        self._require_running(id, "pause")
+        ffi, lib, c = self._container(id)
+        if not c.freeze(c):
+            raise LxcriError(f"cannot pause container `{id}`: liblxc could not freeze it",
+                             container_id=id)
+
+    def resume(self, id: str) -> None:
+        self._meta(id)
+        status, _pid = self._status(id)
+        if status != "paused":
+            raise ContainerStateError(f"cannot resume container `{id}`: it is {status}, not "
+                                      "paused", container_id=id)
+        ffi, lib, c = self._container(id)
+        if not c.unfreeze(c):
+            raise LxcriError(f"cannot resume container `{id}`: liblxc could not thaw it",
+                             container_id=id)
+
+    def ps(self, id: str) -> List[int]:
+        self._meta(id)
+        status, pid = self._status(id)
+        if pid == 0:
+            return []
+        dirs = cgroup_dirs(pid)
+        where = dirs.get("pids") or dirs.get("freezer") or dirs.get("")
+        return sorted(set(_cgroup_pids(where) if where else []) | {pid})
+
+    def update(self, id: str, resources_json: str) -> None:
+        import json
+
+        from lxcri.backends import lxc_config
+
+        self._meta(id)
+        status, pid = self._status(id)
+        if status not in ("created", "running", "paused"):
+            raise ContainerStateError(f"cannot update container `{id}`: it is {status}",
+                                      container_id=id)
+        try:
+            resources = json.loads(resources_json)
+        except ValueError as exc:
+            raise InvalidArgument(f"cannot update container `{id}`: the resources are not "
+                                  f"valid JSON: {exc}", container_id=id) from None
+        items: List[Tuple[str, str]] = []
+        lxc_config._resources(resources, lxc_config.host_cgroup_layout(), items)
+        dirs = cgroup_dirs(pid)
+        for key, value in items:
+            v2 = key.startswith("lxc.cgroup2.")
+            name = key.split(".", 2)[2]
+            controller = "" if v2 else name.split(".", 1)[0]
+            base = dirs.get(controller)
+            if base is None:
+                raise LxcriError(f"cannot update container `{id}`: it has no "
+                                 f"{controller or 'unified'} cgroup", container_id=id)
+            try:
+                with open(os.path.join(base, name), "w") as f:
+                    f.write(value)
+            except OSError as exc:
+                raise LxcriError(f"cannot update container `{id}`: writing {value} to "
+                                 f"{os.path.join(base, name)}: {exc.strerror}",
+                                 errno=exc.errno, container_id=id) from None
+
+    def exec(self, id: str, process_path: str, *, detach: bool = False,
+             pid_file: Optional[str] = None, console_socket: Optional[str] = None,
+             preserve_fds: int = 0, listen_fds: int = 0) -> int:
+        import json
+
+        if not sealed.is_sealed():
+            raise LxcriError(f"refusing to exec into container `{id}` from an unsealed "
+                             "interpreter: use lxcri.Runtime (isolated) or the lxcri command",
+                             container_id=id)
+        self._require_running(id, "exec in")
+        try:
+            with open(process_path, "rb") as f:
+                process = json.loads(f.read())
+        except (OSError, ValueError) as exc:
+            raise InvalidArgument(f"cannot exec in container `{id}`: cannot read "
+                                  f"{process_path}: {exc}", container_id=id) from None
+        if process.get("terminal") or console_socket is not None:
+            raise InvalidArgument(f"cannot exec in container `{id}`: the lxc backend cannot "
+                                  "give a process a terminal yet", container_id=id)
+        args = process.get("args")
+        if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
+            raise InvalidArgument(f"cannot exec in container `{id}`: {process_path}: args must "
+                                  "be a non-empty array of strings", container_id=id)
+        ffi, lib, c = self._container(id)
+        keep: List[Any] = []
+
+        def cstr(text: str) -> Any:
+            buf = ffi.new("char[]", text.encode())
+            keep.append(buf)
+            return buf
+
+        opts = ffi.new("lxc_attach_options_t *")
+        opts.attach_flags = lib.LXC_ATTACH_DEFAULT
+        opts.namespaces = -1
+        opts.personality = lib.LXC_ATTACH_DETECT_PERSONALITY
+        opts.initial_cwd = cstr(process.get("cwd") or "/")
+        user = process.get("user") or {}
+        opts.uid = int(user.get("uid", 0))
+        opts.gid = int(user.get("gid", 0))
+        opts.env_policy = lib.LXC_ATTACH_CLEAR_ENV
+        env = [cstr(e) for e in process.get("env") or []]
+        env_array = ffi.new("char *[]", env + [ffi.NULL])  # owned here: a struct field
+        keep.append(env_array)                             # would not keep it alive
+        opts.extra_env_vars = env_array
+        opts.extra_keep_env = ffi.NULL
+        opts.stdin_fd, opts.stdout_fd, opts.stderr_fd = 0, 1, 2
+        opts.log_fd = -errno_mod.EBADF
+        groups = [int(g) for g in user.get("additionalGids") or []]
+        if groups:
+            opts.attach_flags |= lib.LXC_ATTACH_SETGROUPS
+            opts.groups.size = len(groups)
+            group_array = ffi.new("gid_t[]", groups)
+            keep.append(group_array)
+            opts.groups.list = group_array
+        if process.get("noNewPrivileges"):
+            opts.attach_flags |= lib.LXC_ATTACH_NO_NEW_PRIVS
+        cmd = ffi.new("lxc_attach_command_t *")
+        cmd.program = cstr(args[0])
+        argv_array = ffi.new("char *[]", [cstr(a) for a in args] + [ffi.NULL])
+        keep.append(argv_array)
+        cmd.argv = argv_array
+        attached = ffi.new("pid_t *")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        ret = c.attach(c, lib.lxc_attach_run_command, cmd, opts, attached)
+        if ret < 0:
+            raise LxcriError(f"cannot exec in container `{id}`: liblxc could not attach "
+                             f"{args[0]!r}", container_id=id)
+        pid = int(attached[0])
+        if pid_file is not None:
+            _write_atomic(pid_file, str(pid))
+        if detach:
+            return 0
+        while True:
+            try:
+                _, wait_status = os.waitpid(pid, 0)
+                return exit_code_of(wait_status)
+            except InterruptedError:
+                continue
+
+    def features(self) -> Dict[str, Any]:
+        from lxcri.backends import lxc_config
+
+        layout = lxc_config.host_cgroup_layout()
+        return {
+            "ociVersionMin": "1.0.0",
+            "ociVersionMax": OCI_VERSION,
+            "hooks": [],
+            "mountOptions": ["bind", "rbind", "ro", "rw", "nosuid", "nodev", "noexec",
+                             "relatime", "strictatime", "private", "rprivate", "slave",
+                             "rslave", "shared", "rshared"],
+            "linux": {
+                "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
+                "capabilities": [f"CAP_{c.upper()}" for c in lxc_config._CAPS],
+                "cgroup": {"v1": 1 in layout.values(), "v2": 2 in layout.values(),
+                           "systemd": False, "systemdUser": False, "rdma": False},
+                "seccomp": {"enabled": False},
+                "apparmor": {"enabled": True},
+                "selinux": {"enabled": True},
+            },
+            "annotations": {"org.linuxcontainers.lxc.version": availability({})[1]},
+        }
+
+
+_START_HOST_HOOK = """#!/bin/sh
+# lxcri: liblxc runs this on the host once the container's init exists and before
+# it executes the user's process: report the init's pid to `lxcri create`, then
+# hold the container in OCI's "created" state until `lxcri start` writes a line.
+d=@DIR@
+exec 3<>"$d/lxcri.start" || exit 1
+exec 4<>"$d/lxcri.ready" || exit 1
+echo "$LXC_PID $$" >&4
+exec 4>&-
+read -r _ <&3 || exit 1
+exit 0
+"""
