@@ -131,7 +131,7 @@ class Owners:
         cannot both win.
         """
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
-        tmp = os.path.join(self.dir, f".tmp-{os.getpid()}-{id[:64]}")
+        tmp = os.path.join(self.dir, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, f"{runtime}\n".encode())

@@ -102,3 +102,18 @@ def processes_rooted_at(path: Path) -> List[int]:
             except OSError:
                 continue
     return pids
+
+
+def state_left(root: Any) -> List[str]:
+    """What a state root holds: its entries, except that lxcri's own `.lxcri` directory counts
+    only by the files in it (ownership records, other backends' state, stray logs), so that
+    the empty directories lxcri keeps are not mistaken for a leak."""
+    root = str(root)
+    if not os.path.isdir(root):
+        return []
+    found = sorted(e for e in os.listdir(root) if e != ".lxcri")
+    private = os.path.join(root, ".lxcri")
+    for dirpath, _dirs, files in os.walk(private):
+        for name in files:
+            found.append(os.path.relpath(os.path.join(dirpath, name), root))
+    return sorted(found)

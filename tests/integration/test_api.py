@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import lxcri
-from support import new_id, zombie_children
+from support import new_id, state_left, zombie_children
 
 pytestmark = [pytest.mark.integration, pytest.mark.core]
 
@@ -257,4 +257,4 @@ def test_unsealed_direct_backend_refuses_to_start_a_container(state_root: Path,
     rt = lxcri.Runtime(root=str(state_root), isolate=False)
     with pytest.raises(lxcri.LxcriError, match="unsealed"):
         rt.run(new_id(), str(make_bundle("true")))
-    assert os.listdir(state_root) == []
+    assert state_left(state_root) == []

@@ -13,7 +13,7 @@ import pytest
 
 import lxcri
 from lxcri.runtime import features, write_spec
-from support import new_id
+from support import new_id, state_left
 
 pytestmark = [pytest.mark.integration, pytest.mark.core]
 
@@ -59,7 +59,7 @@ def test_exec_bad_input(runtime: Any, make_bundle: Any) -> None:
         runtime.exec(cid, args=["true"], user="root")
     with pytest.raises(lxcri.ContainerNotFound):
         runtime.exec("lxcri-test-nonexistent", args=["true"])
-    assert os.listdir(runtime.root) == [cid]  # no process file left behind
+    assert state_left(runtime.root) == sorted([cid, f".lxcri/owners/{cid}"])  # no process file
 
 
 def test_pause_resume(runtime: Any, make_bundle: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from support import LXCRI, Cli, new_id
+from support import LXCRI, Cli, new_id, state_left
 
 pytestmark = [pytest.mark.integration, pytest.mark.core]
 
@@ -42,7 +42,7 @@ def test_run_exit_codes_and_stdout(cli: Cli, make_bundle: Any) -> None:
         "sh", "-c", "echo hello from $(hostname), pid $$; exit 7", hostname="cli-host")), new_id())
     assert seven.returncode == 7
     assert seven.stdout == "hello from cli-host, pid 1\n"
-    assert os.listdir(cli.root) == []  # a foreground run leaves no state behind
+    assert state_left(cli.root) == []  # a foreground run leaves no state behind
 
 
 def test_run_bundle_defaults_to_cwd(cli: Cli, make_bundle: Any) -> None:
@@ -92,7 +92,7 @@ def test_lifecycle_with_pid_file(cli: Cli, make_bundle: Any, tmp_path: Path) -> 
     wait_status(cli, cid, "stopped")
     assert cli("delete", cid).returncode == 0
     assert cli("state", cid).returncode != 0
-    assert os.listdir(cli.root) == []
+    assert state_left(cli.root) == []
 
 
 def test_state_json_matches_the_oci_shape(cli: Cli, make_bundle: Any) -> None:

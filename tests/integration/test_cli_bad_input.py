@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict
 
 import pytest
 
-from support import Cli, cgroups_named, mounts_under, new_id, processes_rooted_at
+from support import Cli, cgroups_named, mounts_under, new_id, processes_rooted_at, state_left
 
 pytestmark = [pytest.mark.integration, pytest.mark.core]
 
@@ -27,7 +27,7 @@ def assert_clean_failure(proc: subprocess.CompletedProcess[str], *needles: str) 
 
 
 def assert_nothing_left(cli: Cli, id: str, bundle: Path) -> None:
-    assert os.listdir(cli.root) == []
+    assert state_left(cli.root) == []
     assert mounts_under(bundle) == []
     assert cgroups_named(id) == []
     rootfs = json.loads((bundle / "config.json").read_text())["root"]["path"]
@@ -38,7 +38,7 @@ def test_missing_bundle(cli: Cli, tmp_path: Path) -> None:
     cid = new_id()
     missing = tmp_path / "nope"
     assert_clean_failure(cli("run", "--bundle", str(missing), cid), str(missing), "--bundle")
-    assert os.listdir(cli.root) == []
+    assert state_left(cli.root) == []
 
 
 def test_config_not_json_says_line_and_column(cli: Cli, make_bundle: Any) -> None:
@@ -47,7 +47,7 @@ def test_config_not_json_says_line_and_column(cli: Cli, make_bundle: Any) -> Non
     line = assert_clean_failure(cli("create", "--bundle", str(bundle), new_id()),
                                 "config.json", "line 4")
     assert "column" in line
-    assert os.listdir(cli.root) == []
+    assert state_left(cli.root) == []
 
 
 @pytest.mark.parametrize("edit, path", [
@@ -60,14 +60,14 @@ def test_config_violating_the_schema_names_the_json_path(
     cid = new_id()
     bundle = make_bundle(edit=edit)
     assert_clean_failure(cli("run", "--bundle", str(bundle), cid), path, "config.json")
-    assert os.listdir(cli.root) == []
+    assert state_left(cli.root) == []
 
 
 def test_missing_rootfs(cli: Cli, make_bundle: Any) -> None:
     cid = new_id()
     bundle = make_bundle(edit=lambda s: s["root"].__setitem__("path", "no-such-rootfs"))
     assert_clean_failure(cli("run", "--bundle", str(bundle), cid), "no-such-rootfs", "root.path")
-    assert os.listdir(cli.root) == []
+    assert state_left(cli.root) == []
 
 
 @pytest.mark.parametrize("command", ["run", "create"])
@@ -85,7 +85,7 @@ def test_invalid_ids(cli: Cli, make_bundle: Any, bad_id: str, needle: str) -> No
     bundle = make_bundle()
     assert_clean_failure(cli("run", "--bundle", str(bundle), bad_id), needle)
     assert_clean_failure(cli("state", bad_id), needle)
-    assert os.listdir(cli.root) == []
+    assert state_left(cli.root) == []
 
 
 def test_duplicate_id_leaves_the_first_container_unharmed(cli: Cli, make_bundle: Any) -> None:
@@ -117,7 +117,7 @@ def test_detach_with_a_terminal_needs_a_console_socket(cli: Cli, make_bundle: An
     cid = new_id()
     bundle = make_bundle("true", edit=lambda s: s["process"].__setitem__("terminal", True))
     assert_clean_failure(cli("run", "--detach", "--bundle", str(bundle), cid), "console-socket")
-    assert os.listdir(cli.root) == []
+    assert state_left(cli.root) == []
 
 
 def test_start_of_a_running_container(cli: Cli, make_bundle: Any) -> None:
