@@ -8,16 +8,15 @@ never pass by testing nothing.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator
 
 import pytest
 
-from support import BUSYBOX, IN_CI, LXCRI, Cli, needs_root
+from support import BUSYBOX, IN_CI, LXCRI, Cli, bundle_factory, needs_root
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,23 +74,7 @@ BundleFactory = Callable[..., Path]
 @pytest.fixture
 def make_bundle(tmp_path: Path, rootfs: Path, base_spec: Dict[str, Any]) -> BundleFactory:
     """make_bundle(*args, hostname=..., edit=callable(spec)) -> bundle directory."""
-    counter = [0]
-
-    def factory(*args: str, hostname: str = "lxcri-test",
-                edit: Optional[Callable[[Dict[str, Any]], None]] = None) -> Path:
-        counter[0] += 1
-        bundle = tmp_path / f"bundle{counter[0]}"
-        bundle.mkdir()
-        spec = json.loads(json.dumps(base_spec))
-        spec["root"]["path"] = str(rootfs)
-        spec["process"]["args"] = list(args) or ["true"]
-        spec["hostname"] = hostname
-        if edit is not None:
-            edit(spec)
-        (bundle / "config.json").write_text(json.dumps(spec, indent=2))
-        return bundle
-
-    return factory
+    return bundle_factory(tmp_path, rootfs, base_spec)
 
 
 @pytest.fixture

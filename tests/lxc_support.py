@@ -1,10 +1,7 @@
 """Helpers for the lxc backend's tests: a command runner, bundles on a private rootfs, checks.
 
-`LxcCli` runs `lxcri --root R create|run --runtime lxc ...` (and other commands
-plain: they follow the ownership record) when the installed lxcri has --runtime. Until the dispatch layer lands, it runs this file as a script
-instead: a stand-in for that command line that calls LxcBackend directly, from a
-sealed interpreter copy as the real CLI does (a test double of the CLI's dispatch
-only; the backend, liblxc and the containers are real).
+`LxcCli` runs the installed `lxcri --root R create|run --runtime lxc ...`; other
+commands go plain: they follow the ownership record to the lxc backend.
 """
 from __future__ import annotations
 
@@ -18,7 +15,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 LXCRI = os.path.join(os.path.dirname(sys.executable), "lxcri")
-_HAS_RUNTIME_OPTION: Optional[bool] = None
 
 
 def lxc_unavailable_reason() -> Optional[str]:
@@ -31,15 +27,6 @@ def lxc_unavailable_reason() -> Optional[str]:
     return None if ok else why
 
 
-def cli_has_runtime_option() -> bool:
-    global _HAS_RUNTIME_OPTION
-    if _HAS_RUNTIME_OPTION is None:
-        out = subprocess.run([LXCRI, "create", "--help"], capture_output=True, text=True,
-                             timeout=60)
-        _HAS_RUNTIME_OPTION = "--runtime" in out.stdout
-    return _HAS_RUNTIME_OPTION
-
-
 class LxcCli:
     """Runs lxcri commands for the lxc backend against one state root."""
 
@@ -47,11 +34,9 @@ class LxcCli:
         self.root = root
 
     def argv(self, *args: str, runtime: Optional[str] = "lxc") -> List[str]:
-        if cli_has_runtime_option():
-            # --runtime belongs to create and run; later commands follow the ownership record
-            extra = ["--runtime", runtime] if runtime and args[0] in ("create", "run") else []
-            return [LXCRI, "--root", str(self.root), args[0], *extra, *args[1:]]
-        return [sys.executable, os.path.abspath(__file__), str(self.root), *args]
+        # --runtime belongs to create and run; later commands follow the ownership record
+        extra = ["--runtime", runtime] if runtime and args[0] in ("create", "run") else []
+        return [LXCRI, "--root", str(self.root), args[0], *extra, *args[1:]]
 
     def __call__(self, *args: str, check: bool = False, timeout: float = 60,
                  runtime: Optional[str] = "lxc", **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -98,12 +83,6 @@ def tree_digest(top: Path) -> Dict[str, str]:
     return found
 
 
-def mounts_mentioning(path: Path) -> List[str]:
-    """Host mount points at or under path (LXC must leave none behind)."""
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
-
-
 def all_cgroups_named(id: str) -> List[str]:
     """cgroup directories on every hierarchy (v1 and v2) whose name ends with the id."""
     found = []
@@ -125,76 +104,3 @@ def pid_alive(pid: int) -> bool:
 
 
 # --- the stand-in command line (see the module docstring) ---------------------------------
-
-def _main(argv: List[str]) -> int:
-    from lxcri import sealed
-
-    if not sealed.is_sealed():
-        fd = sealed.sealed_executable_fd()
-        args, env = sealed.sealed_python_argv(
-            "sys.argv=sys.argv[1:];exec(compile(open(sys.argv[0]).read(),sys.argv[0],'exec'))",
-            [os.path.abspath(__file__), *argv])
-        sys.stdout.flush()
-        os.execve(fd, args, env)
-    from lxcri.backends.lxc import LxcBackend
-    from lxcri.errors import LxcriError
-
-    root, cmd, rest = argv[0], argv[1], argv[2:]
-    opts: Dict[str, Any] = {}
-    pos: List[str] = []
-    i = 0
-    while i < len(rest):
-        a = rest[i]
-        if a in ("--bundle", "--pid-file", "--process", "--format", "-b", "-p"):
-            opts[a.lstrip("-")] = rest[i + 1]
-            i += 2
-            continue
-        if a in ("--force", "-f", "--all", "-a", "--detach", "-d", "--keep"):
-            opts[a.lstrip("-")] = True
-        else:
-            pos.append(a)
-        i += 1
-    backend = LxcBackend(root)
-    try:
-        id = pos[0]
-        if cmd in ("create", "run"):
-            bundle = os.path.abspath(opts.get("bundle", "."))
-            config = os.path.join(bundle, "config.json")
-            if cmd == "create":
-                backend.create(id, bundle, config, pid_file=opts.get("pid-file"))
-                return 0
-            return backend.run(id, bundle, config, pid_file=opts.get("pid-file"),
-                               detach=bool(opts.get("detach")), keep=bool(opts.get("keep")))
-        if cmd == "start":
-            backend.start(id)
-        elif cmd == "state":
-            print(backend.state_json(id))
-        elif cmd == "kill":
-            sig = pos[1] if len(pos) > 1 else "15"
-            names = {"TERM": 15, "KILL": 9, "INT": 2, "HUP": 1, "USR1": 10}
-            backend.kill(id, int(sig) if sig.isdigit() else names[sig.upper().replace("SIG", "")],
-                         all=bool(opts.get("all")))
-        elif cmd == "delete":
-            backend.delete(id, force=bool(opts.get("force")))
-        elif cmd == "exec":
-            return backend.exec(id, opts["process"], detach=bool(opts.get("detach")),
-                                pid_file=opts.get("pid-file"))
-        elif cmd == "ps":
-            import json
-
-            print(json.dumps(backend.ps(id)))
-        elif cmd == "pause":
-            backend.pause(id)
-        elif cmd == "resume":
-            backend.resume(id)
-        else:
-            print(f"lxcri: unknown command {cmd}", file=sys.stderr)
-            return 2
-    except LxcriError as exc:
-        print(f"lxcri: {exc.message}", file=sys.stderr)
-        return exc.exit_code
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

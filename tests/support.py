@@ -117,3 +117,25 @@ def state_left(root: Any) -> List[str]:
         for name in files:
             found.append(os.path.relpath(os.path.join(dirpath, name), root))
     return sorted(found)
+
+
+def bundle_factory(tmp_path: Path, rootfs: Path, base_spec: Dict[str, Any],
+                   default_hostname: str = "lxcri-test") -> Any:
+    """A make_bundle(*args, hostname=..., edit=callable(spec)) -> bundle directory factory:
+    bundles in tmp_path whose config is base_spec running args on rootfs."""
+    counter = [0]
+
+    def factory(*args: str, hostname: str = default_hostname, edit: Any = None) -> Path:
+        counter[0] += 1
+        bundle = tmp_path / f"bundle{counter[0]}"
+        bundle.mkdir()
+        spec = json.loads(json.dumps(base_spec))
+        spec["root"]["path"] = str(rootfs)
+        spec["process"]["args"] = list(args) or ["true"]
+        spec["hostname"] = hostname
+        if edit is not None:
+            edit(spec)
+        (bundle / "config.json").write_text(json.dumps(spec, indent=2))
+        return bundle
+
+    return factory

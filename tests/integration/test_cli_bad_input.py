@@ -3,7 +3,6 @@ nothing left behind (no state dir, mount, cgroup or process)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any, Callable, Dict

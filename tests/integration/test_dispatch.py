@@ -17,7 +17,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from support import LXCRI, Cli, new_id
+from support import Cli, new_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.core]
 

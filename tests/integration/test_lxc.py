@@ -7,21 +7,19 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator
 
 import pytest
 
 from lxc_support import (
     LxcCli,
     all_cgroups_named,
-    cli_has_runtime_option,
     lxc_dir,
     lxc_unavailable_reason,
-    mounts_mentioning,
     pid_alive,
     tree_digest,
 )
-from support import needs_root, new_id
+from support import bundle_factory, mounts_under, needs_root, new_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.core]
 
@@ -62,23 +60,7 @@ def private_rootfs(tmp_path: Path, rootfs: Path) -> Path:
 @pytest.fixture
 def lxc_bundle(tmp_path: Path, private_rootfs: Path,
                base_spec: Dict[str, Any]) -> Callable[..., Path]:
-    counter = [0]
-
-    def factory(*args: str, hostname: str = "lxcri-lxc",
-                edit: Optional[Callable[[Dict[str, Any]], None]] = None) -> Path:
-        counter[0] += 1
-        bundle = tmp_path / f"bundle{counter[0]}"
-        bundle.mkdir()
-        spec = json.loads(json.dumps(base_spec))
-        spec["root"]["path"] = str(private_rootfs)
-        spec["process"]["args"] = list(args) or ["true"]
-        spec["hostname"] = hostname
-        if edit is not None:
-            edit(spec)
-        (bundle / "config.json").write_text(json.dumps(spec, indent=2))
-        return bundle
-
-    return factory
+    return bundle_factory(tmp_path, private_rootfs, base_spec, "lxcri-lxc")
 
 
 def wait_status(lxc: LxcCli, id: str, status: str, timeout: float = 20) -> Dict[str, Any]:
@@ -104,7 +86,7 @@ def assert_nothing_left(root: Path, id: str, pids: list[int], rootfs: Path) -> N
     assert not lxc_dir(root, id).exists(), "the LXC directory is left behind"
     for pid in pids:
         wait_for(lambda: not pid_alive(pid), f"process {pid} of {id} to end")
-    assert mounts_mentioning(rootfs) == []
+    assert mounts_under(rootfs) == []
     assert all_cgroups_named(id) == []
 
 
@@ -305,9 +287,6 @@ def test_failed_start_reports_liblxc_error_and_leaves_nothing(lxc: LxcCli, lxc_b
 
 
 def test_lxc_prefixed_id_is_routed_to_lxc_by_default(lxc: LxcCli, lxc_bundle: Any) -> None:
-    if not cli_has_runtime_option():
-        pytest.skip("this lxcri has no dispatch layer yet (no --runtime option): "
-                    "lxc-* ids cannot be routed")
     cid = "lxc-" + new_id("route")
     with open(os.devnull, "w") as null:
         lxc("create", "--bundle", str(lxc_bundle("sleep", "600")), cid, check=True,

@@ -5,7 +5,6 @@ Both fakes are TEST DOUBLES (tests/doubles/): Proxmox cannot run where lxcri is 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path

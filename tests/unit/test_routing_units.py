@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 from lxcri import dispatch, hostinfo
-from lxcri.config import Config, Rule, parse
+from lxcri.config import Config, parse
 from lxcri.errors import BackendUnavailable, ContainerExists, ContainerNotFound, LxcriError
 from lxcri.runtime import Runtime
 
