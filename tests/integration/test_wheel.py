@@ -3,7 +3,6 @@ crun source and build trees out of sight, loading the libcrun.so.0 it carries.""
 from __future__ import annotations
 
 import glob
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,18 +10,20 @@ from typing import Any
 
 import pytest
 
-from support import new_id
+from support import new_id, state_left
 
 pytestmark = [pytest.mark.integration, pytest.mark.core]
 
 REPO = Path(__file__).resolve().parents[2]
+# make builds the wheel beside the venv it installs it into (Makefile: DIST).
+DIST = Path(sys.prefix) / ".dist"
 
 
 def test_wheel_runs_containers_without_the_crun_trees(tmp_path: Path, make_bundle: Any,
                                                       state_root: Path) -> None:
-    wheels = glob.glob(str(REPO / "build" / "dist" / "lxcri-*.whl"))
+    wheels = glob.glob(str(DIST / "lxcri-*.whl"))
     if not wheels:
-        pytest.skip("no wheel in build/dist: `make test` builds it")
+        pytest.skip(f"no wheel in {DIST}: `make test` builds it")
     venv = tmp_path / "venv"
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=120)
@@ -40,4 +41,4 @@ def test_wheel_runs_containers_without_the_crun_trees(tmp_path: Path, make_bundl
     proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                           capture_output=True, text=True, timeout=120)
     assert (proc.returncode, proc.stdout) == (4, "wheel-ok\n"), proc.stderr
-    assert os.listdir(state_root) == []
+    assert state_left(state_root) == []
