@@ -130,26 +130,40 @@ class Owners:
         place; link fails if the name exists), so two concurrent creates of one id
         cannot both win.
         """
-        os.makedirs(self.dir, mode=0o700, exist_ok=True)
-        tmp = os.path.join(self.dir, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, f"{runtime}\n".encode())
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, os.path.join(self.dir, id))
-            return True
-        except FileExistsError:
-            return False
-        finally:
-            os.unlink(tmp)
+        for attempt in (1, 2):
+            os.makedirs(self.dir, mode=0o700, exist_ok=True)
+            tmp = os.path.join(self.dir, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+                continue  # a concurrent release removed the empty directory: make it again
+            try:
+                os.write(fd, f"{runtime}\n".encode())
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, os.path.join(self.dir, id))
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
+        return False
 
     def release(self, id: str) -> None:
+        """Forget `id`; the bookkeeping directories go too once empty, so a root whose
+        containers are all gone is left as empty as crun leaves it."""
         try:
             os.unlink(os.path.join(self.dir, id))
         except FileNotFoundError:
             pass
+        for directory in (self.dir, os.path.dirname(self.dir)):
+            try:
+                os.rmdir(directory)
+            except OSError:  # not empty (other records, a backend's state), or gone already
+                break
 
     def all(self) -> Dict[str, str]:
         try:
