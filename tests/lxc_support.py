@@ -8,13 +8,11 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
-LXCRI = os.path.join(os.path.dirname(sys.executable), "lxcri")
+from support import Cli
+
 
 
 def lxc_unavailable_reason() -> Optional[str]:
@@ -27,38 +25,11 @@ def lxc_unavailable_reason() -> Optional[str]:
     return None if ok else why
 
 
-class LxcCli:
-    """Runs lxcri commands for the lxc backend against one state root."""
+class LxcCli(Cli):
+    """support.Cli whose create and run go to the lxc backend (`--runtime lxc`)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def argv(self, *args: str, runtime: Optional[str] = "lxc") -> List[str]:
-        # --runtime belongs to create and run; later commands follow the ownership record
-        extra = ["--runtime", runtime] if runtime and args[0] in ("create", "run") else []
-        return [LXCRI, "--root", str(self.root), args[0], *extra, *args[1:]]
-
-    def __call__(self, *args: str, check: bool = False, timeout: float = 60,
-                 runtime: Optional[str] = "lxc", **kw: Any) -> subprocess.CompletedProcess[str]:
-        # Files, not pipes: a created container keeps the caller's stdio.
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            kw.setdefault("stdout", out)
-            kw.setdefault("stderr", err)
-            kw.setdefault("stdin", subprocess.DEVNULL)
-            proc = subprocess.run(self.argv(*args, runtime=runtime), text=True,
-                                  timeout=timeout, check=False, **kw)
-            out.seek(0)
-            err.seek(0)
-            proc.stdout = out.read() if kw["stdout"] is out else ""
-            proc.stderr = err.read() if kw["stderr"] is err else ""
-        if check and proc.returncode != 0:
-            raise AssertionError(f"lxcri {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
-        return proc
-
-    def state(self, id: str) -> Dict[str, Any]:
-        import json
-
-        return dict(json.loads(self("state", id, check=True).stdout))
+        super().__init__(root, runtime="lxc")
 
 
 def lxc_dir(root: Path, id: str) -> Path:

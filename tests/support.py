@@ -26,21 +26,34 @@ def new_id(tag: str = "") -> str:
     return f"lxcri-test-{tag}{'-' if tag else ''}{uuid.uuid4().hex[:8]}"
 
 
-class Cli:
-    """Runs the installed `lxcri` command against one state root."""
+# `runtime=` not given: the Cli's own default.
+_DEFAULT_RUNTIME: Any = object()
 
-    def __init__(self, root: Path) -> None:
+
+class Cli:
+    """Runs the installed `lxcri` command against one state root; create and run get
+    `--runtime <runtime>` when the Cli (or the call) names one."""
+
+    def __init__(self, root: Path, runtime: Optional[str] = None) -> None:
         self.root = root
+        self.runtime = runtime
+
+    def argv(self, *args: str, runtime: Any = _DEFAULT_RUNTIME) -> List[str]:
+        if runtime is _DEFAULT_RUNTIME:
+            runtime = self.runtime
+        # --runtime belongs to create and run; later commands follow the ownership record
+        extra = ["--runtime", runtime] if runtime and args and args[0] in ("create", "run") else []
+        return [LXCRI, "--root", str(self.root), *args[:1], *extra, *args[1:]]
 
     def __call__(self, *args: str, check: bool = False, timeout: float = 60,
-                 **kw: Any) -> subprocess.CompletedProcess[str]:
+                 runtime: Any = _DEFAULT_RUNTIME, **kw: Any) -> subprocess.CompletedProcess[str]:
         # Files, not pipes: a created or detached container keeps the caller's stdio
         # (as with crun), so a pipe would not reach EOF while it lives.
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             kw.setdefault("stdout", out)
             kw.setdefault("stderr", err)
             kw.setdefault("stdin", subprocess.DEVNULL)
-            proc = subprocess.run([LXCRI, "--root", str(self.root), *args], text=True,
+            proc = subprocess.run(self.argv(*args, runtime=runtime), text=True,
                                   timeout=timeout, check=False, **kw)
             out.seek(0)
             err.seek(0)
