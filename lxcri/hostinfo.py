@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 
 from lxcri.backends import RuntimeType
+from lxcri.mountinfo import parse as parse_mounts
+from lxcri.mountinfo import read as read_mountinfo
+from lxcri.mountinfo import v2_controllers as read_v2_controllers
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,37 +22,20 @@ if TYPE_CHECKING:
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
-def parse_mountinfo(text: str) -> List[Dict[str, Any]]:
-    """The cgroup mounts in /proc/self/mountinfo text: mount point, fstype, options."""
-    mounts = []
-    for line in text.splitlines():
-        fields = line.split()
-        if " - " not in line or len(fields) < 7:
-            continue
-        sep = fields.index("-")
-        if len(fields) < sep + 4:
-            continue
-        fstype, super_opts = fields[sep + 1], fields[sep + 3]
-        point = fields[4].replace("\\040", " ")
-        mounts.append({"point": point, "fstype": fstype, "options": super_opts.split(",")})
-    return mounts
-
-
 def cgroup_layout(mountinfo: str, v2_controllers: Optional[str] = None) -> Dict[str, Any]:
     """The cgroup mode (v1, v2, hybrid), the controllers on each side and, when libcrun
     would refuse the layout, the problem and its fix.
 
     mountinfo: /proc/self/mountinfo's text; v2_controllers: the cgroup.controllers file
     of the v2 mount (None: read it from the mount found)."""
-    mounts = parse_mountinfo(mountinfo)
-    top = next((m for m in mounts if m["point"] == CGROUP_ROOT), None)
-    v1 = sorted({opt for m in mounts if m["fstype"] == "cgroup" for opt in m["options"]
+    mounts = parse_mounts(mountinfo)
+    top = next((fstype for point, fstype, _ in mounts if point == CGROUP_ROOT), None)
+    v1 = sorted({opt for _, fstype, options in mounts if fstype == "cgroup" for opt in options
                  if opt not in ("rw", "ro", "relatime", "noexec", "nosuid", "nodev", "clone_children",
                                 "noprefix", "xattr") and not opt.startswith("release_agent")})
-    v2_mount = next((m["point"] for m in mounts if m["fstype"] == "cgroup2"
-                     and (m["point"] == CGROUP_ROOT or m["point"].startswith(CGROUP_ROOT + "/"))),
-                    None)
-    if top is not None and top["fstype"] == "cgroup2":
+    v2_mount = next((point for point, fstype, _ in mounts if fstype == "cgroup2"
+                     and (point == CGROUP_ROOT or point.startswith(CGROUP_ROOT + "/"))), None)
+    if top == "cgroup2":
         mode = "v2"
     elif v2_mount is not None and v1:
         mode = "hybrid"
@@ -60,11 +46,7 @@ def cgroup_layout(mountinfo: str, v2_controllers: Optional[str] = None) -> Dict[
     else:
         mode = "none"
     if v2_controllers is None and v2_mount is not None:
-        try:
-            with open(os.path.join(v2_mount, "cgroup.controllers")) as f:
-                v2_controllers = f.read()
-        except OSError:
-            v2_controllers = ""
+        v2_controllers = read_v2_controllers(mounts) or ""
     on_v2 = sorted((v2_controllers or "").split())
     info: Dict[str, Any] = {"mode": mode, "v1_controllers": v1, "v2_controllers": on_v2,
                             "v2_mount": v2_mount}
@@ -81,11 +63,9 @@ def cgroup_layout(mountinfo: str, v2_controllers: Optional[str] = None) -> Dict[
 
 
 def host_cgroups() -> Dict[str, Any]:
-    try:
-        with open("/proc/self/mountinfo") as f:
-            text = f.read()
-    except OSError as exc:
-        return {"mode": "unknown", "error": str(exc)}
+    text = read_mountinfo()
+    if not text:
+        return {"mode": "unknown", "error": "cannot read /proc/self/mountinfo"}
     return cgroup_layout(text)
 
 

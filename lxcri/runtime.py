@@ -210,6 +210,9 @@ class Runtime:
         the built-in lxc-* rule, default_runtime, crun."""
         path = os.path.realpath(bundle if bundle is not None else os.curdir)
         config_path = config if os.path.isabs(config) else os.path.join(path, config)
+        return self._choose(id, config_path, runtime)
+
+    def _choose(self, id: str, config_path: str, runtime: Optional[str]) -> Any:
         cfg = self.config()
         annotations = dispatch.read_annotations(config_path, needed=bool(cfg.rules))
         return dispatch.choose(id, explicit=runtime, annotations=annotations, config=cfg)
@@ -259,7 +262,7 @@ class Runtime:
         if not os.path.isdir(path):
             bundle_mod.load_bundle(bundle, config)  # raises with the reason
         config_path = config if os.path.isabs(config) else os.path.join(path, config)
-        choice = self.choose_runtime(id, path, config=config_path, runtime=runtime)
+        choice = self._choose(id, config_path, runtime)
         serving = self._serving(choice, id)
         if serving in (RuntimeType.LXC, RuntimeType.VM):
             ok, why = dispatch.availability(serving, self.config().options(serving))

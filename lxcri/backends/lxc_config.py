@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 
+from lxcri import mountinfo as mountinfo_mod
 from lxcri.errors import InvalidBundle
 
 TYPE_CHECKING = False
@@ -63,16 +64,9 @@ def cgroup_layout(mountinfo: str, v2_controllers: Optional[str] = None) -> Dict[
     """
     layout: Dict[str, int] = {}
     have_v2 = False
-    for line in mountinfo.splitlines():
-        left, sep, right = line.partition(" - ")
-        if not sep:
-            continue
-        fields = right.split()
-        if len(fields) < 3:
-            continue
-        fstype, super_opts = fields[0], fields[2]
+    for _point, fstype, options in mountinfo_mod.parse(mountinfo):
         if fstype == "cgroup":
-            for opt in super_opts.split(","):
+            for opt in options:
                 if opt not in ("rw", "ro") and "=" not in opt:
                     layout[opt] = 1
         elif fstype == "cgroup2":
@@ -92,19 +86,8 @@ def cgroup_layout(mountinfo: str, v2_controllers: Optional[str] = None) -> Dict[
 
 def host_cgroup_layout() -> Dict[str, int]:
     """cgroup_layout of this host, read from /proc/self/mountinfo and the v2 mount."""
-    with open("/proc/self/mountinfo") as f:
-        text = f.read()
-    controllers = None
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        if sep and right.split()[:1] == ["cgroup2"]:
-            try:
-                with open(os.path.join(left.split()[4], "cgroup.controllers")) as f:
-                    controllers = f.read()
-            except OSError:
-                pass
-            break
-    return cgroup_layout(text, controllers)
+    text = mountinfo_mod.read()
+    return cgroup_layout(text, mountinfo_mod.v2_controllers(mountinfo_mod.parse(text)))
 
 
 def _bad(field: str, what: str) -> InvalidBundle:

@@ -139,8 +139,6 @@ class OciBinaryBackend:
 
     def _read_log(self, path: str) -> List[str]:
         """The error messages of the binary's JSON log; other lines go to lxcri's log."""
-        import json
-
         errors: List[str] = []
         try:
             with open(path, encoding="utf-8", errors="replace") as f:
@@ -152,6 +150,10 @@ class OciBinaryBackend:
                 os.unlink(path)
             except OSError:
                 pass
+        if not lines:
+            return errors  # the usual case: nothing logged, no json import
+        import json
+
         passed: List[str] = []
         for line in lines:
             try:
