@@ -465,6 +465,8 @@ class Podman:
             "XDG_CONFIG_HOME": str(base / "xdg-config"),
             "XDG_DATA_HOME": str(base / "xdg-data"),
             "TMPDIR": str(base / "tmp"),
+            # podman 5 warns about cgroups v1 on every call, into a tty container's output too
+            "PODMAN_IGNORE_CGROUPSV1_WARNING": "1",
         }
         (base / "registries.conf").write_text("unqualified-search-registries = []\n")
 

@@ -103,6 +103,27 @@ def cgroups_named(id: str) -> List[str]:
     return found
 
 
+def memory_limit_of(pid: int) -> int:
+    """The memory limit of process `pid`'s cgroup, read on the host side: its
+    /proc/PID/cgroup names the cgroup, on the v1 memory controller (hybrid) or the
+    v2 hierarchy (pure v2 or hybrid's unified mount). What a container sees inside
+    depends on the libcrun version and the cgroup namespace; this does not."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        lines = [line.rstrip("\n").split(":", 2) for line in f]
+    for _num, controllers, path in lines:
+        if "memory" in controllers.split(","):
+            with open(f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes") as f:
+                return int(f.read())
+    for num, controllers, path in lines:
+        if num == "0" and controllers == "":
+            base = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") \
+                else "/sys/fs/cgroup"
+            with open(f"{base}{path}/memory.max") as f:
+                value = f.read().strip()
+            return -1 if value == "max" else int(value)
+    raise AssertionError(f"/proc/{pid}/cgroup names no memory cgroup: {lines}")
+
+
 def processes_rooted_at(path: Path) -> List[int]:
     """Processes whose root directory is `path` (what a container's processes have)."""
     target = os.path.realpath(path)

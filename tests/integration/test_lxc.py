@@ -191,7 +191,9 @@ def test_memory_limit_is_in_the_containers_cgroup(lxc: LxcCli, lxc_bundle: Any) 
 
     v2 = lxc_config.host_cgroup_layout().get("memory") == 2
     name = "memory.max" if v2 else "memory.limit_in_bytes"
-    inside = ("cat /sys/fs/cgroup/unified$(grep '^0::' /proc/self/cgroup | cut -d: -f3)/memory.max"
+    # v2: the unified mount is /sys/fs/cgroup/unified on a hybrid host, /sys/fs/cgroup on v2
+    inside = ("u=/sys/fs/cgroup/unified; [ -d $u ] || u=/sys/fs/cgroup; "
+              "cat $u$(grep '^0::' /proc/self/cgroup | cut -d: -f3)/memory.max"
               if v2 else "cat /sys/fs/cgroup/memory$(grep ':memory:' /proc/self/cgroup | "
               "cut -d: -f3)/memory.limit_in_bytes")
     cid = new_id("mem")
