@@ -23,7 +23,7 @@ TEST_PKGS  := crun runc hyperfine tini libc6-dev podman conmon containerd lxc
 SOURCES := $(shell find lxcri include -type f \( -name '*.py' -o -name '*.h' \) 2>/dev/null) \
            $(wildcard build_*.py) setup.py pyproject.toml
 
-.PHONY: all deps test-deps libcrun venv wheel bundle cgroups demo test unit bench conformance \
+.PHONY: all deps test-deps libcrun venv wheel bundle cgroups demo test unit bench conformance test-debian13 \
         clean distclean
 
 all: venv
@@ -65,8 +65,17 @@ demo: venv bundle cgroups
 	$(VENV)/bin/lxcri run --bundle $(BUNDLE) lxcri-demo-$$$$
 
 # tini -s reaps containers orphaned by `lxcri create` (this host's pid 1 does not).
+# Then the same two commands on Debian 13 (Proxmox VE 9's base) in a chroot, unless
+# this already is that run (LXCRI_NESTED) or LXCRI_SKIP_DEBIAN13=1 says not to.
 test: venv test-deps cgroups
 	tini -s -- $(VPY) -P -m pytest -ra tests
+ifeq ($(LXCRI_NESTED)$(LXCRI_SKIP_DEBIAN13),)
+	$(MAKE) test-debian13
+endif
+
+# `make demo` and `make test` from a fresh clone in a Debian 13 root (build/debian13/full).
+test-debian13:
+	sh scripts/test-debian13.sh $(BUILD)/debian13/full
 
 unit: venv
 	$(VPY) -P -m pytest -ra tests/unit
