@@ -18,8 +18,16 @@ if TYPE_CHECKING:
 
 MIB = 1024 * 1024
 PVE_MIN_MEMORY_MIB = 16        # the `memory` option's minimum in PVE's schema
+PVE_MAX_CORES = 8192           # the `cores` option's maximum in PVE's schema
+PVE_MAX_CPULIMIT = 8192        # the `cpulimit` option's maximum in PVE's schema
 PVE_MAX_MOUNT_POINTS = 256     # mp0 .. mp255
 ENTRYPOINT_MIN_VERSION = (9, 1)
+
+# Characters PVE 9 refuses in the `entrypoint` and `env` options (their schema patterns
+# leave out \x00-\x08, \x10-\x1f and \x7f), and the newline, which the line-based CT
+# config cannot hold. The same rule holds for both transports, so that a bundle the API
+# takes is one pct takes too.
+_REFUSED_CHARS = frozenset(chr(c) for c in (*range(0x09), 0x0A, *range(0x10, 0x20), 0x7F))
 
 # An init that makes the CT a system container as PVE knows it: no entrypoint needed.
 SYSTEM_INITS = ("/sbin/init", "/lib/systemd/systemd", "/usr/lib/systemd/systemd")
@@ -92,7 +100,7 @@ def shares_to_cpuunits(shares: int) -> int:
     return 1 + ((shares - 2) * 9999) // 262142
 
 
-def _cpuset_count(cpus: str, config_path: str) -> int:
+def _cpuset_count(cpus: str, config_path: str, field: str) -> int:
     total = 0
     try:
         for part in cpus.split(","):
@@ -108,8 +116,11 @@ def _cpuset_count(cpus: str, config_path: str) -> int:
                 int(part)
                 total += 1
     except ValueError:
-        raise _bad(config_path, "linux.resources.cpu.cpus",
+        raise _bad(config_path, field,
                    f"{cpus!r} is not a CPU list such as \"0-3\" or \"0,2\"") from None
+    if not 1 <= total <= PVE_MAX_CORES:
+        raise _bad(config_path, field, f"{cpus!r} names {total} CPUs; a Proxmox CT has 1 to "
+                   f"{PVE_MAX_CORES} cores")
     return total
 
 
@@ -143,14 +154,19 @@ def resource_options(resources: Dict[str, Any], config_path: str,
     if cpus:
         if not isinstance(cpus, str):
             raise _bad(config_path, f"{field}.cpu.cpus", "must be a string such as \"0-3\"")
-        out["cores"] = _cpuset_count(cpus, config_path)
+        out["cores"] = _cpuset_count(cpus, config_path, f"{field}.cpu.cpus")
     quota, period = cpu.get("quota"), cpu.get("period")
     if quota is not None and _int(quota, config_path, f"{field}.cpu.quota") > 0:
         period = 100000 if period is None else _int(period, config_path, f"{field}.cpu.period")
         if period <= 0:
             raise _bad(config_path, f"{field}.cpu.period", "must be positive")
         # PVE keeps cpulimit to two decimals; round up so the CT keeps what it asked for.
-        out["cpulimit"] = -(-quota * 100 // period) / 100
+        cpulimit = -(-quota * 100 // period) / 100
+        if cpulimit > PVE_MAX_CPULIMIT:
+            raise _bad(config_path, f"{field}.cpu.quota",
+                       f"{quota} per period {period} is {cpulimit:g} CPUs' worth of time, above "
+                       f"Proxmox's cpulimit maximum of {PVE_MAX_CPULIMIT}")
+        out["cpulimit"] = cpulimit
     shares = cpu.get("shares")
     if shares is not None and _int(shares, config_path, f"{field}.cpu.shares") > 0:
         out["cpuunits"] = shares_to_cpuunits(shares)
@@ -270,14 +286,23 @@ def ct_spec(config: Dict[str, Any], config_path: str, *, container_id: str, bund
     if not isinstance(env, list) or not all(isinstance(e, str) and "=" in e for e in env):
         raise _bad(config_path, "process.env", "must be an array of \"NAME=value\" strings")
     for i, item in enumerate(env):
-        if "\0" in item or "\n" in item:
+        name = item.split("=", 1)[0]
+        # PVE's `env` pattern takes \w+ names; ASCII is what it and POSIX shells share.
+        if not name or not all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in name):
             raise _bad(config_path, f"process.env[{i}]",
-                       "must not contain NUL or newline characters")
+                       f"{name!r} is not a variable name a Proxmox CT's environment can carry "
+                       "(letters, digits and '_')")
+        _refuse_control_chars(item, config_path, f"process.env[{i}]", "environment")
     for i, arg in enumerate(args):
-        if "\0" in arg or "\n" in arg:
-            raise _bad(config_path, f"process.args[{i}]",
-                       "must not contain NUL or newline characters")
+        _refuse_control_chars(arg, config_path, f"process.args[{i}]", "`entrypoint`")
     return CtSpec(options, list(env), list(args))
+
+
+def _refuse_control_chars(text: str, config_path: str, field: str, what: str) -> None:
+    for ch in text:
+        if ch in _REFUSED_CHARS:
+            raise _bad(config_path, field, f"holds the control character {ch!r}, which a "
+                       f"Proxmox CT's {what} cannot carry")
 
 
 def description_for(container_id: str, bundle: str) -> str:

@@ -14,13 +14,21 @@ openssl CLI) implements just the API paths lxcri's Proxmox driver calls:
     DELETE /nodes/{node}/lxc/{vmid}
     GET    /nodes/{node}/tasks/{upid}/status
 
-It is not Proxmox: it checks what lxcri sends, nothing about what PVE would do
-with it. What it lets tests check: the shape of every request (method, path,
-parameters, uploaded files), the Authorization header
-(`PVEAPIToken=USER@REALM!NAME=SECRET`), task polling (each task reports "running"
-for `task_polls` polls before "stopped"), and error paths: scripted failures come
-back the way PVE sends them (the message in the HTTP reason phrase, parameter
-errors in "errors"), failed tasks end with their message as exitstatus.
+It is not Proxmox, but it refuses what Proxmox VE 9 refuses: every request it
+receives is checked against PVE 9's published parameter schema (tests/doubles/
+pve_schema.py, data in pve_api_schema.json) before anything else happens. A request
+PVE would refuse is answered as PVE answers it (400 "Parameter verification failed."
+with the parameter errors, or 501 for a path or method PVE does not have) AND kept in
+`violations`, which the `pve` fixture asserts is empty at teardown: a test that
+expects an error from the driver still fails when the error is a schema violation.
+
+What it lets tests check: the shape of every request (method, path, parameters,
+uploaded files), the Authorization header (`PVEAPIToken=USER@REALM!NAME=SECRET`),
+task polling (each task reports "running" for `task_polls` polls before "stopped"),
+and error paths: scripted failures come back the way PVE sends them (the message in
+the HTTP reason phrase, parameter errors in "errors"), failed tasks end with their
+message as exitstatus. Beyond the schema it knows nothing of what PVE would do with
+a request.
 """
 from __future__ import annotations
 
@@ -35,6 +43,8 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from doubles import pve_schema
 
 _CERT_CACHE: Dict[str, Tuple[str, str]] = {}
 
@@ -54,9 +64,10 @@ class Request:
     """One request as the fake saw it."""
 
     def __init__(self, method: str, path: str, params: Dict[str, str], auth: Optional[str],
-                 files: Dict[str, Tuple[str, bytes]]) -> None:
+                 files: Dict[str, Tuple[str, bytes]], raw_path: Optional[str] = None) -> None:
         self.method = method
         self.path = path            # below /api2/json, percent-decoded
+        self.raw_path = path if raw_path is None else raw_path  # below /api2/json, as sent
         self.params = params        # query and form fields (last value wins)
         self.auth = auth            # the Authorization header
         self.files = files          # multipart uploads: field -> (filename, bytes)
@@ -75,6 +86,9 @@ class FakePve:
         self.version = version
         self.task_polls = task_polls
         self.requests: List[Request] = []
+        self.schema = pve_schema.load()
+        # Requests PVE 9 would have refused, with what it would have answered.
+        self.violations: List[Tuple[Request, pve_schema.Refusal]] = []
         self.cts: Dict[int, Dict[str, Any]] = {}          # vmid -> {"status", "config", "pid"}
         self.storage: Dict[str, bytes] = {}               # volid -> content
         self.tasks: Dict[str, Dict[str, Any]] = {}        # upid -> {"polls", "exit", "apply"}
@@ -110,6 +124,10 @@ class FakePve:
 
     # -- helpers for tests ---------------------------------------------------------------------
 
+    def violation_report(self) -> str:
+        return "requests Proxmox VE 9 would refuse:\n" + "\n".join(
+            f"  {r.method} {r.raw_path} {r.params!r}: {refusal}" for r, refusal in self.violations)
+
     def calls(self, method: Optional[str] = None, pattern: str = "") -> List[Request]:
         return [r for r in self.requests
                 if (method is None or r.method == method) and re.search(pattern, r.path)]
@@ -124,6 +142,27 @@ class FakePve:
         return upid
 
     # -- the API -----------------------------------------------------------------------------
+
+    def verify(self, request: Request) -> Optional[pve_schema.Refusal]:
+        """PVE 9's parameter verification of one request; a refusal is also recorded.
+        An uploaded file's field carries the file's name, which is what PVE checks."""
+        params = dict(request.params)
+        params.update({field: name for field, (name, _data) in request.files.items()})
+        refusal = self.schema.check(request.method, request.raw_path, params)
+        if refusal is not None:
+            with self._lock:
+                self.violations.append((request, refusal))
+        return refusal
+
+    def receive(self, request: Request) -> Tuple[int, str, Any, Any]:
+        """Every request: checked against the schema (always, so a violation is recorded
+        even when another error answers it), then authenticated, then handled."""
+        refusal = self.verify(request)
+        if self.expected_auth and request.auth != self.expected_auth:
+            return 401, "invalid token value!", None, None  # PVE authenticates first
+        if refusal is not None:
+            return refusal.status, refusal.message, None, refusal.errors or None
+        return self.handle(request.method, request.path, request.params, request.files)
 
     def handle(self, method: str, path: str, params: Dict[str, str],
                files: Dict[str, Tuple[str, bytes]]) -> Tuple[int, str, Any, Any]:
@@ -236,9 +275,9 @@ def _make_handler(fake: FakePve) -> type:
             url = urlsplit(self.path)
             raw_path = url.path
             prefix = "/api2/json"
-            path = raw_path[len(prefix):] if raw_path.startswith(prefix) else raw_path
+            raw = raw_path[len(prefix):] if raw_path.startswith(prefix) else raw_path
             # Decode per segment, as PVE does: a %2F inside a volume id stays in its segment.
-            path = "/".join(unquote(seg) for seg in path.split("/"))
+            path = "/".join(unquote(seg) for seg in raw.split("/"))
             params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
             files: Dict[str, Tuple[str, bytes]] = {}
             length = int(self.headers.get("Content-Length") or 0)
@@ -248,21 +287,21 @@ def _make_handler(fake: FakePve) -> type:
                 msg = BytesParser(policy=HTTP).parsebytes(
                     b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
                 for part in msg.iter_parts():
-                    name = part.get_param("name", header="content-disposition")
-                    data = part.get_payload(decode=True) or b""
-                    if part.get_filename():
-                        files[name] = (part.get_filename(), data)
+                    name = str(part.get_param("name", header="content-disposition"))
+                    payload = part.get_payload(decode=True)
+                    data = payload if isinstance(payload, bytes) else b""
+                    filename = part.get_filename()
+                    if filename:
+                        files[name] = (filename, data)
                     else:
                         params[name] = data.decode()
             elif body:
                 params.update({k: v[-1] for k, v in
                                parse_qs(body.decode(), keep_blank_values=True).items()})
             auth = self.headers.get("Authorization")
-            fake.requests.append(Request(self.command, path, params, auth, files))
-            if fake.expected_auth and auth != fake.expected_auth:
-                status, reason, data, errors = 401, "invalid token value!", None, None
-            else:
-                status, reason, data, errors = fake.handle(self.command, path, params, files)
+            request = Request(self.command, path, params, auth, files, raw_path=raw)
+            fake.requests.append(request)
+            status, reason, data, errors = fake.receive(request)
             doc: Dict[str, Any] = {"data": data}
             if errors:
                 doc["errors"] = errors

@@ -1,6 +1,9 @@
 """Fixtures for the Proxmox driver tests: bundles, the fake PVE API, the fake pct.
 
 Both fakes are TEST DOUBLES (tests/doubles/): Proxmox cannot run where lxcri is tested.
+Both check what the driver sends against Proxmox VE 9's parameter schema; the `pve`
+and `node` fixtures fail the test at teardown when anything PVE 9 would refuse was
+sent, even if the test itself expected (and caught) the error.
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ def cert_dir() -> Iterator[str]:
 def pve(cert_dir: str) -> Iterator[FakePve]:
     with FakePve(cert_dir, token=f"PVEAPIToken={TOKEN_ID}={SECRET}") as fake:
         yield fake
+    assert not fake.violations, fake.violation_report()
 
 
 def make_bundle(tmp_path: Path, edit: Optional[Callable[[Dict[str, Any]], None]] = None,
@@ -117,6 +121,13 @@ class FakeNode:
         ct.update(changes)
         (self.state / "cts" / f"{vmid}.json").write_text(json.dumps(ct))
 
+    def violations(self) -> List[Dict[str, Any]]:
+        """pct calls Proxmox VE 9 would refuse (the fake pct keeps them in violations.jsonl)."""
+        path = self.state / "violations.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
     def fail(self, subcommand: str, message: str) -> None:
         (self.state / f"fail-{subcommand}").write_text(message)
 
@@ -125,8 +136,11 @@ class FakeNode:
 
 
 @pytest.fixture
-def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeNode:
+def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNode]:
     fake = FakeNode(tmp_path)
     monkeypatch.setenv("FAKE_PCT_DIR", str(fake.state))
     monkeypatch.setenv("FAKE_PVE_DIR", str(fake.pve_dir))
-    return fake
+    yield fake
+    refused = fake.violations()
+    assert not refused, "pct calls Proxmox VE 9 would refuse:\n" + "\n".join(
+        f"  {v['argv']}: {v['errors']}" for v in refused)

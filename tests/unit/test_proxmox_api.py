@@ -83,6 +83,15 @@ def test_entrypoint_on_old_pve_is_refused_before_anything_is_made(pve: FakePve, 
     assert not pve.calls("POST") and driver.list() == []
 
 
+def test_what_pve_9_would_refuse_is_refused_before_anything_is_sent(pve: FakePve,
+                                                                    tmp_path: Path) -> None:
+    driver = api_driver(pve, tmp_path)
+    with pytest.raises(InvalidBundle, match=r"process\.env\[1\]: 'MY-VAR' is not a variable name"):
+        create(driver, tmp_path, edit=lambda c: c["process"].update(
+            args=["/bin/app"], env=["PATH=/bin", "MY-VAR=1"]))
+    assert not pve.calls("POST") and driver.list() == []
+
+
 def test_tasks_are_polled_until_stopped(pve: FakePve, tmp_path: Path) -> None:
     pve.task_polls = 3
     driver = api_driver(pve, tmp_path)

@@ -1,11 +1,14 @@
-"""The OCI config.json -> Proxmox CT options mapping (a pure function; no Proxmox needed)."""
+"""The OCI config.json -> Proxmox CT options mapping (a pure function; no Proxmox needed).
+What it produces is also checked against PVE 9's parameter schema (tests/doubles/)."""
 from __future__ import annotations
 
 import copy
+import shlex
 from typing import Any, Dict
 
 import pytest
 
+from doubles import pve_schema
 from lxcri.backends import proxmox_mapping as pm
 from lxcri.errors import InvalidBundle
 
@@ -143,6 +146,21 @@ def test_entrypoint_needs_pve_9_1() -> None:
     (lambda c: c["linux"].update(resources={"cpu": {"cpus": "3-1"}}), r"linux\.resources\.cpu\.cpus"),
     (lambda c: c["process"].update(args=["/app"], env=["NOEQUALS"]), r"process\.env"),
     (lambda c: c["process"].update(args=["/app", "a\nb"]), r"process\.args\[1\]"),
+    # What PVE 9's schema refuses, caught before anything is sent:
+    (lambda c: c["process"].update(args=["/app", "\x1b[1m"]),
+     r"process\.args\[1\]: holds the control character '\\x1b'"),
+    (lambda c: c["process"].update(args=["/app\x7f"]), r"process\.args\[0\]: .*'\\x7f'"),
+    (lambda c: c["process"].update(args=["/app"], env=["MY-VAR=1"]),
+     r"process\.env\[0\]: 'MY-VAR' is not a variable name"),
+    (lambda c: c["process"].update(args=["/app"], env=["=1"]), r"process\.env\[0\]: '' is not"),
+    (lambda c: c["process"].update(args=["/app"], env=["A=\x01"]),
+     r"process\.env\[0\]: holds the control character '\\x01'"),
+    (lambda c: c["linux"].update(resources={"cpu": {"cpus": ","}}),
+     r"linux\.resources\.cpu\.cpus: ',' names 0 CPUs; a Proxmox CT has 1 to 8192 cores"),
+    (lambda c: c["linux"].update(resources={"cpu": {"cpus": "0-8192"}}),
+     r"linux\.resources\.cpu\.cpus: '0-8192' names 8193 CPUs"),
+    (lambda c: c["linux"].update(resources={"cpu": {"quota": 10 ** 9, "period": 1000}}),
+     r"linux\.resources\.cpu\.quota: .*above Proxmox's cpulimit maximum of 8192"),
 ])
 def test_refuses_what_a_ct_cannot_honour(edit: Any, field: str) -> None:
     with pytest.raises(InvalidBundle, match=r"^/srv/b/config\.json: " + field):
@@ -153,3 +171,39 @@ def test_update_resources_use_the_same_rules() -> None:
     assert pm.resource_options({"memory": {"limit": 1024 * MIB}}, "resources", "resources") == {"memory": 1024}
     with pytest.raises(InvalidBundle, match=r"resources\.cpu\.shares: must be an integer"):
         pm.resource_options({"cpu": {"shares": "many"}}, "resources", "resources")
+    with pytest.raises(InvalidBundle, match=r"^resources: resources\.cpu\.cpus: 'x' is not"):
+        pm.resource_options({"cpu": {"cpus": "x"}}, "resources", "resources")
+
+
+def _app(c: Dict[str, Any]) -> None:
+    c["process"]["args"] = ["/bin/app", "--name", "a b", "it's", "tab\there", "ünï"]
+    c["process"]["env"] = ["PATH=/bin", "EMPTY=", "EQ=a=b", "_X1=\tv", "CR=a\rb"]
+
+
+@pytest.mark.parametrize("edit", [
+    None,
+    _app,
+    lambda c: c["linux"].update(resources={
+        "memory": {"limit": 16 * MIB, "swap": 16 * MIB},
+        "cpu": {"cpus": "0-8191", "quota": 1, "period": 10 ** 6, "shares": 262144}}),
+    lambda c: c["linux"].update(resources={"cpu": {"quota": 8192 * 100000, "shares": 2}}),
+    lambda c: c["mounts"].extend(
+        {"destination": f"/m{i}", "type": "bind", "source": f"/srv/{i}", "options": ["ro"]}
+        for i in range(pm.PVE_MAX_MOUNT_POINTS - 1)),
+    lambda c: c.update(hostname="a" * 63 + "." + "b" * 63),
+])
+def test_what_the_mapping_makes_pve_9_accepts(edit: Any) -> None:
+    s = spec(edit, pve_version=(9, 1, 2), container_id="x" * 1024, bundle="/" + "b" * 4095)
+    # As the API transport sends them: form values, plus the template and the init.
+    params = {k: str(v) for k, v in s.options.items()}
+    params.update(vmid="100", ostemplate="local:vztmpl/lxcri-0a1b2c3d4e5f.tar.gz")
+    if s.entrypoint is not None:
+        params["entrypoint"] = shlex.join(s.entrypoint)
+        if s.env:
+            params["env"] = "\0".join(s.env)
+    schema = pve_schema.load()
+    assert schema.check_params("/nodes/{node}/lxc", "POST", params, {"node": "pve1"}) == {}
+    resources = {k: params[k] for k in ("memory", "swap", "cores", "cpulimit", "cpuunits")
+                 if k in params}
+    assert schema.check_params("/nodes/{node}/lxc/{vmid}/config", "PUT", resources,
+                               {"node": "pve1", "vmid": "100"}) == {}
