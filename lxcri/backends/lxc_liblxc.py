@@ -54,6 +54,14 @@ def load_binding() -> Tuple[Any, Any]:
     try:
         from lxcri._lxc import ffi, lib
     except ImportError as exc:
+        from importlib.util import find_spec
+
+        if find_spec("lxcri._lxc") is not None:
+            # Built, but the host's liblxc is missing: the wheel does not carry liblxc,
+            # because the lxc backend needs the host's lxc (templates, hooks, paths) anyway.
+            raise BackendUnavailable(
+                f"the liblxc binding lxcri._lxc cannot load ({exc}): install the host's lxc "
+                "(Debian: apt-get install lxc)") from None
         raise BackendUnavailable(
             f"the liblxc binding lxcri._lxc is not built ({exc}): install lxc-dev "
             "(pkg-config lxc) and reinstall lxcri") from None
