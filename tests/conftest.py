@@ -28,6 +28,20 @@ def pytest_configure(config: pytest.Config) -> None:
             "the tests must import the installed lxcri, not the source tree: "
             "run `make test` (python -P -m pytest from the .venv)")
     config.addinivalue_line("markers", "core: a core backend test; under CI=true a skip fails")
+    config.addinivalue_line(
+        "markers", "host_only: makes Debian roots or VMs of its own; not run inside the Debian 13 "
+        "run of `make test` (LXCRI_NESTED), which the host's run already covers")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Inside the Debian 13 root of `make test` (LXCRI_NESTED set), deselect what the host's
+    run does itself: a Debian root or a VM built inside that root would only repeat it."""
+    if not os.environ.get("LXCRI_NESTED"):
+        return
+    kept = [item for item in items if item.get_closest_marker("host_only") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
 
 
 @pytest.hookimpl(hookwrapper=True)

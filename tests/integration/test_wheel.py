@@ -150,6 +150,7 @@ def in_trixie(bare_trixie: Path) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+@pytest.mark.host_only
 def test_wheel_installs_and_runs_a_container_on_a_bare_debian13(
         in_trixie: Path, bare_trixie: Path, rootfs: Path, base_spec: Dict[str, Any]) -> None:
     wheel = the_wheel()
