@@ -7,7 +7,8 @@ VENV      := .venv
 VPY       := $(VENV)/bin/python
 BUILD     := build
 CRUN_TREE := $(BUILD)/crun/src
-LIBCRUN   := $(CRUN_TREE)/.libs/libcrun.so.0
+# Written by build-libcrun.sh only once libcrun is built: a failed build is redone.
+LIBCRUN   := $(BUILD)/crun/built
 DIST      := $(VENV)/.dist
 BUNDLE    := $(BUILD)/bundle
 STAMP     := $(VENV)/.lxcri-installed
@@ -82,5 +83,12 @@ conformance: venv test-deps cgroups
 clean:
 	rm -rf $(DIST) $(BUILD)/lib.* $(BUILD)/bdist.* $(BUILD)/temp.* $(BUILD)/cffi $(BUNDLE) *.egg-info
 
+# Keeps $LXCRI_CRUN_SRC (and the top entry of build/ holding it): the build never deletes it.
 distclean:
-	rm -rf $(BUILD) $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info
+	@keep=$$(realpath -m "$${LXCRI_CRUN_SRC:-/nonexistent}"); \
+	for f in $(BUILD)/* $(BUILD)/.[!.]*; do \
+	    [ -e "$$f" ] || continue; \
+	    case "$$keep/" in "$$(realpath -m "$$f")/"*) echo "distclean: keeping $$f (holds LXCRI_CRUN_SRC)"; continue ;; esac; \
+	    rm -rf "$$f"; \
+	done
