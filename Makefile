@@ -12,6 +12,8 @@ LIBCRUN   := $(BUILD)/crun/built
 DIST      := $(VENV)/.dist
 BUNDLE    := $(BUILD)/bundle
 STAMP     := $(VENV)/.lxcri-installed
+# The venv counts as made once its build tools are in, not when bin/python exists.
+VENV_OK   := $(VENV)/.lxcri-venv
 export LXCRI_CRUN_TREE := $(abspath $(CRUN_TREE))
 
 # Building libcrun and the extension.
@@ -29,6 +31,9 @@ SOURCES := $(shell find lxcri include -type f \( -name '*.py' -o -name '*.h' \) 
 
 all: venv
 
+# A recipe that fails leaves no target behind that would pass for done next time.
+.DELETE_ON_ERROR:
+
 deps:
 	@sh scripts/install-packages.sh $(BUILD_PKGS)
 
@@ -39,13 +44,16 @@ libcrun: deps $(LIBCRUN)
 $(LIBCRUN):
 	sh scripts/build-libcrun.sh $(BUILD)/crun
 
-$(VPY):
+# Python 3.12+ venvs have no setuptools: it comes from pip like the rest.
+$(VENV_OK):
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip setuptools wheel cffi
+	$(VPY) -c 'import setuptools, wheel, cffi'
+	@touch $@
 
 # The wheel is what gets installed: tests run against the same artifact users get.
 wheel: deps $(STAMP)
-$(STAMP): $(LIBCRUN) $(VPY) $(SOURCES)
+$(STAMP): $(LIBCRUN) $(VENV_OK) $(SOURCES)
 	rm -rf $(DIST) $(BUILD)/lib.* $(BUILD)/bdist.* *.egg-info
 	$(VPY) -m pip wheel -q --no-build-isolation --no-deps -w $(DIST) .
 	$(VPY) -m pip install -q typer jsonschema pytest proxmoxer requests
