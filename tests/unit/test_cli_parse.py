@@ -1,7 +1,7 @@
 """Tests of lxcri's command-line layer without root: the fast parser and the typer app must agree, errors stay one line.
 
-The parity tests run each argv through both parsers (lxcri.cli_fast and the
-typer app in lxcri.cli) with the command functions of lxcri.commands replaced
+The parity tests run each argv through both parsers (lxcri.cli.fast and the
+typer app in lxcri.cli.app) with the command functions of lxcri.commands replaced
 by a recording test double, and compare the calls they make.
 """
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any, Callable
 import pytest
 
 from lxcri import __main__ as entry
-from lxcri import cli, cli_fast, commands
+from lxcri import cli, commands
+from lxcri.cli import fast
 from lxcri.commands import GlobalOptions
 from lxcri.errors import ContainerNotFound, InvalidArgument
 
@@ -84,7 +85,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> RecordingCommands:
 
 
 def via_fast(argv: list[str], recorder: RecordingCommands) -> tuple[list[Call], int]:
-    invocation = cli_fast.parse(argv)
+    invocation = fast.parse(argv)
     assert invocation is not None, f"the fast parser should understand {argv}"
     code = entry.run_invocation(invocation)
     return recorder.take(), code
@@ -324,9 +325,9 @@ def test_engine_argv_take_the_fast_path(argv: list[str], expected: Call, recorde
 
 @pytest.mark.parametrize("argv", MORE_ARGV, ids=[" ".join(a) for a in MORE_ARGV])
 def test_both_parsers_agree(argv: list[str], recorder: RecordingCommands) -> None:
-    fast = via_fast(argv, recorder)
-    assert len(fast[0]) == 1
-    assert via_typer(argv, recorder) == fast
+    fast_result = via_fast(argv, recorder)
+    assert len(fast_result[0]) == 1
+    assert via_typer(argv, recorder) == fast_result
 
 
 def test_parsers_agree_on_random_command_lines(recorder: RecordingCommands,
@@ -350,12 +351,12 @@ def test_parsers_agree_on_random_command_lines(recorder: RecordingCommands,
     accepted = 0
     for _ in range(4000):
         argv = rng.choice(heads) + [rng.choice(words)] + rng.choices(tail, k=rng.randint(0, 5))
-        if cli_fast.parse(argv) is None:
+        if fast.parse(argv) is None:
             continue
         accepted += 1
-        fast = via_fast(argv, recorder)
+        fast_result = via_fast(argv, recorder)
         typer_result = via_typer(argv, recorder)
-        assert typer_result == fast, argv
+        assert typer_result == fast_result, argv
     capsys.readouterr()
     assert accepted > 500, "the random corpus should exercise the fast parser"
 
@@ -380,7 +381,7 @@ def test_parsers_agree_on_random_command_lines(recorder: RecordingCommands,
     ["create", "--runtime", "docker", "c1"], ["info", "--format=table"], ["info", "extra"], ["info", "-f"],
 ])
 def test_fast_parser_leaves_the_rest_to_typer(argv: list[str]) -> None:
-    assert cli_fast.parse(argv) is None
+    assert fast.parse(argv) is None
 
 
 @pytest.mark.parametrize("argv", [
@@ -798,7 +799,7 @@ def test_open_runtime_passes_the_global_options(argv: list[str], expected: dict[
             made.append((args, kwargs))
 
     monkeypatch.setattr(lxcri.runtime, "Runtime", RecordingRuntime)
-    invocation = cli_fast.parse([*argv, "--root", "/r", "state", "c1"])
+    invocation = fast.parse([*argv, "--root", "/r", "state", "c1"])
     assert invocation is not None
     commands.open_runtime(invocation.options)
     (args, kwargs), = made
@@ -863,7 +864,7 @@ def python(code: str) -> str:
 
 
 def test_fast_path_modules_import_nothing_heavy() -> None:
-    out = python("import lxcri.__main__, lxcri.cli_fast, lxcri.commands, sys; "
+    out = python("import lxcri.__main__, lxcri.cli.fast, lxcri.commands, sys; "
                  f"print(any(m in sys.modules for m in {HEAVY!r}))")
     assert out == "False\n"
 

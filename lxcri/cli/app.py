@@ -1,6 +1,6 @@
 """lxcri's full command line as a typer app: help text, error messages, and every argv the fast parser passes on.
 
-lxcri.__main__ tries lxcri.cli_fast first and imports this module only for what
+lxcri.__main__ tries lxcri.cli.fast first and imports this module only for what
 that parser leaves alone (--help, mistakes, anything outside its grammar), so
 typer's import cost is paid only there. Both parsers end in the same
 lxcri.commands functions, looked up on the module at call time so that a test
@@ -13,7 +13,8 @@ from typing import Annotated, NoReturn, Optional
 
 import typer
 
-from lxcri import cli_fast, commands
+from lxcri import commands
+from lxcri.cli import fast
 
 
 class OutputFormat(str, Enum):
@@ -143,7 +144,7 @@ def global_options(
         "--version", "-v", "-V", help="Print the versions of lxcri, libcrun and the OCI spec.")] = False,
 ) -> None:
     """OCI container runtime for Proxmox VE hosts, embedding libcrun."""
-    ctx.obj = cli_fast.global_options({
+    ctx.obj = fast.global_options({
         "root": root, "debug": debug, "log": log, "log_format": log_format.value,
         "log_level": None if log_level is None else log_level.value,
         "cgroup_manager": None if cgroup_manager is None else cgroup_manager.value,
@@ -380,12 +381,12 @@ def main(argv: list[str]) -> int:
             # Bare `lxcri`: click carries the whole help text in the error.
             error.show()  # type: ignore[attr-defined]
         else:
-            commands.report(_one_line(error), cli_fast.log_options(argv))
+            commands.report(_one_line(error), fast.log_options(argv))
         # Usage errors exit 1 as crun's do (click's own code is 2), the same
         # code a mistake gets on the fast path.
         return 1
     except typer.Abort:
-        commands.report("aborted", cli_fast.log_options(argv))
+        commands.report("aborted", fast.log_options(argv))
         return 1
     except KeyboardInterrupt:
         return commands.EXIT_INTERRUPTED

@@ -1,7 +1,7 @@
 """A hand-written parser for the command lines engines send lxcri, fast because it imports nothing third-party.
 
 `parse(argv)` either understands an argv completely and returns an
-`Invocation`, or returns None and leaves it to the typer app (lxcri.cli),
+`Invocation`, or returns None and leaves it to the typer app (lxcri.cli.app),
 which owns --help, the error messages and everything outside this grammar:
 
     lxcri [--root DIR] [--debug] [--log FILE] [--log-format text|json]
