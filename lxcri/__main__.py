@@ -21,10 +21,6 @@ if TYPE_CHECKING:
     from lxcri.cli.fast import Invocation
     from lxcri.commands import GlobalOptions
 
-# The commands whose process ends up inside a container, so whose executable a
-# hostile container could reach through /proc/<pid>/exe.
-SEALED_COMMANDS = frozenset({"create", "run", "exec"})
-
 
 def needs_seal(argv: Sequence[str]) -> bool:
     """Whether argv names a command that enters a container.
@@ -33,12 +29,15 @@ def needs_seal(argv: Sequence[str]) -> bool:
     is, any word naming such a command counts: sealing one time too many costs
     a re-exec, one time too few leaves the host's interpreter exposed.
     """
-    from lxcri.cli import fast
+    from lxcri.cli import fast, grammar
 
+    # Their process ends up inside a container, so their executable is one a
+    # hostile container could reach through /proc/<pid>/exe.
+    sealed = grammar.ENTERING_COMMANDS
     word = fast.command_word(argv)
     if word is None:
-        return any(arg in SEALED_COMMANDS for arg in argv)
-    return word in SEALED_COMMANDS
+        return any(arg in sealed for arg in argv)
+    return word in sealed
 
 
 def seal() -> None:

@@ -14,7 +14,7 @@ from typing import Annotated, NoReturn, Optional
 import typer
 
 from lxcri import commands
-from lxcri.cli import fast
+from lxcri.cli import fast, grammar
 
 
 class OutputFormat(str, Enum):
@@ -158,7 +158,7 @@ def global_options(
 
 @app.command()
 def create(ctx: typer.Context, container_id: ContainerId, bundle: Bundle = None,
-           config: Config = commands.DEFAULT_CONFIG, pid_file: PidFile = None,
+           config: Config = str(grammar.CONFIG.default), pid_file: PidFile = None,
            console_socket: ConsoleSocket = None, preserve_fds: PreserveFds = 0, no_pivot: NoPivot = False,
            no_new_keyring: NoNewKeyring = False, no_subreaper: NoSubreaper = False,
            runtime: Runtime = None) -> None:
@@ -184,7 +184,8 @@ def state(ctx: typer.Context, container_id: ContainerId) -> None:
 @app.command()
 def kill(ctx: typer.Context, container_id: ContainerId,
          signal: Annotated[str, typer.Argument(
-             metavar="SIGNAL", help="Signal name (TERM, SIGKILL) or number.")] = commands.DEFAULT_SIGNAL,
+             metavar="SIGNAL", help="Signal name (TERM, SIGKILL) or number.",
+         )] = str(grammar.COMMANDS["kill"].defaults["signal"]),
          all_processes: Annotated[bool, typer.Option(
              "--all", "-a", help="Signal every process in the container, not only its init.")] = False,
          ) -> None:
@@ -205,7 +206,7 @@ def delete(ctx: typer.Context, container_id: ContainerId,
 
 @app.command()
 def run(ctx: typer.Context, container_id: ContainerId, bundle: Bundle = None,
-        config: Config = commands.DEFAULT_CONFIG, pid_file: PidFile = None,
+        config: Config = str(grammar.CONFIG.default), pid_file: PidFile = None,
         console_socket: ConsoleSocket = None, preserve_fds: PreserveFds = 0, no_pivot: NoPivot = False,
         no_new_keyring: NoNewKeyring = False, no_subreaper: NoSubreaper = False,
         detach: Detach = False,

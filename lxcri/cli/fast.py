@@ -1,32 +1,9 @@
-"""A hand-written parser for the command lines engines send lxcri, fast because it imports nothing third-party.
+"""The parser of the command lines engines send lxcri, fast because it imports nothing third-party.
 
 `parse(argv)` either understands an argv completely and returns an
 `Invocation`, or returns None and leaves it to the typer app (lxcri.cli.app),
-which owns --help, the error messages and everything outside this grammar:
-
-    lxcri [--root DIR] [--debug] [--log FILE] [--log-format text|json]
-          [--log-level debug|info|warning|warn|error] [--systemd-cgroup]
-          [--cgroup-manager cgroupfs|systemd|disabled] [--rootless true|false|auto]
-          [--version|-v|-V] COMMAND ...
-      create  [--bundle|-b DIR] [--config|-f FILE] [--pid-file FILE] [--console-socket PATH]
-              [--preserve-fds N] [--no-pivot] [--no-new-keyring] [--no-subreaper]
-              [--runtime crun|runc|lxc|vm] ID
-      run     (create's options) [--detach|-d] [--keep] ID
-      exec    [--process|-p FILE] [--detach|-d] [--tty|-t] [--console-socket PATH]
-              [--pid-file FILE] [--cwd DIR] [--env|-e K=V]... [--user|-u UID[:GID]]
-              [--cap|-c CAP]... [--no-new-privs] [--preserve-fds N] ID [COMMAND [ARG...]]
-      start ID | state ID | pause ID | resume ID
-      kill    [--all|-a] ID [SIGNAL]
-      delete  [--force|-f] [--regex|-r] ID
-      list    [--format|-f table|json] [--quiet|-q]
-      ps      [--format|-f table|json] ID
-      update  [--resources|-r FILE|-] [--memory B] [--memory-reservation B] [--memory-swap B]
-              [--cpu-shares N] [--cpu-quota N] [--cpu-period N] [--cpu-rt-runtime N]
-              [--cpu-rt-period N] [--cpuset-cpus S] [--cpuset-mems S] [--pids-limit N]
-              [--blkio-weight N] ID
-      spec    [--bundle|-b DIR] [--rootless]
-      features
-      info    [--format|-f text|json]
+which owns --help, the error messages and everything else. Both read the one
+grammar, lxcri.cli.grammar.
 
 Options are read the way click reads them, so that whatever this parser accepts
 the typer app accepts with the same meaning (tests/unit/test_cli_parse.py
@@ -41,32 +18,15 @@ the plain spelling and leaves the rest to typer.
 """
 from __future__ import annotations
 
-from lxcri.commands import (
-    CGROUP_MANAGERS,
-    DEFAULT_CONFIG,
-    DEFAULT_ROOT,
-    DEFAULT_SIGNAL,
-    LOG_FORMATS,
-    INFO_FORMATS,
-    LOG_LEVELS,
-    OUTPUT_FORMATS,
-    ROOTLESS_VALUES,
-    RUNTIMES,
-    GlobalOptions,
-)
-
-# What an option spelling does with the words after it.
-FLAG = 0       # takes no value: sets its keyword to True
-VALUE = 1      # takes one value: the last one given wins
-REPEATED = 2   # takes one value each time: the keyword collects them all in a list
+from lxcri.cli.grammar import COMMANDS, COUNT, FLAG, GLOBALS, LOG, LOG_FORMAT, REPEATED, Command
+from lxcri.commands import GlobalOptions
 
 # Stands in for typing.TYPE_CHECKING without importing typing (see lxcri.commands).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    # An option's spelling maps to (the keyword it sets, FLAG, VALUE or REPEATED).
-    OptionTable = Mapping[str, tuple[str, int]]
+    from lxcri.cli.grammar import Option
 
 
 class Invocation:
@@ -89,139 +49,6 @@ class Invocation:
         return f"Invocation({self.function!r}, {self.options!r}, {self.arguments!r})"
 
 
-class _Grammar:
-    """What one command (or the global options, with function "") accepts."""
-
-    __slots__ = ("function", "options", "operands", "required", "defaults", "choices", "counts", "rest")
-
-    def __init__(self, function: str, options: OptionTable, operands: tuple[str, ...],
-                 defaults: dict[str, object], *, required: int = 1,
-                 choices: Mapping[str, tuple[str, ...]] | None = None,
-                 counts: tuple[str, ...] = (), rest: str | None = None) -> None:
-        self.function = function      # attribute name in lxcri.commands
-        self.options = options
-        self.operands = operands      # keywords the positional words fill, in order
-        self.required = required      # how many of them must be given
-        self.defaults = defaults      # every option keyword and optional operand
-        self.choices = choices or {}  # keyword -> the values it accepts
-        self.counts = counts          # keywords whose value is a count: plain digits, passed as int
-        # The keyword taking every word after the operands as a list; options
-        # then end at the first positional word, as click reads a command that
-        # does not allow interspersed arguments.
-        self.rest = rest
-
-
-GLOBALS = _Grammar(
-    "",
-    {
-        "--root": ("root", VALUE),
-        "--debug": ("debug", FLAG),
-        "--log": ("log", VALUE),
-        "--log-format": ("log_format", VALUE),
-        "--log-level": ("log_level", VALUE),
-        "--systemd-cgroup": ("systemd_cgroup", FLAG),
-        "--cgroup-manager": ("cgroup_manager", VALUE),
-        "--rootless": ("rootless", VALUE),
-        "--version": ("version", FLAG),
-        "-v": ("version", FLAG),
-        "-V": ("version", FLAG),
-    },
-    (),
-    {"root": DEFAULT_ROOT, "debug": False, "log": None, "log_format": "text", "log_level": None,
-     "systemd_cgroup": False, "cgroup_manager": None, "rootless": None, "version": False},
-    required=0,
-    choices={"log_format": LOG_FORMATS, "log_level": LOG_LEVELS, "cgroup_manager": CGROUP_MANAGERS,
-             "rootless": ROOTLESS_VALUES},
-)
-
-_CREATE_OPTIONS: OptionTable = {
-    "--bundle": ("bundle", VALUE),
-    "-b": ("bundle", VALUE),
-    "--config": ("config", VALUE),
-    "-f": ("config", VALUE),
-    "--pid-file": ("pid_file", VALUE),
-    "--console-socket": ("console_socket", VALUE),
-    "--preserve-fds": ("preserve_fds", VALUE),
-    "--no-pivot": ("no_pivot", FLAG),
-    "--no-new-keyring": ("no_new_keyring", FLAG),
-    "--no-subreaper": ("no_subreaper", FLAG),
-    "--runtime": ("runtime", VALUE),
-}
-_CREATE_DEFAULTS: dict[str, object] = {
-    "bundle": None, "config": DEFAULT_CONFIG, "pid_file": None, "console_socket": None, "preserve_fds": 0,
-    "no_pivot": False, "no_new_keyring": False, "no_subreaper": False, "runtime": None}
-_CREATE_CHOICES = {"runtime": RUNTIMES}
-
-_EXEC_OPTIONS: OptionTable = {
-    "--process": ("process", VALUE),
-    "-p": ("process", VALUE),
-    "--detach": ("detach", FLAG),
-    "-d": ("detach", FLAG),
-    "--tty": ("tty", FLAG),
-    "-t": ("tty", FLAG),
-    "--console-socket": ("console_socket", VALUE),
-    "--pid-file": ("pid_file", VALUE),
-    "--cwd": ("cwd", VALUE),
-    "--env": ("env", REPEATED),
-    "-e": ("env", REPEATED),
-    "--user": ("user", VALUE),
-    "-u": ("user", VALUE),
-    "--cap": ("caps", REPEATED),
-    "-c": ("caps", REPEATED),
-    "--no-new-privs": ("no_new_privs", FLAG),
-    "--preserve-fds": ("preserve_fds", VALUE),
-}
-_EXEC_DEFAULTS: dict[str, object] = {
-    "command": [], "process": None, "detach": False, "tty": False, "console_socket": None, "pid_file": None,
-    "cwd": None, "env": [], "user": None, "caps": [], "no_new_privs": False, "preserve_fds": 0}
-
-# update's resource options, all taking a value that lxcri.commands.update converts.
-UPDATE_RESOURCE_OPTIONS = (
-    "--memory", "--memory-reservation", "--memory-swap", "--cpu-shares", "--cpu-quota", "--cpu-period",
-    "--cpu-rt-runtime", "--cpu-rt-period", "--cpuset-cpus", "--cpuset-mems", "--pids-limit", "--blkio-weight")
-_UPDATE_OPTIONS: OptionTable = {
-    "--resources": ("resources", VALUE),
-    "-r": ("resources", VALUE),
-    **{spelling: (spelling[2:].replace("-", "_"), VALUE) for spelling in UPDATE_RESOURCE_OPTIONS},
-}
-_UPDATE_DEFAULTS: dict[str, object] = {key: None for key, _ in _UPDATE_OPTIONS.values()}
-
-_FORMAT_OPTIONS: OptionTable = {"--format": ("output_format", VALUE), "-f": ("output_format", VALUE)}
-_FORMAT_CHOICES = {"output_format": OUTPUT_FORMATS}
-
-_ID = ("container_id",)
-
-GRAMMARS: dict[str, _Grammar] = {
-    "create": _Grammar("create", _CREATE_OPTIONS, _ID, _CREATE_DEFAULTS, counts=("preserve_fds",),
-                       choices=_CREATE_CHOICES),
-    "run": _Grammar("run", {**_CREATE_OPTIONS, "--detach": ("detach", FLAG), "-d": ("detach", FLAG),
-                            "--keep": ("keep", FLAG)},
-                    _ID, {**_CREATE_DEFAULTS, "detach": False, "keep": False}, counts=("preserve_fds",),
-                    choices=_CREATE_CHOICES),
-    "exec": _Grammar("exec_process", _EXEC_OPTIONS, _ID, _EXEC_DEFAULTS, counts=("preserve_fds",),
-                     rest="command"),
-    "start": _Grammar("start", {}, _ID, {}),
-    "state": _Grammar("state", {}, _ID, {}),
-    "pause": _Grammar("pause", {}, _ID, {}),
-    "resume": _Grammar("resume", {}, _ID, {}),
-    "kill": _Grammar("kill", {"--all": ("all_processes", FLAG), "-a": ("all_processes", FLAG)},
-                     ("container_id", "signal"), {"signal": DEFAULT_SIGNAL, "all_processes": False}),
-    "delete": _Grammar("delete", {"--force": ("force", FLAG), "-f": ("force", FLAG),
-                                  "--regex": ("regex", FLAG), "-r": ("regex", FLAG)},
-                       _ID, {"force": False, "regex": False}),
-    "list": _Grammar("list_containers", {**_FORMAT_OPTIONS, "--quiet": ("quiet", FLAG), "-q": ("quiet", FLAG)},
-                     (), {"output_format": "table", "quiet": False}, required=0, choices=_FORMAT_CHOICES),
-    "ps": _Grammar("ps", _FORMAT_OPTIONS, _ID, {"output_format": "table"}, choices=_FORMAT_CHOICES),
-    "update": _Grammar("update", _UPDATE_OPTIONS, _ID, _UPDATE_DEFAULTS),
-    "spec": _Grammar("spec", {"--bundle": ("bundle", VALUE), "-b": ("bundle", VALUE),
-                              "--rootless": ("rootless", FLAG)},
-                     (), {"bundle": None, "rootless": False}, required=0),
-    "features": _Grammar("features", {}, (), {}, required=0),
-    "info": _Grammar("info", _FORMAT_OPTIONS, (), {"output_format": "text"}, required=0,
-                     choices={"output_format": INFO_FORMATS}),
-}
-
-
 def parse(argv: Sequence[str]) -> Invocation | None:
     """The invocation argv asks for, or None when argv is anything this parser does not fully understand."""
     found = _scan_globals(argv)
@@ -232,16 +59,16 @@ def parse(argv: Sequence[str]) -> Invocation | None:
         return None
     options = global_options(values)
     word = argv[at] if at < len(argv) else None
-    grammar = GRAMMARS.get(word) if word is not None else None
+    command = COMMANDS.get(word) if word is not None else None
     if values["version"]:
         # The typer app prints the version once the global options are read
         # and the command word (if any) is known, ignoring what follows it.
-        if word is None or grammar is not None:
-            return Invocation("version", options, {})
+        if word is None or command is not None:
+            return Invocation(GLOBALS.function, options, {})
         return None
-    if grammar is None:
+    if command is None:
         return None
-    return _parse_command(grammar, argv, at + 1, options)
+    return _parse_command(command, argv, at + 1, options)
 
 
 def global_options(values: Mapping[str, object]) -> GlobalOptions:
@@ -276,63 +103,72 @@ def log_options(argv: Sequence[str]) -> GlobalOptions:
     else:
         values = dict(GLOBALS.defaults)
         i = 0
-        while i < len(argv) and argv[i] not in GRAMMARS and argv[i] != "--":
+        while i < len(argv) and argv[i] not in COMMANDS and argv[i] != "--":
             name, has_value, value = argv[i].partition("=")
             i += 1
-            if name in ("--log", "--log-format"):
+            option = GLOBALS.table.get(name)
+            if option is LOG or option is LOG_FORMAT:
                 if not has_value:
                     if i == len(argv):
                         break
                     value = argv[i]
                     i += 1
-                values[GLOBALS.options[name][0]] = value
-    log = values["log"]
-    log_format = values["log_format"] if values["log_format"] in LOG_FORMATS else "text"
+                values[option.keyword] = value
+    log = values[LOG.keyword]
+    log_format = values[LOG_FORMAT.keyword]
+    if log_format not in LOG_FORMAT.choices:
+        log_format = LOG_FORMAT.default
     return GlobalOptions(log=None if log is None else str(log), log_format=str(log_format))
 
 
 def _scan_globals(argv: Sequence[str]) -> tuple[dict[str, object], int] | None:
     values = dict(GLOBALS.defaults)
-    stop = _scan(argv, 0, GLOBALS.options, values, stop_at_operand=True)
+    stop = _scan(argv, 0, GLOBALS.table, values, stop_at_operand=True)
     return None if stop is None else (values, stop)
 
 
-def _parse_command(grammar: _Grammar, argv: Sequence[str], start: int,
+def _parse_command(command: Command, argv: Sequence[str], start: int,
                    options: GlobalOptions) -> Invocation | None:
-    values = dict(grammar.defaults)
-    if grammar.rest is None:
+    values = dict(command.defaults)
+    count = len(command.operands)
+    if command.rest is None:
         operands: list[str] = []
-        if _scan(argv, start, grammar.options, values, operands, stop_at_operand=False) is None:
+        if _scan(argv, start, command.table, values, operands, stop_at_operand=False) is None:
             return None
     else:
-        at = _scan(argv, start, grammar.options, values, stop_at_operand=True)
+        at = _scan(argv, start, command.table, values, stop_at_operand=True)
         if at is None:
             return None
-        operands = list(argv[at:at + len(grammar.operands)])
-        values[grammar.rest] = list(argv[at + len(grammar.operands):])
-    if not grammar.required <= len(operands) <= len(grammar.operands):
+        operands = list(argv[at:at + count])
+        values[command.rest.keyword] = list(argv[at + count:])
+    if not command.required <= len(operands) <= count:
         return None
-    if not _check(grammar, values):
+    if not _check(command, values):
         return None
-    values.update(zip(grammar.operands, operands))
-    return Invocation(grammar.function, options, values)
+    for option in command.repeated:
+        collected = values[option.keyword]
+        assert isinstance(collected, (list, tuple))
+        values[option.keyword] = list(collected)  # the grammar's default is an empty tuple
+    for operand, word in zip(command.operands, operands):
+        values[operand.keyword] = word
+    return Invocation(command.function, options, values)
 
 
-def _check(grammar: _Grammar, values: dict[str, object]) -> bool:
+def _check(command: Command, values: dict[str, object]) -> bool:
     """Whether the values given are among the choices; counts are turned into ints on the way."""
-    for key, allowed in grammar.choices.items():
-        if values[key] is not None and values[key] not in allowed:
+    for option in command.checked:
+        value = values[option.keyword]
+        if option.kind == COUNT:
+            if isinstance(value, str):
+                if not (value.isascii() and value.isdigit()):
+                    return False
+                values[option.keyword] = int(value)
+        elif value is not None and value not in option.choices:
             return False
-    for key in grammar.counts:
-        value = values[key]
-        if isinstance(value, str):
-            if not (value.isascii() and value.isdigit()):
-                return False
-            values[key] = int(value)
     return True
 
 
-def _scan(argv: Sequence[str], i: int, table: OptionTable, values: dict[str, object],
+def _scan(argv: Sequence[str], i: int, table: Mapping[str, Option], values: dict[str, object],
           operands: list[str] | None = None, *, stop_at_operand: bool) -> int | None:
     """Read options from argv[i:] into values and positional words into operands.
 
@@ -354,18 +190,18 @@ def _scan(argv: Sequence[str], i: int, table: OptionTable, values: dict[str, obj
             name, has_value, value = word.partition("=")
             if name not in table:
                 return None
-            key, kind = table[name]
-            if kind == FLAG:
+            option = table[name]
+            if option.kind == FLAG:
                 if has_value:
                     return None
-                values[key] = True
+                values[option.keyword] = True
                 continue
             if not has_value:
                 if i == end:
                     return None
                 value = argv[i]
                 i += 1
-            _store(values, key, kind, value)
+            _store(values, option, value)
         elif word.startswith("-") and word != "-":
             # A cluster of short options; the first one taking a value takes
             # the rest of the word, or the next word when nothing is left.
@@ -373,9 +209,9 @@ def _scan(argv: Sequence[str], i: int, table: OptionTable, values: dict[str, obj
                 spelling = "-" + word[at]
                 if spelling not in table:
                     return None
-                key, kind = table[spelling]
-                if kind == FLAG:
-                    values[key] = True
+                option = table[spelling]
+                if option.kind == FLAG:
+                    values[option.keyword] = True
                     continue
                 rest = word[at + 1:]
                 if not rest:
@@ -383,7 +219,7 @@ def _scan(argv: Sequence[str], i: int, table: OptionTable, values: dict[str, obj
                         return None
                     rest = argv[i]
                     i += 1
-                _store(values, key, kind, rest)
+                _store(values, option, rest)
                 break
         elif stop_at_operand:
             return i - 1
@@ -393,10 +229,10 @@ def _scan(argv: Sequence[str], i: int, table: OptionTable, values: dict[str, obj
     return end
 
 
-def _store(values: dict[str, object], key: str, kind: int, value: str) -> None:
-    if kind == REPEATED:
-        collected = values[key]
-        assert isinstance(collected, list)
-        values[key] = [*collected, value]  # a new list: the grammar's default stays empty
+def _store(values: dict[str, object], option: Option, value: str) -> None:
+    if option.kind == REPEATED:
+        collected = values[option.keyword]
+        assert isinstance(collected, (list, tuple))
+        values[option.keyword] = [*collected, value]
     else:
-        values[key] = value
+        values[option.keyword] = value
