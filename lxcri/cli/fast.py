@@ -6,7 +6,7 @@ which owns --help, the error messages and everything else. Both read the one
 grammar, lxcri.cli.grammar.
 
 Options are read the way click reads them, so that whatever this parser accepts
-the typer app accepts with the same meaning (tests/unit/test_cli_parse.py
+the typer app accepts with the same meaning (tests/unit/test_cli_grammar.py
 checks it): `--opt value` and `--opt=value`; short options clustered (`-dq`)
 or with the value attached (`-b/dir`); the next word taken as an option's value
 even if it starts with a dash; `--` ending the options; a command's options
