@@ -5,8 +5,8 @@ Order matters and is the reason this module exists:
    re-execute lxcri from a sealed copy of the interpreter first (lxcri.sealed),
    before anything heavy is imported, since everything imported before the
    re-exec is imported twice.
-2. lxcri.cli_fast parses the argv engines send, with no third-party import.
-3. Whatever it does not fully understand goes to the typer app (lxcri.cli),
+2. lxcri.cli.fast parses the argv engines send, with no third-party import.
+3. Whatever it does not fully understand goes to the typer app (lxcri.cli.app),
    which owns help and error messages.
 """
 from __future__ import annotations
@@ -18,12 +18,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from lxcri.cli_fast import Invocation
+    from lxcri.cli.fast import Invocation
     from lxcri.commands import GlobalOptions
-
-# The commands whose process ends up inside a container, so whose executable a
-# hostile container could reach through /proc/<pid>/exe.
-SEALED_COMMANDS = frozenset({"create", "run", "exec"})
 
 
 def needs_seal(argv: Sequence[str]) -> bool:
@@ -33,12 +29,15 @@ def needs_seal(argv: Sequence[str]) -> bool:
     is, any word naming such a command counts: sealing one time too many costs
     a re-exec, one time too few leaves the host's interpreter exposed.
     """
-    from lxcri import cli_fast
+    from lxcri.cli import fast, grammar
 
-    word = cli_fast.command_word(argv)
+    # Their process ends up inside a container, so their executable is one a
+    # hostile container could reach through /proc/<pid>/exe.
+    sealed = grammar.ENTERING_COMMANDS
+    word = fast.command_word(argv)
     if word is None:
-        return any(arg in SEALED_COMMANDS for arg in argv)
-    return word in SEALED_COMMANDS
+        return any(arg in sealed for arg in argv)
+    return word in sealed
 
 
 def seal() -> None:
@@ -64,27 +63,29 @@ def run_invocation(invocation: Invocation) -> int:
 def run_typer(argv: list[str]) -> int:
     """Hand argv to the typer app."""
     try:
-        from lxcri import cli
+        from lxcri.cli import app
     except ImportError as error:
-        from lxcri import cli_fast, commands
+        from lxcri import commands
+        from lxcri.cli import fast
 
         commands.report(f"cannot parse this command line without typer ({error}); "
-                        "lxcri understands only its basic commands without it", cli_fast.log_options(argv))
+                        "lxcri understands only its basic commands without it", fast.log_options(argv))
         return 1
-    return cli.main(argv)
+    return app.main(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one lxcri command line and return its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        from lxcri import cli_fast, commands
+        from lxcri import commands
+        from lxcri.cli import fast
 
         # Parsing imports nothing more, so it may come before the seal.
-        invocation = cli_fast.parse(args)
+        invocation = fast.parse(args)
         if needs_seal(args):
             # A failure to seal stops the command: it must not go on unprotected.
-            options = invocation.options if invocation is not None else cli_fast.log_options(args)
+            options = invocation.options if invocation is not None else fast.log_options(args)
             code = commands.invoke(_seal_command, options)
             if code != 0:
                 return code

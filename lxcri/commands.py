@@ -2,8 +2,9 @@
 
 Nothing here parses arguments or does container work. Every command function
 takes the global options first and its own arguments as keywords, with no
-defaults of their own: each parser states every value it passes, so the parity
-test can compare the two parsers call for call.
+defaults of their own: the grammar (lxcri.cli.grammar) states every default and
+each parser passes every value, so the parity test can compare the two parsers
+call for call.
 
 Start-up time is the budget of this module: an engine runs `lxcri state` and
 `lxcri kill` over and over. Only `sys` is imported at module level; the runtime,
@@ -26,17 +27,8 @@ if TYPE_CHECKING:
 
     from lxcri.runtime import Runtime, State
 
+# The other defaults, and the values each option accepts, are in lxcri.cli.grammar.
 DEFAULT_ROOT = "/run/lxcri"
-DEFAULT_CONFIG = "config.json"
-DEFAULT_SIGNAL = "TERM"
-OUTPUT_FORMATS = ("table", "json")    # list --format, ps --format
-INFO_FORMATS = ("text", "json")       # info --format
-RUNTIMES = ("crun", "runc", "lxc", "vm")  # create/run --runtime (lxcri.backends.RuntimeType.ALL)
-LIST_FORMATS = OUTPUT_FORMATS
-LOG_FORMATS = ("text", "json")
-LOG_LEVELS = ("debug", "info", "warning", "warn", "error")
-CGROUP_MANAGERS = ("cgroupfs", "systemd", "disabled")
-ROOTLESS_VALUES = ("true", "false", "auto")   # accepted as runc does, then ignored
 
 # Exit code for a command cut short by Ctrl-C, as a shell reports SIGINT.
 EXIT_INTERRUPTED = 130
@@ -308,26 +300,29 @@ def update(options: GlobalOptions, *, container_id: str, resources: str | None, 
     """
     from lxcri.errors import InvalidArgument
 
+    # (keyword, its value, where it goes in LinuxResources, how its text is read)
     flags = (
-        ("--memory", memory, "memory", "limit", _bytes),
-        ("--memory-reservation", memory_reservation, "memory", "reservation", _bytes),
-        ("--memory-swap", memory_swap, "memory", "swap", _bytes),
-        ("--cpu-shares", cpu_shares, "cpu", "shares", _unsigned),
-        ("--cpu-quota", cpu_quota, "cpu", "quota", _signed),
-        ("--cpu-period", cpu_period, "cpu", "period", _unsigned),
-        ("--cpu-rt-runtime", cpu_rt_runtime, "cpu", "realtimeRuntime", _signed),
-        ("--cpu-rt-period", cpu_rt_period, "cpu", "realtimePeriod", _unsigned),
-        ("--cpuset-cpus", cpuset_cpus, "cpu", "cpus", _text),
-        ("--cpuset-mems", cpuset_mems, "cpu", "mems", _text),
-        ("--pids-limit", pids_limit, "pids", "limit", _signed),
-        ("--blkio-weight", blkio_weight, "blockIO", "weight", _unsigned),
+        ("memory", memory, "memory", "limit", _bytes),
+        ("memory_reservation", memory_reservation, "memory", "reservation", _bytes),
+        ("memory_swap", memory_swap, "memory", "swap", _bytes),
+        ("cpu_shares", cpu_shares, "cpu", "shares", _unsigned),
+        ("cpu_quota", cpu_quota, "cpu", "quota", _signed),
+        ("cpu_period", cpu_period, "cpu", "period", _unsigned),
+        ("cpu_rt_runtime", cpu_rt_runtime, "cpu", "realtimeRuntime", _signed),
+        ("cpu_rt_period", cpu_rt_period, "cpu", "realtimePeriod", _unsigned),
+        ("cpuset_cpus", cpuset_cpus, "cpu", "cpus", _text),
+        ("cpuset_mems", cpuset_mems, "cpu", "mems", _text),
+        ("pids_limit", pids_limit, "pids", "limit", _signed),
+        ("blkio_weight", blkio_weight, "blockIO", "weight", _unsigned),
     )
     given = [flag for flag in flags if flag[1] is not None]
     if resources is None and not given:
         raise InvalidArgument("update needs --resources FILE (or -) or at least one resource option")
     document = read_resources(resources) if resources is not None else {}
-    for option, text, section, field, convert in given:
+    for keyword, text, section, field, convert in given:
         assert text is not None
+        # The grammar spells each of these options as its keyword with dashes.
+        option = "--" + keyword.replace("_", "-")
         block = document.get(section)
         if block is None:
             block = document[section] = {}
