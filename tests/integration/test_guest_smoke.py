@@ -41,7 +41,7 @@ def qemu_pids() -> set[int]:
     return found
 
 
-def test_guest_smoke(tmp_path: Path) -> None:
+def test_guest_smoke() -> None:
     needs_root()
     for tool in ("qemu-system-x86_64", "mkfs.ext4"):
         if shutil.which(tool) is None:
@@ -50,7 +50,8 @@ def test_guest_smoke(tmp_path: Path) -> None:
         pytest.skip(f"no Debian 13 root with lxcri built at {ROOT}/root/lxcri "
                     "(set LXCRI_GUEST_ROOT)")
     before = qemu_pids()
-    out = tmp_path / "guest"
+    # Logs (console.log, results.log) and the cached initramfs go to build/guest.
+    out = Path(os.environ.get("LXCRI_GUEST_OUT") or REPO / "build" / "guest")
     proc = subprocess.run(["sh", str(REPO / "scripts" / "guest-smoke.sh"), str(ROOT)],
                           env={**os.environ, "LXCRI_GUEST_OUT": str(out)}, cwd=REPO,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
