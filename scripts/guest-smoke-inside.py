@@ -363,6 +363,8 @@ exec {self.lxcri} "$@"
         shutil.rmtree(WORK, ignore_errors=True)
         os.makedirs(ROOT)
         self.say("INFO " + " ".join(self.run([self.lxcri, "--version"]).stdout.split("\n")[:2]))
+        with open("/proc/modules") as f:
+            self.say("INFO modules at start: " + " ".join(sorted(line.split()[0] for line in f)))
         self.check("platform", self.platform)
         self.check("demo", self.demo)
         self.check("memory-limit", self.memory)
