@@ -44,17 +44,23 @@ if [ ! -f "$dir/.lxcri-root" ]; then
     touch "$dir/.lxcri-root"
 fi
 
-# Network set-up, refreshed on every call (the host's may have changed).
-cp -L /etc/resolv.conf "$dir/etc/resolv.conf"
-for f in /etc/pip.conf /etc/xdg/pip/pip.conf; do
-    [ -f "$f" ] && mkdir -p "$dir$(dirname "$f")" && cp -L "$f" "$dir$f"
-done
-# Files the pip configuration names (cert, constraint, ...) and the CA bundles the
-# environment names: pip inside the root fails without them.
-for f in "${PIP_CERT:-}" "${SSL_CERT_FILE:-}" "${REQUESTS_CA_BUNDLE:-}" \
-         $(sed -n 's/^[^=#]*=[[:space:]]*\(\/[^[:space:]]*\)[[:space:]]*$/\1/p' /etc/pip.conf /etc/xdg/pip/pip.conf 2>/dev/null); do
-    [ -n "$f" ] && [ -f "$f" ] && mkdir -p "$dir$(dirname "$f")" && cp -L "$f" "$dir$f"
-done
+# Network set-up, refreshed on every call (the host's may have changed), and again
+# after apt-get: installing ca-certificates in the root regenerates the CA bundle
+# without the proxy's CA that pip needs.
+network() {
+    cp -L /etc/resolv.conf "$dir/etc/resolv.conf"
+    for f in /etc/pip.conf /etc/xdg/pip/pip.conf; do
+        [ -f "$f" ] && mkdir -p "$dir$(dirname "$f")" && cp -L "$f" "$dir$f"
+    done
+    # Files the pip configuration names (cert, constraint, ...) and the CA bundles the
+    # environment names: pip inside the root fails without them.
+    for f in "${PIP_CERT:-}" "${SSL_CERT_FILE:-}" "${REQUESTS_CA_BUNDLE:-}" \
+             $(sed -n 's/^[^=#]*=[[:space:]]*\(\/[^[:space:]]*\)[[:space:]]*$/\1/p' /etc/pip.conf /etc/xdg/pip/pip.conf 2>/dev/null); do
+        [ -n "$f" ] && [ -f "$f" ] && mkdir -p "$dir$(dirname "$f")" && cp -L "$f" "$dir$f"
+    done
+    return 0
+}
+network
 
 if [ $# -gt 0 ]; then
     missing=""
@@ -68,5 +74,6 @@ if [ $# -gt 0 ]; then
         sh "$here/in-root.sh" "$dir" sh -c "export DEBIAN_FRONTEND=noninteractive;
             apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $missing >/dev/null" ||
             die "apt-get install$missing failed in $dir"
+        network
     fi
 fi
