@@ -202,9 +202,10 @@ for c in $CHECKS; do
     case $line in PASS*) passed=$((passed + 1)) ;; *) failed=$((failed + 1)) ;; esac
 done
 echo
-say "times: image ${t_img:+$(secs "$t0" "$t_img")}s, QEMU start to first result" \
-    "${t_first:+$(secs "$t_start" "$t_first")}s, VM $(secs "$t_start" "$t_end")s," \
-    "total $(secs "$t0" "$t_end")s ($accel)"
+first=none
+[ -n "$t_first" ] && first="$(secs "$t_start" "$t_first")s"
+say "times: image $(secs "$t0" "$t_img")s, QEMU start to first result $first," \
+    "VM $(secs "$t_start" "$t_end")s, total $(secs "$t0" "$t_end")s ($accel)"
 grep -h '^INFO boot' "$out/results.log" | sed 's/^INFO /guest-smoke: /' || true
 echo "guest-smoke: $passed passed, $failed failed"
 [ "$failed" = 0 ]
