@@ -7,10 +7,13 @@ VENV      := .venv
 VPY       := $(VENV)/bin/python
 BUILD     := build
 CRUN_TREE := $(BUILD)/crun/src
-LIBCRUN   := $(CRUN_TREE)/.libs/libcrun.so.0
+# Written by build-libcrun.sh only once libcrun is built: a failed build is redone.
+LIBCRUN   := $(BUILD)/crun/built
 DIST      := $(VENV)/.dist
 BUNDLE    := $(BUILD)/bundle
 STAMP     := $(VENV)/.lxcri-installed
+# The venv counts as made once its build tools are in, not when bin/python exists.
+VENV_OK   := $(VENV)/.lxcri-venv
 export LXCRI_CRUN_TREE := $(abspath $(CRUN_TREE))
 
 # Building libcrun and the extension.
@@ -28,6 +31,9 @@ SOURCES := $(shell find lxcri include -type f \( -name '*.py' -o -name '*.h' \) 
 
 all: venv
 
+# A recipe that fails leaves no target behind that would pass for done next time.
+.DELETE_ON_ERROR:
+
 deps:
 	@sh scripts/install-packages.sh $(BUILD_PKGS)
 
@@ -38,13 +44,16 @@ libcrun: deps $(LIBCRUN)
 $(LIBCRUN):
 	sh scripts/build-libcrun.sh $(BUILD)/crun
 
-$(VPY):
+# Python 3.12+ venvs have no setuptools: it comes from pip like the rest.
+$(VENV_OK):
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip setuptools wheel cffi
+	$(VPY) -c 'import setuptools, wheel, cffi'
+	@touch $@
 
 # The wheel is what gets installed: tests run against the same artifact users get.
 wheel: deps $(STAMP)
-$(STAMP): $(LIBCRUN) $(VPY) $(SOURCES)
+$(STAMP): $(LIBCRUN) $(VENV_OK) $(SOURCES)
 	rm -rf $(DIST) $(BUILD)/lib.* $(BUILD)/bdist.* *.egg-info
 	$(VPY) -m pip wheel -q --no-build-isolation --no-deps -w $(DIST) .
 	$(VPY) -m pip install -q typer jsonschema pytest proxmoxer requests
@@ -93,5 +102,12 @@ guest-smoke: venv
 clean:
 	rm -rf $(DIST) $(BUILD)/lib.* $(BUILD)/bdist.* $(BUILD)/temp.* $(BUILD)/cffi $(BUNDLE) *.egg-info
 
+# Keeps $LXCRI_CRUN_SRC (and the top entry of build/ holding it): the build never deletes it.
 distclean:
-	rm -rf $(BUILD) $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info
+	@keep=$$(realpath -m "$${LXCRI_CRUN_SRC:-/nonexistent}"); \
+	for f in $(BUILD)/* $(BUILD)/.[!.]*; do \
+	    [ -e "$$f" ] || continue; \
+	    case "$$keep/" in "$$(realpath -m "$$f")/"*) echo "distclean: keeping $$f (holds LXCRI_CRUN_SRC)"; continue ;; esac; \
+	    rm -rf "$$f"; \
+	done

@@ -99,7 +99,7 @@ NoPivot = Annotated[bool, typer.Option("--no-pivot", help="Do not use pivot_root
 NoNewKeyring = Annotated[bool, typer.Option(
     "--no-new-keyring", help="Do not create a new session keyring for the container.")]
 NoSubreaper = Annotated[bool, typer.Option(
-    "--no-subreaper", help="Do not make lxcri a subreaper for the container's processes.")]
+    "--no-subreaper", help="Accepted for runc/crun compatibility and ignored, as crun does.")]
 Runtime = Annotated[Optional[RuntimeName], typer.Option(
     "--runtime", help="Run the container on this backend; default: the routing rules "
     "(annotation lxcri.runtime, lxcri.toml, ids lxc-* to lxc, else crun). Also $LXCRI_RUNTIME.")]

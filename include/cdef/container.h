@@ -1,6 +1,8 @@
 /* cdef: what lxcri uses of libcrun's src/libcrun/container.h and custom-handler.h.
    Structs end in "...;": CFFI checks the layout against the real header at build time,
-   so fields crun adds in later versions do not break the binding. */
+   so fields crun adds in later versions do not break the binding. What differs between
+   the crun releases lxcri builds with is under `#if FACT`, a fact build_crun.py probes
+   in the tree (its PROBES); the module has each as a bool, lib.FACT. */
 typedef int... pid_t;
 typedef ... runtime_spec_schema_config_schema;
 struct custom_handler_manager_s;
@@ -21,7 +23,9 @@ struct libcrun_context_s
   int fifo_exec_wait_fd;
   bool systemd_cgroup;
   bool detach;
-  bool no_subreaper;
+#if LXCRI_HAS_CONTEXT_NO_SUBREAPER
+  bool no_subreaper; /* in 1.8.1, not in 1.21; libcrun never read it */
+#endif
   bool no_new_keyring;
   bool force_no_cgroup;
   bool no_pivot;
@@ -59,3 +63,11 @@ int libcrun_container_read_pids (libcrun_context_t *context, const char *id, boo
                                  pid_t **pids, libcrun_error_t *err);
 
 struct custom_handler_manager_s *libcrun_handler_manager_create (libcrun_error_t *err);
+
+#if LXCRI_HAS_CONTAINER_GET_FEATURES
+/* Not in 1.8.1, in 1.21: the OCI features document as libcrun builds it (unused so far:
+   lxcri builds its own). */
+struct features_info_s;
+int libcrun_container_get_features (libcrun_context_t *context, struct features_info_s **info,
+                                    libcrun_error_t *err);
+#endif

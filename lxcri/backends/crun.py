@@ -59,7 +59,7 @@ _handler_manager: Any = ffi.NULL
 def prepare_process(debug: bool = False) -> None:
     """Once per process: libcrun's logging and handler registry are process globals."""
     global _process_setup_done, _handler_manager
-    lib.libcrun_set_verbosity(1 if debug else 0)  # LIBCRUN_VERBOSITY_WARNING : _ERROR
+    lib.libcrun_set_verbosity(_debug_verbosity() if debug else lib.LIBCRUN_VERBOSITY_ERROR)
     if _process_setup_done:
         return
     err = ffi.new("libcrun_error_t *")
@@ -70,6 +70,14 @@ def prepare_process(debug: bool = False) -> None:
     if _handler_manager == ffi.NULL:
         _check(-1, err)
     _process_setup_done = True
+
+
+def _debug_verbosity() -> int:
+    """What crun --debug sets: LIBCRUN_VERBOSITY_DEBUG where this libcrun has it (1.21),
+    else WARNING (1.8.1, whose crun --debug sets nothing more)."""
+    if lib.LXCRI_HAS_VERBOSITY_DEBUG:
+        return int(lib.LIBCRUN_VERBOSITY_DEBUG)
+    return int(lib.LIBCRUN_VERBOSITY_WARNING)
 
 
 def _check(ret: int, err: Any, what: str = "", container_id: Optional[str] = None) -> int:
@@ -165,7 +173,8 @@ class CrunBackend:
         ctx.listen_fds = listen_fds
         ctx.no_pivot = no_pivot
         ctx.no_new_keyring = no_new_keyring
-        ctx.no_subreaper = no_subreaper
+        if lib.LXCRI_HAS_CONTEXT_NO_SUBREAPER:  # 1.8.1; gone in 1.21, and no libcrun reads it
+            ctx.no_subreaper = no_subreaper
         ctx.handler_manager = _handler_manager
         if self._log_handler is not None:
             ctx.output_handler, ctx.output_handler_arg = self._log_handler
