@@ -7,7 +7,7 @@ the tree's libtool archive, never hard-coded, so newer crun releases build too.
 The extension finds libcrun.so.0 beside itself through an $ORIGIN rpath; setup.py
 copies the library into the wheel.
 
-The declarations (include/cdef/*.h) follow the headers of the tree being built:
+The declarations (include/cdef/crun/*.h) follow the headers of the tree being built:
 what differs between crun releases (a context field that went, a callback whose
 parameter changed type, a function that appeared) is probed in the tree with the
 C compiler (PROBES), selected in the cdef files with `#if NAME` / `#else` /
@@ -185,7 +185,7 @@ def make_ffibuilder():
     facts = probe_tree(tree)
     ffibuilder = FFI()
     for name in CDEF_FILES:
-        with open(os.path.join(INCLUDE, "cdef", name)) as f:
+        with open(os.path.join(INCLUDE, "cdef", "crun", name)) as f:
             ffibuilder.cdef(select_cdef(f.read(), facts, name))
     # The facts, as Python bools (an `extern bool`: CFFI makes constants ints).
     ffibuilder.cdef("".join(f"extern bool {name};\n" for name in facts))

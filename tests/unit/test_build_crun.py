@@ -47,7 +47,7 @@ def test_select_cdef_rejects_what_it_cannot_evaluate(text, msg):
 def _cdef_text(facts):
     out = []
     for name in build_crun.CDEF_FILES:
-        with open(os.path.join(build_crun.INCLUDE, "cdef", name)) as f:
+        with open(os.path.join(build_crun.INCLUDE, "cdef", "crun", name)) as f:
             out.append(build_crun.select_cdef(f.read(), facts, name))
     return "".join(out)
 
