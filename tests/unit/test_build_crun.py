@@ -12,16 +12,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 _spec = importlib.util.spec_from_file_location("build_crun", os.path.join(ROOT, "build_crun.py"))
 build_crun = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build_crun)
+build_ffi = build_crun.build_ffi  # the skeleton it imports from beside itself
 
-needs_cc = pytest.mark.skipif(shutil.which(build_crun.compiler()[0]) is None,
+needs_cc = pytest.mark.skipif(shutil.which(build_ffi.compiler()[0]) is None,
                               reason="no C compiler")
 
 
 def test_select_cdef_keeps_the_branches_that_hold():
     text = "a\n#if X\nb\n#else\nc\n#endif\n#if !X\nd\n#endif\n#if Y\n#if X\ne\n#endif\n#endif\nf"
-    on = build_crun.select_cdef(text, {"X": True, "Y": True})
-    off = build_crun.select_cdef(text, {"X": False, "Y": True})
-    outer_off = build_crun.select_cdef(text, {"X": True, "Y": False})
+    on = build_ffi.select_cdef(text, {"X": True, "Y": True})
+    off = build_ffi.select_cdef(text, {"X": False, "Y": True})
+    outer_off = build_ffi.select_cdef(text, {"X": True, "Y": False})
     assert on.split() == ["a", "b", "e", "f"]
     assert off.split() == ["a", "c", "d", "f"]
     assert outer_off.split() == ["a", "b", "f"]
@@ -30,7 +31,7 @@ def test_select_cdef_keeps_the_branches_that_hold():
 
 
 def test_select_cdef_leaves_cffi_defines_alone():
-    assert build_crun.select_cdef("#define A ...\n", {}).strip() == "#define A ..."
+    assert build_ffi.select_cdef("#define A ...\n", {}).strip() == "#define A ..."
 
 
 @pytest.mark.parametrize("text, msg", [
@@ -40,16 +41,12 @@ def test_select_cdef_leaves_cffi_defines_alone():
     ("#else\n", "#else without #if"),
 ])
 def test_select_cdef_rejects_what_it_cannot_evaluate(text, msg):
-    with pytest.raises(build_crun.CrunTreeError, match=msg):
-        build_crun.select_cdef(text, {"X": True})
+    with pytest.raises(build_ffi.BuildError, match=msg):
+        build_ffi.select_cdef(text, {"X": True})
 
 
 def _cdef_text(facts):
-    out = []
-    for name in build_crun.CDEF_FILES:
-        with open(os.path.join(build_crun.INCLUDE, "cdef", "crun", name)) as f:
-            out.append(build_crun.select_cdef(f.read(), facts, name))
-    return "".join(out)
+    return "".join(text for _name, text in build_ffi.read_cdefs("crun", build_crun.CDEF_FILES, facts))
 
 
 @pytest.mark.parametrize("value", [True, False])
