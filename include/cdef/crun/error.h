@@ -1,4 +1,7 @@
-/* cdef: what lxcri uses of libcrun's src/libcrun/error.h (exported libcrun_* only). */
+/* cdef mirroring src/libcrun/error.h, its error half (exported libcrun_* only).
+   lxcri uses it for what every libcrun call reports on failure: the errno and the
+   message of a libcrun_error_t, which crun.py's _check turns into an LxcriError and
+   then releases. */
 struct libcrun_error_s
 {
   int status;
@@ -6,21 +9,4 @@ struct libcrun_error_s
 };
 typedef struct libcrun_error_s *libcrun_error_t;
 
-#if LXCRI_OUTPUT_HANDLER_INT_VERBOSITY
-/* 1.21 (not 1.8.1): the LIBCRUN_VERBOSITY_* level of the message, not a warning flag. */
-typedef void (*crun_output_handler) (int errno_, const char *msg, int verbosity, void *arg);
-#else
-typedef void (*crun_output_handler) (int errno_, const char *msg, bool warning, void *arg);
-#endif
-
 int libcrun_error_release (libcrun_error_t *err);
-int libcrun_set_log_format (const char *format, libcrun_error_t *err);
-int libcrun_init_logging (crun_output_handler *output_handler, void **output_handler_arg,
-                          const char *id, const char *log, libcrun_error_t *err);
-void libcrun_set_verbosity (int verbosity);
-
-#define LIBCRUN_VERBOSITY_ERROR ...
-#define LIBCRUN_VERBOSITY_WARNING ...
-#if LXCRI_HAS_VERBOSITY_DEBUG
-#define LIBCRUN_VERBOSITY_DEBUG ...
-#endif

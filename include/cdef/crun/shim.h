@@ -1,4 +1,8 @@
-/* cdef: lxcri's own helpers, implemented in include/lxcri_shim.h. */
+/* cdef of lxcri's own C helpers, implemented in include/lxcri_shim.h (no upstream
+   header): the module's version, libcrun's build facts (config.h's HAVE_*), the
+   libcrun calls that write to a FILE* (state, spec) as malloc'ed strings, the child
+   subreaper flag, the signal mask libcrun leaves blocked, and config.json checks
+   libcrun would only make inside the container. */
 #define LXCRI_HAVE_SYSTEMD ...
 #define LXCRI_HAVE_CAP ...
 #define LXCRI_HAVE_SECCOMP ...

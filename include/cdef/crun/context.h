@@ -1,0 +1,34 @@
+/* cdef mirroring src/libcrun/container.h, its libcrun_context_t: what crun's CLI
+   options become. lxcri fills one per operation (crun.py's CrunBackend._context).
+   The struct ends in "...;": CFFI checks the declared fields against the real header
+   at build time, so fields crun adds in later versions do not break the binding.
+   A field that went between releases is under `#if FACT`, a fact build_crun.py
+   probes in the tree (its PROBES); the module has each as a bool, lib.FACT. */
+struct libcrun_context_s
+{
+  const char *state_root;
+  const char *id;
+  const char *bundle;
+  const char *console_socket;
+  const char *pid_file;
+  const char *notify_socket;
+  const char *handler;
+  int preserve_fds;
+  int listen_fds;
+  crun_output_handler output_handler;
+  void *output_handler_arg;
+  int fifo_exec_wait_fd;
+  bool systemd_cgroup;
+  bool detach;
+#if LXCRI_HAS_CONTEXT_NO_SUBREAPER
+  bool no_subreaper; /* in 1.8.1, not in 1.21; libcrun never read it */
+#endif
+  bool no_new_keyring;
+  bool force_no_cgroup;
+  bool no_pivot;
+  char **argv;
+  int argc;
+  struct custom_handler_manager_s *handler_manager;
+  ...;
+};
+typedef struct libcrun_context_s libcrun_context_t;
