@@ -20,7 +20,7 @@
 #endif
 
 #ifndef LXCRI_VERSION
-#  error "build_crun.py passes LXCRI_VERSION"
+#  error "build_ffi.py passes LXCRI_VERSION"
 #endif
 
 #ifdef HAVE_SYSTEMD
