@@ -2,20 +2,17 @@
    lxcri uses it for `exec` in a running LXC container: lxc_attach_options_t says
    how (namespaces, cwd, uid/gid and groups, environment, stdio, no_new_privs) and
    lxc_attach_run_command execs the process's args inside.
-   Struct layouts are left to the compiler (`...;`): only the members lxcri uses
-   are declared. */
+   Struct layouts and enums are left to the compiler (`...`): only the members and
+   values lxcri uses are declared. */
 typedef int... uid_t;
 typedef int... gid_t;
 typedef int... pid_t;
 
 typedef enum lxc_attach_env_policy_t {
-    LXC_ATTACH_KEEP_ENV,
     LXC_ATTACH_CLEAR_ENV,
     ...
 } lxc_attach_env_policy_t;
 
-#define LXC_ATTACH_MOVE_TO_CGROUP ...
-#define LXC_ATTACH_DROP_CAPABILITIES ...
 #define LXC_ATTACH_NO_NEW_PRIVS ...
 #define LXC_ATTACH_SETGROUPS ...
 #define LXC_ATTACH_DEFAULT ...
@@ -42,7 +39,6 @@ typedef struct lxc_attach_options_t {
     int stdout_fd;
     int stderr_fd;
     int log_fd;
-    char *lsm_label;
     lxc_groups_t groups;
     ...;
 } lxc_attach_options_t;
