@@ -53,11 +53,6 @@
 #else
 #  define LXCRI_HAVE_CRIU 0
 #endif
-#ifdef HAVE_GCRYPT
-#  define LXCRI_HAVE_GCRYPT 1
-#else
-#  define LXCRI_HAVE_GCRYPT 0
-#endif
 
 static const char *
 lxcri_module_version (void)

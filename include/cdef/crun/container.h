@@ -7,8 +7,6 @@ typedef ... runtime_spec_schema_config_schema;
 
 typedef struct libcrun_container_s libcrun_container_t;
 
-#define LIBCRUN_RUN_OPTIONS_PREFORK ...
-
 libcrun_container_t *libcrun_container_load_from_file (const char *path, libcrun_error_t *err);
 void libcrun_container_free (libcrun_container_t *);
 int libcrun_container_run (libcrun_context_t *context, libcrun_container_t *container,

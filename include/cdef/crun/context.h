@@ -1,7 +1,7 @@
 /* cdef mirroring src/libcrun/container.h, its libcrun_context_t: what crun's CLI
    options become. lxcri fills one per operation (crun.py's CrunBackend._context).
-   The struct ends in "...;": CFFI checks the declared fields against the real header
-   at build time, so fields crun adds in later versions do not break the binding.
+   Only the fields lxcri sets are declared, and the struct ends in "...;": CFFI checks
+   them against the real header at build time, and fields crun adds do not matter.
    A field that went between releases is under `#if FACT`, a fact build_crun.py
    probes in the tree (its PROBES); the module has each as a bool, lib.FACT. */
 struct libcrun_context_s
@@ -12,7 +12,6 @@ struct libcrun_context_s
   const char *console_socket;
   const char *pid_file;
   const char *notify_socket;
-  const char *handler;
   int preserve_fds;
   int listen_fds;
   crun_output_handler output_handler;
@@ -26,8 +25,6 @@ struct libcrun_context_s
   bool no_new_keyring;
   bool force_no_cgroup;
   bool no_pivot;
-  char **argv;
-  int argc;
   struct custom_handler_manager_s *handler_manager;
   ...;
 };
