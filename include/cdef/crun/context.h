@@ -1,5 +1,6 @@
 /* cdef mirroring src/libcrun/container.h, its libcrun_context_t: what crun's CLI
-   options become. lxcri fills one per operation (crun.py's CrunBackend._context).
+   options become. lxcri uses it to say how to run each operation, one context per
+   call (crun.py's CrunBackend._context).
    Only the fields lxcri sets are declared, and the struct ends in "...;": CFFI checks
    them against the real header at build time, and fields crun adds do not matter.
    A field that went between releases is under `#if FACT`, a fact build_crun.py
