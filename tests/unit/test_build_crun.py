@@ -54,7 +54,8 @@ def test_select_cdef_rejects_what_it_cannot_evaluate(text, msg):
 
 
 def _cdef_text(facts):
-    return "".join(text for _name, text in build_ffi.read_cdefs("crun", build_crun.CDEF_FILES, facts))
+    cdefs = build_ffi.read_cdefs("crun", build_crun.CDEF_FILES, facts)
+    return "".join(text for _name, text in cdefs)
 
 
 @pytest.mark.parametrize("value", [True, False])
@@ -155,7 +156,8 @@ def test_link_list_comes_from_libcrun_la(tmp_path, deps, libs):
 @pytest.mark.parametrize("binding", sorted(BINDINGS))
 def test_every_cdef_file_is_read_once_in_the_scripts_order(binding):
     files = BINDINGS[binding].CDEF_FILES
-    on_disk = sorted(os.path.basename(p) for p in glob.glob(os.path.join(build_ffi.CDEF, binding, "*.h")))
+    on_disk = sorted(os.path.basename(p)
+                     for p in glob.glob(os.path.join(build_ffi.CDEF, binding, "*.h")))
     assert sorted(files) == on_disk and len(set(files)) == len(files)
     assert files[-1] == "shim.h"  # lxcri's own helpers use the library's types
 
