@@ -7,33 +7,37 @@ the tree's libtool archive, never hard-coded, so newer crun releases build too.
 The extension finds libcrun.so.0 beside itself through an $ORIGIN rpath; setup.py
 copies the library into the wheel.
 
-The declarations (include/cdef/*.h) follow the headers of the tree being built:
-what differs between crun releases (a context field that went, a callback whose
-parameter changed type, a function that appeared) is probed in the tree with the
-C compiler (PROBES), selected in the cdef files with `#if NAME` / `#else` /
-`#endif` (evaluated here: CFFI's cdef has no preprocessor), and carried into the
-compiled module as Python bools `lib.NAME`. The extension is compiled with the
-errors gcc 14 makes of incompatible pointers, so a declaration that does not match
-the tree fails the build here too, not only on Debian 13.
+The declarations (include/cdef/crun/*.h, in the order of CDEF_FILES) follow the
+headers of the tree being built: what differs between crun releases (a context
+field that went, a callback whose parameter changed type, a function that
+appeared) is probed in the tree with the C compiler (PROBES), selected in the cdef
+files with `#if NAME` / `#else` / `#endif`, and carried into the compiled module as
+Python bools `lib.NAME`. The extension is compiled with the errors gcc 14 makes of
+incompatible pointers, so a declaration that does not match the tree fails the
+build here too, not only on Debian 13. How cdef files, facts and flags become an
+FFI is build_ffi.py's, shared with build_lxc.py; this file knows only the crun tree
+(where it is, its link list, its mount options, what to probe in it).
 """
 import os
 import re
 import shlex
-import subprocess
-import sysconfig
-import tempfile
-
-from cffi import FFI
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-INCLUDE = os.path.join(HERE, "include")
-# Order matters: later declarations use types from earlier ones.
-CDEF_FILES = ("error.h", "container.h", "status.h", "shim.h")
+# build_ffi.py, the FFI skeleton shared with build_lxc.py, lies beside this file: found
+# whether setuptools runs this as __cffi__, `python build_crun.py` runs it, or it is
+# imported (setup.py, the unit tests), without leaving the source tree on sys.path.
+sys.path.insert(0, HERE)
+try:
+    import build_ffi
+finally:
+    sys.path.remove(HERE)
 
+INCLUDE = build_ffi.INCLUDE
+# include/cdef/crun/, in this order: later declarations use types from earlier ones.
+CDEF_FILES = ("error.h", "logging.h", "handler.h", "context.h", "container.h", "status.h",
+              "features.h", "shim.h")
 
-# gcc 14 (Debian 13) makes these errors; gcc 12 (Debian 12) only warns.
-STRICT_CFLAGS = ["-Werror=incompatible-pointer-types", "-Werror=int-conversion",
-                 "-Werror=implicit-function-declaration", "-Werror=implicit-int"]
 
 # Facts about the crun tree: each snippet compiles (at file scope, after libcrun's
 # headers) exactly when the fact holds.
@@ -68,8 +72,7 @@ PROBE_PRELUDE = """#include <stdbool.h>
 """
 
 
-class CrunTreeError(RuntimeError):
-    pass
+CrunTreeError = build_ffi.BuildError
 
 
 def crun_tree():
@@ -112,98 +115,27 @@ def mount_option_names(tree):
 
 
 def include_dirs(tree):
-    return [INCLUDE, tree, os.path.join(tree, "src"), os.path.join(tree, "libocispec", "src")]
-
-
-def compiler():
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    return shlex.split(cc)
+    return [tree, os.path.join(tree, "src"), os.path.join(tree, "libocispec", "src")]
 
 
 def probe_tree(tree):
     """{name: bool} for PROBES, each decided by compiling its snippet against the tree."""
-    cmd = compiler() + ["-fsyntax-only"] + STRICT_CFLAGS
-    cmd += ["-I" + d for d in include_dirs(tree)]
-    facts = {}
-    with tempfile.TemporaryDirectory(prefix="lxcri-probe-") as tmp:
-        base = os.path.join(tmp, "base.c")
-        with open(base, "w") as f:
-            f.write(PROBE_PRELUDE)
-        res = subprocess.run(cmd + [base], capture_output=True, text=True)
-        if res.returncode != 0:
-            raise CrunTreeError(f"lxcri build: libcrun's headers in {tree} do not compile: "
-                                f"{res.stderr.strip().splitlines()[:3]}")
-        for name, snippet in PROBES.items():
-            path = os.path.join(tmp, name + ".c")
-            with open(path, "w") as f:
-                f.write(PROBE_PRELUDE + snippet + "\n")
-            facts[name] = subprocess.run(cmd + [path], capture_output=True).returncode == 0
-    for *names, what in ONE_OF:
-        if sum(facts[n] for n in names) != 1:
-            raise CrunTreeError(f"lxcri build: {what} of {tree} has a form include/cdef does "
-                                "not know: add it there and to PROBES in build_crun.py")
-    return facts
-
-
-def select_cdef(text, facts, name="cdef"):
-    """Keep the lines whose `#if NAME` / `#if !NAME` / `#else` / `#endif` hold."""
-    out, stack = [], []  # stack of (keeping this branch, keeping the enclosing text)
-    for n, line in enumerate(text.splitlines(), 1):
-        m = re.match(r"\s*#\s*(if|else|endif)\b\s*(!?)\s*(\w*)\s*$", line)
-        if m:
-            kw, neg, flag = m.groups()
-            if kw == "if":
-                if flag not in facts:
-                    raise CrunTreeError(f"lxcri build: {name}:{n}: unknown fact {flag!r} "
-                                        "(not in PROBES of build_crun.py)")
-                outer = all(keep for keep, _ in stack)
-                stack.append((facts[flag] != bool(neg), outer))
-            elif not stack:
-                raise CrunTreeError(f"lxcri build: {name}:{n}: #{kw} without #if")
-            elif kw == "else":
-                keep, outer = stack.pop()
-                stack.append((not keep, outer))
-            else:
-                stack.pop()
-            out.append("")  # keep line numbers for CFFI's messages
-            continue
-        out.append(line if all(keep for keep, _ in stack) else "")
-    if stack:
-        raise CrunTreeError(f"lxcri build: {name}: #if without #endif")
-    return "\n".join(out) + "\n"
-
-
-def version():
-    ns = {}
-    with open(os.path.join(HERE, "lxcri", "_version.py")) as f:
-        exec(f.read(), ns)
-    return ns["__version__"]
+    return build_ffi.probe(PROBE_PRELUDE, PROBES, include_dirs=include_dirs(tree), one_of=ONE_OF,
+                           headers=f"libcrun's headers in {tree}", script="build_crun.py")
 
 
 def make_ffibuilder():
     tree = crun_tree()
-    facts = probe_tree(tree)
-    ffibuilder = FFI()
-    for name in CDEF_FILES:
-        with open(os.path.join(INCLUDE, "cdef", name)) as f:
-            ffibuilder.cdef(select_cdef(f.read(), facts, name))
-    # The facts, as Python bools (an `extern bool`: CFFI makes constants ints).
-    ffibuilder.cdef("".join(f"extern bool {name};\n" for name in facts))
-    source = '#include "lxcri_shim.h"\n' + "".join(
-        f"static bool {name} = {'true' if on else 'false'};\n" for name, on in facts.items())
     dep_libs, dep_dirs = libtool_dependency_libs(os.path.join(tree, "libcrun.la"))
-    ffibuilder.set_source(
-        "lxcri._crun",
-        source,
+    return build_ffi.make_ffibuilder(
+        "lxcri._crun", "crun", CDEF_FILES, probe_tree(tree),
+        '#include "lxcri_shim.h"\n',
         include_dirs=include_dirs(tree),
-        define_macros=[("LXCRI_VERSION", '"%s"' % version()),
-                       ("LXCRI_MOUNT_OPTIONS", '"%s"' % " ".join(mount_option_names(tree)))],
+        define_macros=[("LXCRI_MOUNT_OPTIONS", '"%s"' % " ".join(mount_option_names(tree)))],
         library_dirs=[os.path.join(tree, ".libs")] + dep_dirs,
         libraries=["crun"] + dep_libs,
-        extra_compile_args=STRICT_CFLAGS,
-        extra_link_args=["-Wl,-rpath,$ORIGIN", "-Wl,--as-needed"],
+        extra_link_args=["-Wl,-rpath,$ORIGIN"],
     )
-    return ffibuilder
 
 
 # setuptools' cffi_modules runs this file as __cffi__ and takes `ffibuilder`; a plain

@@ -20,7 +20,7 @@
 #endif
 
 #ifndef LXCRI_VERSION
-#  error "build_crun.py passes LXCRI_VERSION"
+#  error "build_ffi.py passes LXCRI_VERSION"
 #endif
 
 #ifdef HAVE_SYSTEMD
@@ -52,11 +52,6 @@
 #  define LXCRI_HAVE_CRIU 1
 #else
 #  define LXCRI_HAVE_CRIU 0
-#endif
-#ifdef HAVE_GCRYPT
-#  define LXCRI_HAVE_GCRYPT 1
-#else
-#  define LXCRI_HAVE_GCRYPT 0
 #endif
 
 static const char *

@@ -1,7 +1,11 @@
 """build_crun.py: the cdef follows the crun tree (probed facts select `#if` branches),
-and the link list is read from libcrun.la. Fake trees stand for crun 1.8.1 and 1.21."""
+and the link list is read from libcrun.la. Fake trees stand for crun 1.8.1 and 1.21.
+Also the skeleton both build scripts share (build_ffi.py: `#if` evaluation) and the
+layout of include/cdef/ for both bindings (test_build_lxc.py has lxc's own)."""
+import glob
 import importlib.util
 import os
+import re
 import shutil
 import textwrap
 
@@ -12,16 +16,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 _spec = importlib.util.spec_from_file_location("build_crun", os.path.join(ROOT, "build_crun.py"))
 build_crun = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build_crun)
+build_ffi = build_crun.build_ffi  # the skeleton it imports from beside itself
+_spec = importlib.util.spec_from_file_location("build_lxc", os.path.join(ROOT, "build_lxc.py"))
+build_lxc = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build_lxc)  # builds nothing: only as __cffi__ or a script
+BINDINGS = {"crun": build_crun, "lxc": build_lxc}
 
-needs_cc = pytest.mark.skipif(shutil.which(build_crun.compiler()[0]) is None,
+needs_cc = pytest.mark.skipif(shutil.which(build_ffi.compiler()[0]) is None,
                               reason="no C compiler")
 
 
 def test_select_cdef_keeps_the_branches_that_hold():
     text = "a\n#if X\nb\n#else\nc\n#endif\n#if !X\nd\n#endif\n#if Y\n#if X\ne\n#endif\n#endif\nf"
-    on = build_crun.select_cdef(text, {"X": True, "Y": True})
-    off = build_crun.select_cdef(text, {"X": False, "Y": True})
-    outer_off = build_crun.select_cdef(text, {"X": True, "Y": False})
+    on = build_ffi.select_cdef(text, {"X": True, "Y": True})
+    off = build_ffi.select_cdef(text, {"X": False, "Y": True})
+    outer_off = build_ffi.select_cdef(text, {"X": True, "Y": False})
     assert on.split() == ["a", "b", "e", "f"]
     assert off.split() == ["a", "c", "d", "f"]
     assert outer_off.split() == ["a", "b", "f"]
@@ -30,7 +39,7 @@ def test_select_cdef_keeps_the_branches_that_hold():
 
 
 def test_select_cdef_leaves_cffi_defines_alone():
-    assert build_crun.select_cdef("#define A ...\n", {}).strip() == "#define A ..."
+    assert build_ffi.select_cdef("#define A ...\n", {}).strip() == "#define A ..."
 
 
 @pytest.mark.parametrize("text, msg", [
@@ -40,16 +49,13 @@ def test_select_cdef_leaves_cffi_defines_alone():
     ("#else\n", "#else without #if"),
 ])
 def test_select_cdef_rejects_what_it_cannot_evaluate(text, msg):
-    with pytest.raises(build_crun.CrunTreeError, match=msg):
-        build_crun.select_cdef(text, {"X": True})
+    with pytest.raises(build_ffi.BuildError, match=msg):
+        build_ffi.select_cdef(text, {"X": True})
 
 
 def _cdef_text(facts):
-    out = []
-    for name in build_crun.CDEF_FILES:
-        with open(os.path.join(build_crun.INCLUDE, "cdef", name)) as f:
-            out.append(build_crun.select_cdef(f.read(), facts, name))
-    return "".join(out)
+    cdefs = build_ffi.read_cdefs("crun", build_crun.CDEF_FILES, facts)
+    return "".join(text for _name, text in cdefs)
 
 
 @pytest.mark.parametrize("value", [True, False])
@@ -143,3 +149,52 @@ def test_link_list_comes_from_libcrun_la(tmp_path, deps, libs):
     got_libs, dirs = build_crun.libtool_dependency_libs(str(la))
     assert got_libs == libs
     assert dirs == (["/opt/x/lib"] if "-L" in deps else [])
+
+
+# -- include/cdef/<binding>/, both bindings --------------------------------------------
+
+@pytest.mark.parametrize("binding", sorted(BINDINGS))
+def test_every_cdef_file_is_read_once_in_the_scripts_order(binding):
+    files = BINDINGS[binding].CDEF_FILES
+    on_disk = sorted(os.path.basename(p)
+                     for p in glob.glob(os.path.join(build_ffi.CDEF, binding, "*.h")))
+    assert sorted(files) == on_disk and len(set(files)) == len(files)
+    assert files[-1] == "shim.h"  # lxcri's own helpers use the library's types
+
+
+@pytest.mark.parametrize("binding", sorted(BINDINGS))
+def test_each_cdef_file_says_what_it_mirrors_and_what_lxcri_uses_it_for(binding):
+    for path in build_ffi.cdef_paths(binding, BINDINGS[binding].CDEF_FILES):
+        with open(path) as f:
+            head = f.read().split("*/", 1)[0]
+        assert re.match(r"/\* cdef (mirroring \S+\.h|of lxcri's own)", head), path
+        assert re.search(r"lxcri (uses it|does not use it yet)|lxcri's own", head), path
+
+
+def _names_used(module):
+    """The `lib.NAME`s of every file in lxcri/ that imports the binding `module`."""
+    names = set()
+    for path in glob.glob(os.path.join(ROOT, "lxcri", "**", "*.py"), recursive=True):
+        with open(path) as f:
+            text = f.read()
+        if re.search(rf"\bfrom {re.escape(module)} import\b", text):
+            names |= set(re.findall(r"\blib\.([A-Za-z_]\w*)", text))
+    return names
+
+
+def _declared(binding):
+    text = ""
+    for path in build_ffi.cdef_paths(binding, BINDINGS[binding].CDEF_FILES):
+        with open(path) as f:
+            text += re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+    return text
+
+
+@pytest.mark.parametrize("binding, module", [("crun", "lxcri._crun"), ("lxc", "lxcri._lxc")])
+def test_every_name_lxcri_uses_is_declared(binding, module):
+    used = _names_used(module)
+    assert used, f"no file of lxcri/ imports {module}: the test looks in the wrong place"
+    text = _declared(binding)
+    missing = [n for n in sorted(used)
+               if n not in BINDINGS[binding].PROBES and not re.search(rf"\b{n}\b", text)]
+    assert not missing

@@ -1,4 +1,5 @@
-/* cdef: what lxcri uses of libcrun's src/libcrun/status.h. */
+/* cdef mirroring src/libcrun/status.h. lxcri uses it for `list`: the ids of the
+   containers under the state root, as libcrun keeps them. */
 struct libcrun_container_list_s
 {
   struct libcrun_container_list_s *next;

@@ -1,11 +1,8 @@
-/* cdef: what lxcri uses of libcrun's src/libcrun/error.h (exported libcrun_* only). */
-struct libcrun_error_s
-{
-  int status;
-  char *msg;
-};
-typedef struct libcrun_error_s *libcrun_error_t;
-
+/* cdef mirroring src/libcrun/error.h, its logging half. lxcri uses it to set up
+   libcrun's messages once per process (libcrun_init_logging with no log: stderr),
+   to point them at --log / --log-format, and to set the verbosity --debug asks for.
+   The log callback's third parameter changed type between releases: probed
+   (LXCRI_OUTPUT_HANDLER_*), as is whether LIBCRUN_VERBOSITY_DEBUG exists. */
 #if LXCRI_OUTPUT_HANDLER_INT_VERBOSITY
 /* 1.21 (not 1.8.1): the LIBCRUN_VERBOSITY_* level of the message, not a warning flag. */
 typedef void (*crun_output_handler) (int errno_, const char *msg, int verbosity, void *arg);
@@ -13,7 +10,6 @@ typedef void (*crun_output_handler) (int errno_, const char *msg, int verbosity,
 typedef void (*crun_output_handler) (int errno_, const char *msg, bool warning, void *arg);
 #endif
 
-int libcrun_error_release (libcrun_error_t *err);
 int libcrun_set_log_format (const char *format, libcrun_error_t *err);
 int libcrun_init_logging (crun_output_handler *output_handler, void **output_handler_arg,
                           const char *id, const char *log, libcrun_error_t *err);
