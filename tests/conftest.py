@@ -20,22 +20,30 @@ from support import BUSYBOX, IN_CI, LXCRI, Cli, bundle_factory, needs_root
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    import lxcri
-
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if os.path.dirname(os.path.dirname(os.path.abspath(lxcri.__file__))) == here:
-        raise pytest.UsageError(
-            "the tests must import the installed lxcri, not the source tree: "
-            "run `make test` (python -P -m pytest from the .venv)")
     config.addinivalue_line("markers", "core: a core backend test; under CI=true a skip fails")
     config.addinivalue_line(
         "markers", "host_only: makes Debian roots or VMs of its own; not run inside the Debian 13 "
         "run of `make test` (LXCRI_NESTED), which the host's run already covers")
 
 
+def _integration_tests_use_the_installed_wheel(items: list[pytest.Item]) -> None:
+    """The integration tier tests the artifact users get, the installed wheel; the unit
+    tier runs from a source tree too (`make unit`: no libcrun build needed)."""
+    if not any("integration" in Path(str(item.path)).parts for item in items):
+        return
+    import lxcri
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.dirname(os.path.dirname(os.path.abspath(lxcri.__file__))) == here:
+        raise pytest.UsageError(
+            "the integration tests must import the installed lxcri, not the source tree: "
+            "run `make test` (python -P -m pytest from the .venv)")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Inside the Debian 13 root of `make test` (LXCRI_NESTED set), deselect what the host's
     run does itself: a Debian root or a VM built inside that root would only repeat it."""
+    _integration_tests_use_the_installed_wheel(items)
     if not os.environ.get("LXCRI_NESTED"):
         return
     kept = [item for item in items if item.get_closest_marker("host_only") is None]
