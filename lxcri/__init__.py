@@ -12,17 +12,22 @@ from lxcri._version import __version__
 from lxcri.errors import (
     BackendUnavailable,
     CgroupError,
+    ConfigFileError,
     ContainerExists,
     ContainerNotFound,
     ContainerStateError,
     InvalidArgument,
+    HelperError,
     InvalidBundle,
+    InvalidConfig,
     LxcriError,
+    ProxmoxError,
 )
 
 __all__ = [
     "__version__", "Runtime", "State", "LxcriError", "ContainerNotFound", "ContainerExists",
-    "InvalidArgument", "InvalidBundle", "ContainerStateError", "CgroupError", "BackendUnavailable",
+    "InvalidArgument", "InvalidBundle", "InvalidConfig", "ContainerStateError", "CgroupError",
+    "BackendUnavailable", "ConfigFileError", "HelperError", "ProxmoxError",
 ]
 
 

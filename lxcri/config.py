@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 
 from lxcri.backends import RuntimeType
-from lxcri.errors import LxcriError
+from lxcri.errors import ConfigFileError, LxcriError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -52,10 +52,6 @@ _RUNTIME_KEYS: Dict[str, Dict[str, Any]] = {
     RuntimeType.VM: {},
 }
 _RULE_KEYS: Dict[str, Any] = {"pattern": str, "runtime": RuntimeType.ALL, "annotation": str}
-
-
-class ConfigFileError(LxcriError, ValueError):
-    """lxcri.toml cannot be used: syntax, unknown keys, bad values."""
 
 
 class Rule:

@@ -2,6 +2,8 @@
 
 Every error carries a message meant for a person (what is wrong, which id, path or
 field, what to do), the errno when one applies, and the exit code the CLI uses.
+Every class lives here, so that the isolation helper can send any of them across its
+socket and raise the same class, with the same attributes, on the other side.
 """
 from __future__ import annotations
 
@@ -65,3 +67,23 @@ class CgroupError(LxcriError):
 
 class BackendUnavailable(LxcriError):
     """The backend cannot be used on this host (missing library or binary)."""
+
+
+class ConfigFileError(LxcriError, ValueError):
+    """lxcri.toml cannot be used: syntax, unknown keys, bad values."""
+
+
+class HelperError(LxcriError):
+    """The library's helper process failed or went away."""
+
+
+# Proxmox says this when a VMID has no config (the CT was removed, or never made).
+_PROXMOX_MISSING_MARKS = ("does not exist", "no such container", "not found")
+
+
+class ProxmoxError(LxcriError):
+    """Proxmox refused or failed an operation; the message is Proxmox's own."""
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        LxcriError.__init__(self, message)
+        self.missing = missing or any(m in message.lower() for m in _PROXMOX_MISSING_MARKS)

@@ -42,10 +42,6 @@ _LEN = struct.Struct("!Q")
 _INLINE_OPS = frozenset({"state_json", "list", "kill"})
 
 
-class HelperError(errors.LxcriError):
-    """The helper process failed or went away."""
-
-
 def _send_reply(sock: socket.socket, payload: Dict[str, Any]) -> None:
     data = json.dumps(payload).encode()
     sock.sendall(_LEN.pack(len(data)) + data)
@@ -56,25 +52,55 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     while len(buf) < n:
         chunk = sock.recv(n - len(buf))
         if not chunk:
-            raise HelperError("the lxcri helper process exited before it answered")
+            raise errors.HelperError("the lxcri helper process exited before it answered")
         buf += chunk
     return bytes(buf)
 
 
+# What every LxcriError carries in its constructor and attributes; anything else in an
+# instance's __dict__ that JSON can carry travels in "attrs".
+_ERROR_FIELDS = ("message", "errno", "container_id")
+
+
 def _encode_error(exc: BaseException) -> Dict[str, Any]:
-    if isinstance(exc, errors.LxcriError):
-        return {"type": type(exc).__name__, "message": exc.message, "errno": exc.errno,
-                "container_id": exc.container_id}
-    return {"type": "LxcriError", "message": f"internal error: {type(exc).__name__}: {exc}",
-            "errno": None, "container_id": None}
+    """An exception as the helper sends it: its class (every lxcri class is in
+    lxcri.errors), the builtin bases it has, its message and attributes."""
+    if not isinstance(exc, errors.LxcriError):
+        exc = errors.LxcriError(f"internal error: {type(exc).__name__}: {exc}")
+    attrs = {}
+    for key, value in vars(exc).items():
+        if key in _ERROR_FIELDS or key.startswith("_"):
+            continue
+        if value is None or isinstance(value, (bool, int, float, str)):
+            attrs[key] = value
+    builtins = [c.__name__ for c in type(exc).__mro__
+                if c.__module__ == "builtins" and c not in (object, BaseException, Exception)]
+    return {"type": type(exc).__name__, "message": exc.message, "errno": exc.errno,
+            "container_id": exc.container_id, "attrs": attrs, "builtins": builtins}
 
 
 def _decode_error(d: Dict[str, Any]) -> errors.LxcriError:
-    cls = getattr(errors, d.get("type", ""), None)
+    """The same exception on this side: same class, message and attributes. A class
+    this side does not know (another lxcri version's helper) becomes an LxcriError
+    that still has the builtin bases the original had, so `except LookupError` holds."""
+    name = str(d.get("type", ""))
+    cls = getattr(errors, name, None)
     if not (isinstance(cls, type) and issubclass(cls, errors.LxcriError)):
-        cls = errors.LxcriError
-    return cls(d.get("message", "unknown error"), errno=d.get("errno"),
-               container_id=d.get("container_id"))
+        import builtins as builtins_mod
+
+        bases = tuple(b for b in (getattr(builtins_mod, n, None) for n in d.get("builtins", ()))
+                      if isinstance(b, type) and issubclass(b, Exception)
+                      and not issubclass(errors.LxcriError, b))
+        cls = type(name or "LxcriError", (errors.LxcriError, *bases), {}) if bases \
+            else errors.LxcriError
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, d.get("message", "unknown error"))
+    exc.message = str(d.get("message", "unknown error"))
+    exc.errno = d.get("errno")
+    exc.container_id = d.get("container_id")
+    for key, value in (d.get("attrs") or {}).items():
+        setattr(exc, key, value)
+    return exc
 
 
 class Helper:
@@ -115,7 +141,7 @@ class Helper:
                 try:
                     socket.send_fds(ctrl, [request], [reply_theirs.fileno(), *stdio])
                 except OSError as exc:
-                    raise HelperError(f"cannot reach the lxcri helper process: {exc}") from None
+                    raise errors.HelperError(f"cannot reach the lxcri helper process: {exc}") from None
             reply_theirs.close()
             (n,) = _LEN.unpack(_recv_exact(reply_ours, _LEN.size))
             reply = json.loads(_recv_exact(reply_ours, n))

@@ -111,6 +111,10 @@ class Runtime:
             "force_no_cgroup": force_no_cgroup, "log": log, "log_format": log_format,
             "log_level": log_level}
         self._helper: Any = None
+        # Two threads' first calls must not start two helpers; _thread costs no import.
+        import _thread
+
+        self._helper_lock = _thread.allocate_lock()
         self._backends: Dict[str, Any] = {}
 
     # -- plumbing --------------------------------------------------------------------------
@@ -133,13 +137,15 @@ class Runtime:
               **kwargs: Any) -> Any:
         """Perform `op` on backend `runtime`: in the sealed helper (isolate) or here."""
         if self.isolate:
-            if self._helper is None:
-                from lxcri.isolation import Helper
+            with self._helper_lock:
+                if self._helper is None:
+                    from lxcri.isolation import Helper
 
-                self._helper = Helper()
+                    self._helper = Helper()
+                helper = self._helper
             request = {"runtime": runtime, "args": self._backend_args,
                        "options": self._options(runtime), "config": self._config_path}
-            return self._helper.call(request, op, args, kwargs, stdio or (0, 1, 2))
+            return helper.call(request, op, args, kwargs, stdio or (0, 1, 2))
         backend = self._backends.get(runtime)
         if backend is None:
             backend = dispatch.open_backend(runtime, self._backend_args, self._options(runtime),
@@ -185,9 +191,10 @@ class Runtime:
 
     def close(self) -> None:
         """Stop the helper process (containers keep running)."""
-        if self._helper is not None:
-            self._helper.close()
-            self._helper = None
+        with self._helper_lock:
+            helper, self._helper = self._helper, None
+        if helper is not None:
+            helper.close()
 
     def __enter__(self) -> "Runtime":
         return self

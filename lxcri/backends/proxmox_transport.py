@@ -9,23 +9,11 @@ from __future__ import annotations
 
 import os
 
-from lxcri.errors import BackendUnavailable, LxcriError
+from lxcri.errors import BackendUnavailable, LxcriError, ProxmoxError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
-
-# Proxmox says this when a VMID has no config (the CT was removed, or never made).
-_MISSING_MARKS = ("does not exist", "no such container", "not found")
-
-
-class ProxmoxError(LxcriError):
-    """Proxmox refused or failed an operation; the message is Proxmox's own."""
-
-    def __init__(self, message: str, *, missing: bool = False) -> None:
-        LxcriError.__init__(self, message)
-        self.missing = missing or any(m in message.lower() for m in _MISSING_MARKS)
-
 
 class Secret:
     """A string that never shows itself: repr/str print a placeholder."""

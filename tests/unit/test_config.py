@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from lxcri import config
-from lxcri.config import ConfigFileError, Rule
+from lxcri.config import Rule
+from lxcri.errors import ConfigFileError
 
 EXAMPLE = b"""\
 default_runtime = "crun"
