@@ -84,15 +84,18 @@ def _decode_error(d: Dict[str, Any]) -> errors.LxcriError:
     this side does not know (another lxcri version's helper) becomes an LxcriError
     that still has the builtin bases the original had, so `except LookupError` holds."""
     name = str(d.get("type", ""))
-    cls = getattr(errors, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, errors.LxcriError)):
+    found = getattr(errors, name, None)
+    cls: type[errors.LxcriError] = errors.LxcriError
+    if isinstance(found, type) and issubclass(found, errors.LxcriError):
+        cls = found
+    else:
         import builtins as builtins_mod
 
         bases = tuple(b for b in (getattr(builtins_mod, n, None) for n in d.get("builtins", ()))
                       if isinstance(b, type) and issubclass(b, Exception)
                       and not issubclass(errors.LxcriError, b))
-        cls = type(name or "LxcriError", (errors.LxcriError, *bases), {}) if bases \
-            else errors.LxcriError
+        if bases:
+            cls = type(name or "LxcriError", (errors.LxcriError, *bases), {})
     exc = cls.__new__(cls)
     Exception.__init__(exc, d.get("message", "unknown error"))
     exc.message = str(d.get("message", "unknown error"))
@@ -311,9 +314,8 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
             pid, status = os.waitpid(-1, 0)
         except ChildProcessError:
             break
-        fd = pending.pop(pid, None)
-        if fd is not None:
-            os.close(fd)
+        if pid in pending:
+            os.close(pending.pop(pid))
     reap()
     sys.exit(0)
 

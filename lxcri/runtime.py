@@ -175,11 +175,10 @@ class Runtime:
             return self._call(runtime, op, *args, **kwargs)
         opened: List[int] = []
         try:
-            stdio = (_stdio_fd(stdin, 0, opened), _stdio_fd(stdout, 1, opened),
-                     _stdio_fd(stderr, 2, opened))
             # fds 3.. that the container keeps (--preserve-fds, LISTEN_FDS) travel too.
             kept = int(kwargs.get("preserve_fds", 0)) + int(kwargs.get("listen_fds", 0))
-            stdio += tuple(range(3, 3 + kept))
+            stdio: Tuple[int, ...] = (_stdio_fd(stdin, 0, opened), _stdio_fd(stdout, 1, opened),
+                                      _stdio_fd(stderr, 2, opened), *range(3, 3 + kept))
             return self._call(runtime, op, *args, stdio=stdio, **kwargs)
         finally:
             for fd in opened:

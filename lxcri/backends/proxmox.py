@@ -216,7 +216,7 @@ class ProxmoxDriver:
 
     def _ct_status(self, record: Dict[str, Any]) -> Dict[str, Any]:
         """PVE's view of the record's CT: {"status": ..., "pid": ...}; {} when it is gone."""
-        from lxcri.backends.proxmox_transport import ProxmoxError
+        from lxcri.errors import ProxmoxError
 
         if record.get("vmid") is None:
             return {}
@@ -300,7 +300,7 @@ class ProxmoxDriver:
         import time
 
         from lxcri.backends.proxmox_mapping import ct_spec
-        from lxcri.backends.proxmox_transport import ProxmoxError
+        from lxcri.errors import ProxmoxError
 
         self._refuse_fds(id, console_socket, preserve_fds, listen_fds, "create")
         config = self._load_config(config_path)
@@ -348,7 +348,7 @@ class ProxmoxDriver:
 
     def _roll_back(self, record: Dict[str, Any], made: bool) -> None:
         """Undo a failed create: the CT if PVE made it (or may have), then the record."""
-        from lxcri.backends.proxmox_transport import ProxmoxError
+        from lxcri.errors import ProxmoxError
 
         vmid = record.get("vmid")
         if vmid is not None:
@@ -384,7 +384,7 @@ class ProxmoxDriver:
                 "pass it file descriptors (--preserve-fds, LISTEN_FDS)", container_id=id)
 
     def start(self, id: str) -> None:
-        from lxcri.backends.proxmox_transport import ProxmoxError
+        from lxcri.errors import ProxmoxError
 
         record = self.records.load(id)
         status = self._oci_status(record, self._ct_status(record))
@@ -447,7 +447,7 @@ class ProxmoxDriver:
         """KILL stops the CT, TERM shuts it down cleanly (PVE stops it hard after
         SHUTDOWN_TIMEOUT s). On the node any signal goes straight to the CT's init
         (to every process with all=True)."""
-        from lxcri.backends.proxmox_transport import ProxmoxError
+        from lxcri.errors import ProxmoxError
 
         record = self.records.load(id)
         ct = self._ct_status(record)
@@ -479,7 +479,7 @@ class ProxmoxDriver:
             raise self._fail(exc, f"send signal {signal} to", id, vmid) from None
 
     def delete(self, id: str, *, force: bool = False) -> None:
-        from lxcri.backends.proxmox_transport import ProxmoxError
+        from lxcri.errors import ProxmoxError
 
         record = self.records.load(id)
         if record.get("vmid") is None:
@@ -609,7 +609,7 @@ class ProxmoxDriver:
         import json
 
         from lxcri.backends.proxmox_mapping import resource_options
-        from lxcri.backends.proxmox_transport import ProxmoxError
+        from lxcri.errors import ProxmoxError
 
         record = self.records.load(id)
         try:
