@@ -200,7 +200,7 @@ def warn(message: str) -> None:
 def embedded_crun_problem() -> Optional[str]:
     """Why the embedded crun cannot load, or None when it can."""
     try:
-        import lxcri.backends.crun  # noqa: F401
+        import lxcri.backends.crun.backend  # noqa: F401
     except BackendUnavailable as exc:
         return exc.message
     except ImportError as exc:
@@ -227,7 +227,7 @@ def open_backend(name: str, backend_args: Mapping[str, Any],
     if name == RuntimeType.CRUN:
         problem = embedded_crun_problem()
         if problem is None:
-            from lxcri.backends.crun import CrunBackend
+            from lxcri.backends.crun.backend import CrunBackend
 
             return CrunBackend(**args)
         from lxcri.backends.oci_binary import OciBinaryBackend, find_binary
@@ -263,7 +263,7 @@ def availability(name: str, options: Optional[Mapping[str, Any]] = None) -> Tupl
         if name == RuntimeType.CRUN:
             problem = embedded_crun_problem()
             if problem is None:
-                from lxcri.backends.crun import version_info
+                from lxcri.backends.crun.backend import version_info
 
                 return True, f"embedded libcrun {version_info()['libcrun']}"
             from lxcri.backends.oci_binary import find_binary

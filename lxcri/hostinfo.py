@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 
 from lxcri.backends import RuntimeType
-from lxcri.mountinfo import parse as parse_mounts
-from lxcri.mountinfo import read as read_mountinfo
-from lxcri.mountinfo import v2_controllers as read_v2_controllers
+from lxcri.host.mountinfo import parse as parse_mounts
+from lxcri.host.mountinfo import read as read_mountinfo
+from lxcri.host.mountinfo import v2_controllers as read_v2_controllers
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ def collect(rt: Runtime) -> Dict[str, Any]:
 
     problem = dispatch.embedded_crun_problem()
     if problem is None:
-        from lxcri.backends.crun import version_info
+        from lxcri.backends.crun.backend import version_info
 
         crun = version_info()
         info["libcrun"] = crun["libcrun"]

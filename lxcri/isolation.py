@@ -168,7 +168,7 @@ def _inline(request: Dict[str, Any], embedded: bool) -> bool:
 def _set_subreaper() -> bool:
     """Make the helper a child subreaper; returns whether the embedded crun is loaded."""
     try:
-        from lxcri.backends import crun  # preload: forked children import nothing
+        from lxcri.backends.crun import backend as crun  # preload: forked children import nothing
     except errors.BackendUnavailable:
         import ctypes
 

@@ -510,7 +510,7 @@ def _write_process_file(root: str, args: Sequence[str], *, tty: bool, cwd: Optio
 
 def write_spec(bundle: str, rootless: bool = False) -> str:
     """Write libcrun's default config.json into `bundle`; refuse to overwrite one."""
-    from lxcri.backends.crun import spec_json
+    from lxcri.backends.crun.backend import spec_json
 
     path = os.path.join(os.path.abspath(bundle), "config.json")
     if not os.path.isdir(os.path.dirname(path)):
@@ -527,7 +527,7 @@ def write_spec(bundle: str, rootless: bool = False) -> str:
 
 def features() -> Dict[str, Any]:
     """The OCI runtime features document (runtime-spec features.md) for this build."""
-    from lxcri.backends.crun import build_features
+    from lxcri.backends.crun.backend import build_features
 
     return build_features()
 
@@ -535,7 +535,7 @@ def features() -> Dict[str, Any]:
 def version_info() -> Dict[str, Any]:
     """lxcri's and libcrun's versions, the OCI spec version, and libcrun's build features."""
     from lxcri._version import __version__
-    from lxcri.backends.crun import version_info as crun_version
+    from lxcri.backends.crun.backend import version_info as crun_version
 
     return {"lxcri": __version__, **crun_version()}
 
@@ -544,6 +544,6 @@ def default_spec(rootless: bool = False) -> Dict[str, Any]:
     """libcrun's default config.json (what `crun spec` writes), as a dict."""
     import json
 
-    from lxcri.backends.crun import spec_json
+    from lxcri.backends.crun.backend import spec_json
 
     return dict(json.loads(spec_json(rootless)))

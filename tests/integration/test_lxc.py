@@ -179,7 +179,8 @@ def test_kill_term_reaches_the_init(lxc: LxcCli, lxc_bundle: Any, tmp_path: Path
 
 
 def test_memory_limit_is_in_the_containers_cgroup(lxc: LxcCli, lxc_bundle: Any) -> None:
-    from lxcri.backends import lxc_config, lxc_liblxc
+    from lxcri.backends.lxc.liblxc import driver as lxc_liblxc
+    from lxcri.backends.lxc.liblxc import mapping as lxc_config
 
     limit = 64 * 1024 * 1024
 

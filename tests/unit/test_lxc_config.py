@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
-from lxcri.backends.lxc_config import cgroup_layout, lxc_config, render
+from lxcri.backends.lxc.liblxc.mapping import cgroup_layout, lxc_config, render
 from lxcri.errors import InvalidBundle
 
 HYBRID = """\

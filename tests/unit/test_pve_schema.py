@@ -175,7 +175,7 @@ def test_volume_ids_in_paths_are_percent_decoded() -> None:
 
 def test_the_fake_api_answers_a_violation_as_pve_and_records_it(cert_dir: str,  # noqa: F811
                                                                 tmp_path: Path) -> None:
-    from lxcri.backends.proxmox_transport import ProxmoxError
+    from lxcri.backends.lxc.proxmox.transport import ProxmoxError
 
     # Not the `pve` fixture: its teardown would (rightly) fail this test.
     with FakePve(cert_dir, token=f"PVEAPIToken={TOKEN_ID}={SECRET}") as pve:

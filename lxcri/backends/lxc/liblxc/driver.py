@@ -1,7 +1,7 @@
 """The liblxc driver of the lxc backend: OCI containers run as LXC containers by liblxc.
 
 How OCI's lifecycle maps onto LXC:
-- `create` writes an LXC config (lxc_config.py) to <lxcpath>/<id>/config and forks
+- `create` writes an LXC config (mapping.py) to <lxcpath>/<id>/config and forks
   a *monitor* (double fork, own session, the caller's stdio) that calls liblxc's
   non-daemonized start. liblxc clones the container's init, then runs our
   `lxc.hook.start-host` script on the host: it reports the init's pid through a
@@ -30,8 +30,9 @@ import sys
 
 from lxcri import sealed
 from lxcri.backends import backend_root
+from lxcri.backends.lxc.liblxc import availability
+from lxcri.backends.lxc.liblxc.binding import load_binding
 from lxcri.errors import (
-    BackendUnavailable,
     ContainerExists,
     ContainerNotFound,
     ContainerStateError,
@@ -47,39 +48,6 @@ if TYPE_CHECKING:
 OCI_VERSION = "1.0.2"
 _MONITOR_EXIT_TIMEOUT = 30.0  # seconds delete waits for liblxc to tear a container down
 _SIGKILL, _SIGTERM, _SIGINT, _SIGHUP, _SIGQUIT = 9, 15, 2, 1, 3
-
-
-def load_binding() -> Tuple[Any, Any]:
-    """lxcri._lxc's (ffi, lib), or BackendUnavailable saying how to get it."""
-    try:
-        from lxcri._lxc import ffi, lib
-    except ImportError as exc:
-        from importlib.util import find_spec
-
-        if find_spec("lxcri._lxc") is not None:
-            # Built, but the host's liblxc is missing: the wheel does not carry liblxc,
-            # because the lxc backend needs the host's lxc (templates, hooks, paths) anyway.
-            raise BackendUnavailable(
-                f"the liblxc binding lxcri._lxc cannot load ({exc}): install the host's lxc "
-                "(Debian: apt-get install lxc)") from None
-        raise BackendUnavailable(
-            f"the liblxc binding lxcri._lxc is not built ({exc}): install lxc-dev "
-            "(pkg-config lxc) and reinstall lxcri") from None
-    from lxcri._version import __version__
-
-    built_for = ffi.string(lib.lxcri_lxc_module_version()).decode()
-    if built_for != __version__:
-        raise BackendUnavailable(f"lxcri._lxc was built for lxcri {built_for} but this is "
-                                 f"lxcri {__version__}: reinstall lxcri")
-    return ffi, lib
-
-
-def availability(options: Dict[str, Any]) -> Tuple[bool, str]:
-    try:
-        ffi, lib = load_binding()
-    except BackendUnavailable as exc:
-        return False, exc.message
-    return True, f"liblxc {ffi.string(lib.lxc_get_version()).decode()}"
 
 
 # --- small process helpers (no liblxc) --------------------------------------------------
@@ -348,7 +316,7 @@ class LiblxcDriver:
         """Create the container; returns (status pipe read end, its closer)."""
         import json
 
-        from lxcri.backends import lxc_config
+        from lxcri.backends.lxc.liblxc import mapping as lxc_config
 
         if not sealed.is_sealed():
             raise LxcriError(
@@ -393,7 +361,7 @@ class LiblxcDriver:
         import json
         import time
 
-        from lxcri.backends import lxc_config
+        from lxcri.backends.lxc.liblxc import mapping as lxc_config
 
         directory = self._dir(id)
         quoted = "'" + directory.replace("'", "'\"'\"'") + "'"
@@ -719,7 +687,7 @@ class LiblxcDriver:
     def update(self, id: str, resources_json: str) -> None:
         import json
 
-        from lxcri.backends import lxc_config
+        from lxcri.backends.lxc.liblxc import mapping as lxc_config
 
         self._meta(id)
         status, pid = self._status(id)
@@ -831,7 +799,7 @@ class LiblxcDriver:
                 continue
 
     def features(self) -> Dict[str, Any]:
-        from lxcri.backends import lxc_config
+        from lxcri.backends.lxc.liblxc import mapping as lxc_config
 
         layout = lxc_config.host_cgroup_layout()
         return {

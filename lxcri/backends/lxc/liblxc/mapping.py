@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from lxcri import mountinfo as mountinfo_mod
+from lxcri.host import mountinfo as mountinfo_mod
 from lxcri.errors import InvalidBundle
 
 TYPE_CHECKING = False
