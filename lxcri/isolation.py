@@ -168,15 +168,16 @@ def _inline(request: Dict[str, Any], embedded: bool) -> bool:
 def _set_subreaper() -> bool:
     """Make the helper a child subreaper; returns whether the embedded crun is loaded."""
     try:
-        from lxcri.backends.crun import backend as crun  # preload: forked children import nothing
+        from lxcri.backends.crun import backend  # noqa: F401 - preload: forked children import nothing
+        from lxcri.backends.crun import binding
     except errors.BackendUnavailable:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
         return False
-    crun.prepare_process()  # libcrun's logging and handler registry, once for all children
-    crun.set_child_subreaper(True)
+    binding.prepare_process()  # libcrun's logging and handler registry, once for all children
+    binding.set_child_subreaper(True)
     return True
 
 
