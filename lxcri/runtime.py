@@ -15,7 +15,7 @@ import os
 
 from lxcri import bundle as bundle_mod
 from lxcri import dispatch
-from lxcri.backends import RuntimeType
+from lxcri.backends import BACKENDS, RuntimeType
 from lxcri.errors import (
     BackendUnavailable,
     ContainerExists,
@@ -264,7 +264,7 @@ class Runtime:
         config_path = config if os.path.isabs(config) else os.path.join(path, config)
         choice = self._choose(id, config_path, runtime)
         serving = self._serving(choice, id)
-        if serving in (RuntimeType.LXC, RuntimeType.VM):
+        if BACKENDS[serving].check_before_create:
             ok, why = dispatch.availability(serving, self.config().options(serving))
             if not ok:
                 raise BackendUnavailable(
