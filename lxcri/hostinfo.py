@@ -10,9 +10,6 @@ from __future__ import annotations
 import os
 
 from lxcri.backends import RuntimeType
-from lxcri.host.mountinfo import parse as parse_mounts
-from lxcri.host.mountinfo import read as read_mountinfo
-from lxcri.host.mountinfo import v2_controllers as read_v2_controllers
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -125,45 +122,31 @@ def cgroup_layout(mountinfo: str, v2_controllers: Optional[str] = None) -> Dict[
 
     mountinfo: /proc/self/mountinfo's text; v2_controllers: the cgroup.controllers file
     of the v2 mount (None: read it from the mount found)."""
-    mounts = parse_mounts(mountinfo)
-    top = next((fstype for point, fstype, _ in mounts if point == CGROUP_ROOT), None)
-    v1 = sorted({opt for _, fstype, options in mounts if fstype == "cgroup" for opt in options
-                 if opt not in ("rw", "ro", "relatime", "noexec", "nosuid", "nodev", "clone_children",
-                                "noprefix", "xattr") and not opt.startswith("release_agent")})
-    v2_mount = next((point for point, fstype, _ in mounts if fstype == "cgroup2"
-                     and (point == CGROUP_ROOT or point.startswith(CGROUP_ROOT + "/"))), None)
-    if top == "cgroup2":
-        mode = "v2"
-    elif v2_mount is not None and v1:
-        mode = "hybrid"
-    elif v1:
-        mode = "v1"
-    elif v2_mount is not None:
-        mode = "v2"
-    else:
-        mode = "none"
-    if v2_controllers is None and v2_mount is not None:
-        v2_controllers = read_v2_controllers(mounts) or ""
-    on_v2 = sorted((v2_controllers or "").split())
-    info: Dict[str, Any] = {"mode": mode, "v1_controllers": v1, "v2_controllers": on_v2,
-                            "v2_mount": v2_mount}
-    if mode == "hybrid" and on_v2:
+    from lxcri.host import cgroups, mountinfo as mountinfo_mod
+
+    return cgroup_report(cgroups.layout(mountinfo_mod.parse(mountinfo), v2_controllers))
+
+
+def cgroup_report(layout: Dict[str, Any]) -> Dict[str, Any]:
+    """lxcri.host.cgroups.layout() plus, when libcrun would refuse it, the problem and its fix."""
+    info = dict(layout)
+    on_v2 = info.get("v2_controllers") or []
+    if info.get("mode") == "hybrid" and on_v2:
         first = on_v2[0]
         info["problem"] = (f"hybrid cgroups with controllers enabled on v2 ({', '.join(on_v2)}): "
                            "libcrun (the crun backend) refuses to create containers")
         info["fix"] = " && ".join(
             f"mkdir -p {CGROUP_ROOT}/{c} && mount -t cgroup -o {c} cgroup {CGROUP_ROOT}/{c}"
-            for c in on_v2) if on_v2 else ""
+            for c in on_v2)
         info["fix_note"] = (f"mounting each as a v1 hierarchy moves it off v2 (e.g. {first}); "
                             "Proxmox VE 7+ uses pure cgroup v2 and is not affected")
     return info
 
 
 def host_cgroups() -> Dict[str, Any]:
-    text = read_mountinfo()
-    if not text:
-        return {"mode": "unknown", "error": "cannot read /proc/self/mountinfo"}
-    return cgroup_layout(text)
+    from lxcri.host import cgroups
+
+    return cgroup_report(cgroups.host_layout())
 
 
 def collect(rt: Runtime) -> Dict[str, Any]:

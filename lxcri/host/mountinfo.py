@@ -1,47 +1,72 @@
-"""/proc/self/mountinfo, read once the same way for everyone who asks where cgroups live.
+"""/proc/self/mountinfo, read and parsed the same way for everyone who asks where things are mounted.
 
-`lxcri info` reports the cgroup mode from it (lxcri.hostinfo), and the lxc backend
-decides per controller whether to write cgroup v1 or v2 keys (lxcri.backends.lxc_config).
+`lxcri info` reports the cgroup mode from it and the lxc backend decides per
+controller whether to write cgroup v1 or v2 keys (both through lxcri.host.cgroups).
+The kernel writes a space, tab, newline and backslash in a path as an octal escape
+(\\040, \\011, \\012, \\134; show_mountinfo's mangle()); parse() undoes every such escape.
 """
 from __future__ import annotations
 
-import os
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List, Optional, Tuple
+    from typing import List
 
-    Mount = Tuple[str, str, List[str]]  # mount point, fstype, super options
+
+class Mount:
+    """One line of mountinfo: where (point), what part of the filesystem (root), its type
+    and super options."""
+
+    __slots__ = ("point", "root", "fstype", "options")
+
+    def __init__(self, point: str, root: str, fstype: str, options: List[str]) -> None:
+        self.point = point
+        self.root = root
+        self.fstype = fstype
+        self.options = options
+
+    def __repr__(self) -> str:
+        return f"Mount({self.point!r}, {self.root!r}, {self.fstype!r}, {self.options!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mount) and (self.point, self.root, self.fstype, self.options) \
+            == (other.point, other.root, other.fstype, other.options)
+
+
+def unescape(field: str) -> str:
+    """A mountinfo path field with its octal escapes (\\NNN) decoded."""
+    if "\\" not in field:
+        return field
+    out = bytearray()
+    raw = field.encode("utf-8", "surrogateescape")
+    i = 0
+    while i < len(raw):
+        digits = raw[i + 1:i + 4]
+        if raw[i] == 0x5C and len(digits) == 3 and all(0x30 <= d <= 0x37 for d in digits):
+            out.append(int(digits, 8) & 0xFF)
+            i += 4
+        else:
+            out.append(raw[i])
+            i += 1
+    return out.decode("utf-8", "surrogateescape")
 
 
 def parse(text: str) -> List[Mount]:
-    """(mount point, fstype, super options) of every mount in mountinfo text."""
+    """Every mount in mountinfo text, in order; malformed lines are skipped."""
     mounts = []
     for line in text.splitlines():
         left, sep, right = line.partition(" - ")
         fields, tail = left.split(), right.split()
         if not sep or len(fields) < 5 or len(tail) < 3:
             continue
-        mounts.append((fields[4].replace("\\040", " "), tail[0], tail[2].split(",")))
+        mounts.append(Mount(unescape(fields[4]), unescape(fields[3]), tail[0],
+                            tail[2].split(",")))
     return mounts
 
 
-def read() -> str:
+def read(path: str = "/proc/self/mountinfo") -> str:
     """This process's mountinfo text ("" when /proc cannot tell)."""
     try:
-        with open("/proc/self/mountinfo") as f:
+        with open(path) as f:
             return f.read()
     except OSError:
         return ""
-
-
-def v2_controllers(mounts: List[Mount]) -> Optional[str]:
-    """The cgroup.controllers text of the first cgroup2 mount; None without one, "" unreadable."""
-    for point, fstype, _options in mounts:
-        if fstype == "cgroup2":
-            try:
-                with open(os.path.join(point, "cgroup.controllers")) as f:
-                    return f.read()
-            except OSError:
-                return ""
-    return None
