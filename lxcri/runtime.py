@@ -437,9 +437,39 @@ class Runtime:
     def info(self) -> Dict[str, Any]:
         """What `lxcri info` prints: versions, backends and their availability, cgroup
         mode, the config file and its routing rules, the state root."""
-        from lxcri import hostinfo
+        from lxcri import info
+        from lxcri._version import __version__
+        from lxcri.config import config_path
+        from lxcri.host import cgroups, libraries
 
-        return hostinfo.collect(self)
+        path, required = config_path(self._config_path)
+        config_doc: Dict[str, Any] = {"path": path, "present": os.path.exists(path),
+                                      "source": "LXCRI_CONFIG" if required and not
+                                      self._config_path else ("argument" if self._config_path
+                                                              else "default")}
+        cfg = None
+        try:
+            cfg = self.config()
+            config_doc.update(cfg.to_dict())
+            config_doc["path"] = path
+        except LxcriError as exc:
+            config_doc["error"] = exc.message
+        libcrun = None
+        if dispatch.embedded_crun_problem() is None:
+            from lxcri.backends.crun.backend import version_info as crun_versions
+
+            libcrun = crun_versions()
+        owners = self._owners.all()
+        runtimes = []
+        for name in BACKENDS:
+            ok, detail = dispatch.availability(name, cfg.options(name) if cfg is not None else {})
+            runtimes.append({"name": name, "available": ok, "detail": detail,
+                             "containers": sum(1 for o in owners.values() if o == name)})
+        return info.build(
+            lxcri_version=__version__, state_root=self.root, config_doc=config_doc, config=cfg,
+            libcrun=libcrun, libcrun_library=libraries.libcrun_libraries() if libcrun else None,
+            runtimes=runtimes, env_runtime=os.environ.get(dispatch.ENV_RUNTIME),
+            cgroups=cgroups.host_layout())
 
 
 def _listen_fds() -> int:
