@@ -387,10 +387,10 @@ def build_features() -> Dict[str, Any]:
     """The OCI features document (runtime-spec features.md) for this libcrun build."""
     import json
 
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            last = int(f.read())
-    except (OSError, ValueError):
+    from lxcri.host import procfs
+
+    last = procfs.cap_last_cap()
+    if last is None:
         last = len(_CAPABILITIES) - 1
     namespaces = ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"]
     if lib.LXCRI_HAVE_TIME_NS:
