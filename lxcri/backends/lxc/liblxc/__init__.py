@@ -2,10 +2,9 @@
 
     binding  loads lxcri._lxc (the compiled liblxc binding) and checks its version
     driver   LiblxcDriver: create, start, state, kill, delete, exec, ... (state, kill
-             and delete read lxcri's files and /proc, never liblxc)
-    monitor  the process that runs a container with liblxc until it exits
-    hooks    the shell hooks liblxc runs for a container (start-host, mount)
-    mapping  config.json -> LXC config items (pure)
+             and delete read lxcri's files and ask a lxcri.host.Host, never liblxc);
+             also the monitor process and the start-host hook (not split out yet)
+    mapping  config.json -> LXC config items and the mount hook's lines (pure)
 """
 from __future__ import annotations
 
