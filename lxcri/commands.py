@@ -359,7 +359,7 @@ def info(options: GlobalOptions, *, output_format: str) -> int:
 
         sys.stdout.write(json.dumps(data, indent=4) + "\n")
     else:
-        from lxcri.hostinfo import format_text
+        from lxcri.info import format_text
 
         sys.stdout.write(format_text(data))
     return 0

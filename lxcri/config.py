@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from lxcri.backends import RuntimeType
+from lxcri.backends import BACKENDS, RuntimeType
 from lxcri.errors import ConfigFileError, LxcriError
 
 TYPE_CHECKING = False
@@ -39,18 +39,7 @@ NAME_ANNOTATIONS = ("lxcri.name", "io.kubernetes.cri.container-name",
 BUILTIN_RULE = ("lxc-*", RuntimeType.LXC)
 
 # What each table may hold: key -> type (a tuple of choices for strings with fixed values,
-# a dict for a sub-table).
-_PROXMOX_KEYS: Dict[str, Any] = {
-    "endpoint": str, "node": str, "storage": str, "template_storage": str, "token_id": str,
-    "token_secret": str, "token_secret_file": str, "verify_ssl": bool, "network": str,
-    "unprivileged": bool, "rootfs_size": int, "task_timeout": int, "pct": str, "pve_dir": str,
-}
-_RUNTIME_KEYS: Dict[str, Dict[str, Any]] = {
-    RuntimeType.CRUN: {"path": str},  # the crun binary used when the embedded one cannot load
-    RuntimeType.RUNC: {"path": str},
-    RuntimeType.LXC: {"driver": ("auto", "liblxc", "proxmox"), "proxmox": _PROXMOX_KEYS},
-    RuntimeType.VM: {},
-}
+# a dict for a sub-table). Each backend's [runtimes.NAME] keys are in its registry entry.
 _RULE_KEYS: Dict[str, Any] = {"pattern": str, "runtime": RuntimeType.ALL, "annotation": str}
 
 
@@ -223,12 +212,12 @@ def parse(data: bytes, path: str = "lxcri.toml") -> Config:
             if not isinstance(value, dict):
                 raise ConfigFileError(f"{where.at((), key)}: runtimes must be a table")
             for name, table in value.items():
-                if name not in _RUNTIME_KEYS:
+                if name not in BACKENDS:
                     raise ConfigFileError(
                         f"{where.at(('runtimes',), name)}: unknown runtime [runtimes.{name}]; "
                         f"known: {', '.join(RuntimeType.ALL)}")
                 config.runtimes[name] = _table(where, ("runtimes", name), table,
-                                               _RUNTIME_KEYS[name])
+                                               BACKENDS[name].options)
         else:
             raise ConfigFileError(f"{where.at((), key)}: unknown key {key!r}; known keys: "
                                   "default_runtime, [[routing]], [runtimes.NAME]")

@@ -24,8 +24,8 @@ import errno as errno_mod
 import os
 import sys
 
-from lxcri.backends import PRIVATE_DIR, RuntimeType, backend_root
-from lxcri.errors import BackendUnavailable, ContainerExists, ContainerNotFound, InvalidArgument
+from lxcri.backends import BACKENDS, PRIVATE_DIR, RuntimeType, backend_root
+from lxcri.errors import ContainerExists, InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ _ANNOTATION_BYTES = b'"' + ANNOTATION.encode() + b'"'
 
 
 def check_runtime_name(name: str, source: str) -> str:
-    if name not in RuntimeType.ALL:
+    if name not in BACKENDS:
         raise InvalidArgument(f"unknown runtime {name!r} (from {source}): use one of "
                               f"{', '.join(RuntimeType.ALL)}")
     return name
@@ -121,7 +121,7 @@ class Owners:
                 name = f.read().decode("utf-8", "replace").strip()
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return name if name in RuntimeType.ALL else None
+        return name if name in BACKENDS else None
 
     def claim(self, id: str, runtime: str) -> bool:
         """Record `runtime` as the owner of `id`; False if a record exists already.
@@ -199,102 +199,85 @@ def warn(message: str) -> None:
 
 def embedded_crun_problem() -> Optional[str]:
     """Why the embedded crun cannot load, or None when it can."""
-    try:
-        import lxcri.backends.crun  # noqa: F401
-    except BackendUnavailable as exc:
-        return exc.message
-    except ImportError as exc:
-        return f"the embedded crun backend cannot load: {exc}"
-    return None
+    from lxcri.backends.crun import embedded_problem
+
+    return embedded_problem()
+
+
+class _LazyOptions:
+    """A backend's [runtimes.NAME] table, read from lxcri.toml on first use: the embedded
+    crun never looks at it, so `lxcri state` does not parse the file."""
+
+    __slots__ = ("_name", "_config_path", "_table")
+
+    def __init__(self, name: str, config_path: Optional[str]) -> None:
+        self._name = name
+        self._config_path = config_path
+        self._table: Optional[Dict[str, Any]] = None
+
+    def _get(self) -> Dict[str, Any]:
+        if self._table is None:
+            from lxcri import config
+
+            self._table = config.load(self._config_path).options(self._name)
+        return self._table
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._get().get(key, default)
+
+    def keys(self) -> Any:
+        return self._get().keys()
+
+    def items(self) -> Any:
+        return self._get().items()
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._get()
 
 
 def open_backend(name: str, backend_args: Mapping[str, Any],
                  options: Optional[Mapping[str, Any]] = None,
                  config_path: Optional[str] = None) -> Any:
-    """An instance of backend `name`. For crun: the embedded one, else the crun binary
-    (with a warning); BackendUnavailable when neither can serve. `options` is the
-    backend's [runtimes.NAME] table; when None it is read from the config file
-    (explicit `config_path`, else $LXCRI_CONFIG or /etc/lxcri/lxcri.toml) only if needed."""
-    args = dict(backend_args)
-
-    def opts() -> Dict[str, Any]:
-        if options is not None:
-            return dict(options)
-        from lxcri import config
-
-        return config.load(config_path).options(name)
-
-    if name == RuntimeType.CRUN:
-        problem = embedded_crun_problem()
-        if problem is None:
-            from lxcri.backends.crun import CrunBackend
-
-            return CrunBackend(**args)
-        from lxcri.backends.oci_binary import OciBinaryBackend, find_binary
-
-        binary, why = find_binary("crun", opts().get("path"))
-        if binary is None:
-            raise BackendUnavailable(f"the crun backend is unavailable: {problem}; and {why}")
-        warn(f"{problem}; using the crun binary {binary} instead")
-        root = str(args.pop("root"))
-        return OciBinaryBackend("crun", binary, root, os.path.join(root, PRIVATE_DIR), **args)
-    if name == RuntimeType.RUNC:
-        from lxcri.backends.runc import RuncBackend
-
-        return RuncBackend(**args, options=opts())
-    if name == RuntimeType.LXC:
-        try:
-            from lxcri.backends.lxc import LxcBackend
-        except ImportError:
-            raise BackendUnavailable("the lxc backend is not included in this lxcri build") \
-                from None
-        return LxcBackend(**args, options=opts())
-    if name == RuntimeType.VM:
-        from lxcri.backends.vm import VmBackend
-
-        return VmBackend(**args, options=opts())
-    raise InvalidArgument(f"unknown runtime {name!r}: use one of {', '.join(RuntimeType.ALL)}")
+    """An instance of backend `name`, made by its registry entry's factory (for crun: the
+    embedded one, else the crun binary with a warning; BackendUnavailable when neither
+    can serve). `options` is the backend's [runtimes.NAME] table; when None it is read
+    from the config file (explicit `config_path`, else $LXCRI_CONFIG or
+    /etc/lxcri/lxcri.toml) only if the backend looks at it."""
+    entry = BACKENDS.get(name)
+    if entry is None:
+        raise InvalidArgument(f"unknown runtime {name!r}: use one of {', '.join(BACKENDS)}")
+    opts: Any = dict(options) if options is not None else _LazyOptions(name, config_path)
+    backend = entry.load()(**backend_args, options=opts)
+    warning = getattr(backend, "warning", None)
+    if warning:
+        warn(warning)
+    return backend
 
 
 def availability(name: str, options: Optional[Mapping[str, Any]] = None) -> Tuple[bool, str]:
     """(usable, what serves it or why not) for `lxcri info`; never raises."""
-    opts = dict(options or {})
-    try:
-        if name == RuntimeType.CRUN:
-            problem = embedded_crun_problem()
-            if problem is None:
-                from lxcri.backends.crun import version_info
-
-                return True, f"embedded libcrun {version_info()['libcrun']}"
-            from lxcri.backends.oci_binary import find_binary
-
-            binary, why = find_binary("crun", opts.get("path"))
-            if binary is not None:
-                return True, f"crun binary {binary} (fallback: {problem})"
-            return False, f"{problem}; and {why}"
-        if name == RuntimeType.RUNC:
-            from lxcri.backends import runc
-
-            return runc.availability(opts)
-        if name == RuntimeType.LXC:
-            try:
-                from lxcri.backends import lxc
-            except ImportError:
-                return False, "the lxc backend is not included in this lxcri build"
-            return lxc.availability(opts)
-        if name == RuntimeType.VM:
-            from lxcri.backends import vm
-
-            return vm.availability(opts)
-    except Exception as exc:  # info must always answer
-        return False, f"{type(exc).__name__}: {exc}"
-    return False, "unknown runtime"
+    entry = BACKENDS.get(name)
+    if entry is None:
+        return False, "unknown runtime"
+    return entry.check(dict(options or {}))
 
 
 def state_roots(root: str) -> List[Tuple[str, str]]:
-    """(runtime, directory) of every non-crun backend that has a state directory here."""
+    """(runtime, directory) of every backend with a state directory of its own that holds
+    something here."""
     found = []
-    for name in (RuntimeType.RUNC, RuntimeType.LXC, RuntimeType.VM):
+    for name, entry in BACKENDS.items():
+        if not entry.own_root:
+            continue
         path = backend_root(root, name)
         try:
             if any(not n.startswith(".") for n in os.listdir(path)):
@@ -311,11 +294,6 @@ def has_crun_containers(root: str) -> bool:
         return False
     return any(not n.startswith(".") and os.path.isfile(os.path.join(root, n, "status"))
                for n in names)
-
-
-def not_found(id: str, root: str) -> ContainerNotFound:
-    return ContainerNotFound(f"container `{id}` does not exist under {root}: `lxcri list` "
-                             "shows the containers there", errno=errno_mod.ENOENT, container_id=id)
 
 
 def exists_error(id: str, owner: str, root: str) -> ContainerExists:

@@ -197,15 +197,18 @@ def _inline(request: Dict[str, Any], embedded: bool) -> bool:
 def _set_subreaper() -> bool:
     """Make the helper a child subreaper; returns whether the embedded crun is loaded."""
     try:
-        from lxcri.backends import crun  # preload: forked children import nothing
+        from lxcri.backends.crun import backend  # noqa: F401 - preload: forked children import nothing
+        from lxcri.backends.crun import binding
     except errors.BackendUnavailable:
-        import ctypes
+        from lxcri.host import prctl
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        try:
+            prctl.set_child_subreaper(True)
+        except OSError:
+            pass  # as before: the helper still works, orphans go to init
         return False
-    crun.prepare_process()  # libcrun's logging and handler registry, once for all children
-    crun.set_child_subreaper(True)
+    binding.prepare_process()  # libcrun's logging and handler registry, once for all children
+    binding.set_child_subreaper(True)
     return True
 
 

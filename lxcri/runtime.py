@@ -15,7 +15,7 @@ import os
 
 from lxcri import bundle as bundle_mod
 from lxcri import dispatch
-from lxcri.backends import RuntimeType
+from lxcri.backends import BACKENDS, RuntimeType
 from lxcri.errors import (
     BackendUnavailable,
     ContainerExists,
@@ -270,7 +270,7 @@ class Runtime:
         config_path = config if os.path.isabs(config) else os.path.join(path, config)
         choice = self._choose(id, config_path, runtime)
         serving = self._serving(choice, id)
-        if serving in (RuntimeType.LXC, RuntimeType.VM):
+        if BACKENDS[serving].check_before_create:
             ok, why = dispatch.availability(serving, self.config().options(serving))
             if not ok:
                 raise BackendUnavailable(
@@ -443,9 +443,39 @@ class Runtime:
     def info(self) -> Dict[str, Any]:
         """What `lxcri info` prints: versions, backends and their availability, cgroup
         mode, the config file and its routing rules, the state root."""
-        from lxcri import hostinfo
+        from lxcri import info
+        from lxcri._version import __version__
+        from lxcri.config import config_path
+        from lxcri.host import cgroups, libraries
 
-        return hostinfo.collect(self)
+        path, required = config_path(self._config_path)
+        config_doc: Dict[str, Any] = {"path": path, "present": os.path.exists(path),
+                                      "source": "LXCRI_CONFIG" if required and not
+                                      self._config_path else ("argument" if self._config_path
+                                                              else "default")}
+        cfg = None
+        try:
+            cfg = self.config()
+            config_doc.update(cfg.to_dict())
+            config_doc["path"] = path
+        except LxcriError as exc:
+            config_doc["error"] = exc.message
+        libcrun = None
+        if dispatch.embedded_crun_problem() is None:
+            from lxcri.backends.crun.backend import version_info as crun_versions
+
+            libcrun = crun_versions()
+        owners = self._owners.all()
+        runtimes = []
+        for name in BACKENDS:
+            ok, detail = dispatch.availability(name, cfg.options(name) if cfg is not None else {})
+            runtimes.append({"name": name, "available": ok, "detail": detail,
+                             "containers": sum(1 for o in owners.values() if o == name)})
+        return info.build(
+            lxcri_version=__version__, state_root=self.root, config_doc=config_doc, config=cfg,
+            libcrun=libcrun, libcrun_library=libraries.libcrun_libraries() if libcrun else None,
+            runtimes=runtimes, env_runtime=os.environ.get(dispatch.ENV_RUNTIME),
+            cgroups=cgroups.host_layout())
 
 
 def _listen_fds() -> int:
@@ -516,7 +546,7 @@ def _write_process_file(root: str, args: Sequence[str], *, tty: bool, cwd: Optio
 
 def write_spec(bundle: str, rootless: bool = False) -> str:
     """Write libcrun's default config.json into `bundle`; refuse to overwrite one."""
-    from lxcri.backends.crun import spec_json
+    from lxcri.backends.crun.backend import spec_json
 
     path = os.path.join(os.path.abspath(bundle), "config.json")
     if not os.path.isdir(os.path.dirname(path)):
@@ -533,7 +563,7 @@ def write_spec(bundle: str, rootless: bool = False) -> str:
 
 def features() -> Dict[str, Any]:
     """The OCI runtime features document (runtime-spec features.md) for this build."""
-    from lxcri.backends.crun import build_features
+    from lxcri.backends.crun.backend import build_features
 
     return build_features()
 
@@ -541,7 +571,7 @@ def features() -> Dict[str, Any]:
 def version_info() -> Dict[str, Any]:
     """lxcri's and libcrun's versions, the OCI spec version, and libcrun's build features."""
     from lxcri._version import __version__
-    from lxcri.backends.crun import version_info as crun_version
+    from lxcri.backends.crun.backend import version_info as crun_version
 
     return {"lxcri": __version__, **crun_version()}
 
@@ -550,6 +580,6 @@ def default_spec(rootless: bool = False) -> Dict[str, Any]:
     """libcrun's default config.json (what `crun spec` writes), as a dict."""
     import json
 
-    from lxcri.backends.crun import spec_json
+    from lxcri.backends.crun.backend import spec_json
 
     return dict(json.loads(spec_json(rootless)))

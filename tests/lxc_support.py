@@ -18,7 +18,7 @@ from support import Cli
 def lxc_unavailable_reason() -> Optional[str]:
     """Why the liblxc driver cannot run here, or None."""
     try:
-        from lxcri.backends import lxc_liblxc
+        from lxcri.backends.lxc import liblxc as lxc_liblxc
     except ImportError as exc:
         return f"lxcri has no lxc backend: {exc}"
     ok, why = lxc_liblxc.availability({})

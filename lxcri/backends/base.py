@@ -11,7 +11,8 @@ ContainerExists, InvalidBundle/InvalidConfig for what the bundle asks and the
 backend cannot honour, ContainerStateError, BackendUnavailable, else LxcriError;
 every message names the container and says what to do.
 
-Each backend module also has a module-level `availability(options)` returning
+Each backend is an entry of the registry (lxcri.backends.BACKENDS) naming its module,
+the factory there that makes a Backend, and a module-level `availability(options)` returning
 (True, "what serves it, e.g. /usr/sbin/runc 1.1.5") or (False, "why not, and the
 fix"), where options is the backend's `[runtimes.<name>]` table from lxcri.toml.
 It must be cheap and must not raise.
@@ -23,6 +24,9 @@ from typing import Any, Dict, List, Optional, Protocol
 
 class Backend(Protocol):
     name: str  # a RuntimeType value
+    # Optional: a line lxcri shows the user once on opening the backend (e.g. why a
+    # stand-in serves); backends without it have none.
+    warning: Optional[str]
 
     def __init__(self, root: str, *, debug: bool = False, systemd_cgroup: bool = False,
                  force_no_cgroup: bool = False, log: Optional[str] = None,

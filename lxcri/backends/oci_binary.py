@@ -81,6 +81,7 @@ class OciBinaryBackend:
         self.log = log
         self.log_format = log_format
         self._log_seq = 0
+        self.warning: Optional[str] = None  # a line dispatch shows once (a stand-in's reason)
 
     # -- running the binary ----------------------------------------------------------------
 

@@ -141,7 +141,7 @@ PRESERVE_FDS = Option("--preserve-fds", kind=COUNT, metavar="N",
 NO_PIVOT = Option("--no-pivot", kind=FLAG, help="Do not use pivot_root to enter the rootfs.")
 NO_NEW_KEYRING = Option("--no-new-keyring", kind=FLAG, help="Do not create a new session keyring for the container.")
 NO_SUBREAPER = Option("--no-subreaper", kind=FLAG, help="Accepted for runc/crun compatibility and ignored, as crun does.")
-# The names will come from the backends' registry; RuntimeType.ALL is that list today.
+# The backends' registry (lxcri.backends.BACKENDS) names them; RuntimeType.ALL is its keys.
 RUNTIME = Option("--runtime", choices=RuntimeType.ALL,
                  help="Run the container on this backend; default: the routing rules (annotation lxcri.runtime, "
                       "lxcri.toml, ids lxc-* to lxc, else crun). Also $LXCRI_RUNTIME.")

@@ -243,7 +243,7 @@ def test_container_cannot_reach_the_host_python(runtime: Any, make_bundle: Any) 
 
 
 def test_import_does_not_reexec_the_interpreter(tmp_path: Path) -> None:
-    script = "print('before'); import lxcri, lxcri.backends.crun; print('after')"
+    script = "print('before'); import lxcri, lxcri.backends.crun.backend; print('after')"
     # As a piped script (stdin can be read once) and as -c.
     out = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True,
                          timeout=60)

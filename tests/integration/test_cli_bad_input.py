@@ -146,9 +146,9 @@ def test_unknown_signal_name(cli: Cli, make_bundle: Any) -> None:
 def test_hybrid_cgroup_refusal_says_what_to_do() -> None:
     # This host's hybrid layout cannot be re-created safely inside a test (it is
     # global), so the mapping of libcrun's refusal is checked on its exact text.
-    from lxcri.backends import crun
+    from lxcri.backends.crun.binding import classify
 
-    exc = crun._classify("cgroups in hybrid mode not supported, drop all controllers from cgroupv2",
-                         0, "cannot run container `x`", "x")
+    exc = classify("cgroups in hybrid mode not supported, drop all controllers from cgroupv2",
+                   0, "cannot run container `x`", "x")
     assert type(exc).__name__ == "CgroupError"
     assert "mount -t cgroup -o hugetlb" in exc.message and "cannot run container `x`" in exc.message

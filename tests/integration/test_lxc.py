@@ -179,7 +179,7 @@ def test_kill_term_reaches_the_init(lxc: LxcCli, lxc_bundle: Any, tmp_path: Path
 
 
 def test_memory_limit_is_in_the_containers_cgroup(lxc: LxcCli, lxc_bundle: Any) -> None:
-    from lxcri.backends import lxc_config, lxc_liblxc
+    from lxcri.host import cgroups
 
     limit = 64 * 1024 * 1024
 
@@ -189,7 +189,7 @@ def test_memory_limit_is_in_the_containers_cgroup(lxc: LxcCli, lxc_bundle: Any) 
             # without it, root in the container may not read the cgroup files it sees
             spec["process"]["capabilities"][kind].append("CAP_DAC_OVERRIDE")
 
-    v2 = lxc_config.host_cgroup_layout().get("memory") == 2
+    v2 = cgroups.host_hierarchies().get("memory") == 2
     name = "memory.max" if v2 else "memory.limit_in_bytes"
     # v2: the unified mount is /sys/fs/cgroup/unified on a hybrid host, /sys/fs/cgroup on v2
     inside = ("u=/sys/fs/cgroup/unified; [ -d $u ] || u=/sys/fs/cgroup; "
@@ -201,7 +201,7 @@ def test_memory_limit_is_in_the_containers_cgroup(lxc: LxcCli, lxc_bundle: Any) 
         lxc("create", "--bundle", str(lxc_bundle("sh", "-c", inside, edit=memory)), cid,
             check=True, stdout=null)
     pid = lxc.state(cid)["pid"]
-    directory = lxc_liblxc.cgroup_dirs(pid)["" if v2 else "memory"]
+    directory = cgroups.cgroup_dirs(pid)["" if v2 else "memory"]
     assert cid in directory
     with open(os.path.join(directory, name)) as f:
         assert int(f.read()) == limit

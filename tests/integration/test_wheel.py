@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from lxcri.hostinfo import elf_needed, library_name
+from lxcri.host.libraries import elf_needed, library_name
 from support import LXCRI, cgroups_named, mounts_under, needs_root, new_id, state_left
 
 pytestmark = [pytest.mark.integration, pytest.mark.core]

@@ -83,7 +83,7 @@ def api_options(pve: FakePve, tmp_path: Path, **extra: Any) -> Dict[str, Any]:
 
 
 def api_driver(pve: FakePve, tmp_path: Path, **extra: Any) -> Any:
-    from lxcri.backends.proxmox import ProxmoxDriver
+    from lxcri.backends.lxc.proxmox.driver import ProxmoxDriver
 
     driver = ProxmoxDriver(str(tmp_path / "state"), api_options(pve, tmp_path, **extra))
     driver.transport.poll_interval = 0

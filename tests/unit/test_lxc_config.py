@@ -8,7 +8,8 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
-from lxcri.backends.lxc_config import cgroup_layout, lxc_config, render
+from lxcri.backends.lxc.liblxc.mapping import lxc_config, render
+from lxcri.host.cgroups import hierarchies as cgroup_layout
 from lxcri.errors import InvalidBundle
 
 HYBRID = """\

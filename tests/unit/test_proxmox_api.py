@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from doubles.fake_pve import FakePve
-from lxcri.backends import proxmox
-from lxcri.backends.proxmox import ProxmoxDriver
+from lxcri.backends.lxc import proxmox
+from lxcri.backends.lxc.proxmox.driver import SHUTDOWN_TIMEOUT, ProxmoxDriver
 from lxcri.errors import (BackendUnavailable, ContainerExists, ContainerNotFound,
                           ContainerStateError, InvalidArgument, InvalidBundle, LxcriError)
 from proxmox_support import SECRET, TOKEN_ID, api_driver, api_options, make_bundle
@@ -124,7 +124,7 @@ def test_lifecycle_start_kill_delete(pve: FakePve, tmp_path: Path) -> None:
         driver.kill("lxc-db-1", 1)
     driver.kill("lxc-db-1", 15)
     [shutdown] = pve.calls("POST", r"/status/shutdown$")
-    assert shutdown.params == {"timeout": str(proxmox.SHUTDOWN_TIMEOUT), "forceStop": "1"}
+    assert shutdown.params == {"timeout": str(SHUTDOWN_TIMEOUT), "forceStop": "1"}
     assert json.loads(driver.state_json("lxc-db-1"))["status"] == "stopped"
     with pytest.raises(ContainerStateError, match="not running"):
         driver.kill("lxc-db-1", 9)

@@ -9,7 +9,7 @@ from typing import Any, Dict
 import pytest
 
 from doubles import pve_schema
-from lxcri.backends import proxmox_mapping as pm
+from lxcri.backends.lxc.proxmox import mapping as pm
 from lxcri.errors import InvalidBundle
 
 MIB = 1024 * 1024

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from lxcri.backends import proxmox
-from lxcri.backends.proxmox import ProxmoxDriver
-from lxcri.backends.proxmox_records import VmidMap
+from lxcri.backends.lxc import proxmox
+from lxcri.backends.lxc.proxmox.driver import ProxmoxDriver
+from lxcri.backends.lxc.proxmox.records import VmidMap
 from lxcri.errors import ContainerExists, ContainerStateError, InvalidArgument, LxcriError
 from proxmox_support import FakeNode, make_bundle
 from proxmox_support import node  # noqa: F401  (fixture)
@@ -160,7 +160,7 @@ def test_vmid_map_is_atomic_and_survives_a_new_process(node: FakeNode, tmp_path:
     assert "a.json" in names and any(n.startswith("sha256-") for n in names)
     assert not [n for n in names if n.endswith(".tmp")]
     # A fresh interpreter (as the next lxcri command would be) reads the same map.
-    code = ("import json, sys; from lxcri.backends.proxmox import ProxmoxDriver; "
+    code = ("import json, sys; from lxcri.backends.lxc.proxmox.driver import ProxmoxDriver; "
             "d = ProxmoxDriver(sys.argv[1], json.loads(sys.argv[2])); "
             "print(json.dumps(sorted((s['id'][:3], s['annotations']['lxcri.proxmox.vmid']) "
             "for s in d.list())))")

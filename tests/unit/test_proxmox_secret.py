@@ -11,9 +11,9 @@ from typing import List
 import pytest
 
 from doubles.fake_pve import FakePve
-from lxcri.backends import proxmox
-from lxcri.backends.proxmox import ProxmoxDriver
-from lxcri.backends.proxmox_transport import Secret
+from lxcri.backends.lxc import proxmox
+from lxcri.backends.lxc.proxmox.driver import ProxmoxDriver
+from lxcri.backends.lxc.proxmox.transport import Secret
 from lxcri.errors import LxcriError
 from proxmox_support import SECRET, FakeClock, api_options, make_bundle
 from proxmox_support import cert_dir, pve  # noqa: F401  (fixtures)

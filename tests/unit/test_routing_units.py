@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from lxcri import dispatch, hostinfo
+from lxcri import dispatch
+from lxcri import info as hostinfo
 from lxcri.config import Config, parse
 from lxcri.errors import BackendUnavailable, ContainerExists, ContainerNotFound, LxcriError
 from lxcri.runtime import Runtime

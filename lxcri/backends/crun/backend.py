@@ -1,4 +1,4 @@
-"""The embedded libcrun backend: the only module that touches the compiled lxcri._crun.
+"""The embedded libcrun backend: CrunBackend, on the binding lxcri.backends.crun.binding.
 
 It calls libcrun in the current process. Short-lived processes (the CLI) use it
 directly; long-lived ones go through lxcri.isolation, which runs each operation
@@ -13,14 +13,11 @@ import os
 import sys
 
 from lxcri import sealed
-from lxcri._version import __version__
+from lxcri.backends.crun.binding import check, ffi, handler_manager, lib, prepare_process
 from lxcri.errors import (
-    BackendUnavailable,
-    CgroupError,
     ContainerExists,
     ContainerNotFound,
     ContainerStateError,
-    InvalidBundle,
     InvalidConfig,
     LxcriError,
 )
@@ -28,85 +25,6 @@ from lxcri.errors import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing, json and signal stay out of the CLI's start-up path
     from typing import Any, Callable, Dict, Iterator, List, Optional
-
-_dlopen_flags = sys.getdlopenflags()
-# Lazy binding: resolving every symbol of libcrun, libsystemd, libgcrypt, ... up
-# front costs milliseconds that a `state` call never uses.
-sys.setdlopenflags(os.RTLD_LAZY | (_dlopen_flags & ~os.RTLD_NOW))
-try:
-    from lxcri._crun import ffi, lib
-except ImportError as exc:  # built without libcrun, or libcrun.so.0 missing beside it
-    raise BackendUnavailable(f"the embedded crun backend cannot load: {exc}") from None
-finally:
-    sys.setdlopenflags(_dlopen_flags)
-
-_built_for = ffi.string(lib.lxcri_module_version()).decode()
-if _built_for != __version__:
-    raise BackendUnavailable(
-        f"lxcri._crun was built for lxcri {_built_for} but this is lxcri {__version__}: "
-        "reinstall lxcri")
-
-HYBRID_CGROUP_HINT = (
-    "this host mounts cgroup v1 and v2 side by side with controllers enabled on v2, "
-    "which libcrun refuses; move them off v2, e.g. for hugetlb: "
-    "mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb "
-    "(Proxmox VE 7+ uses pure cgroup v2 and is not affected)")
-
-_process_setup_done = False
-_handler_manager: Any = ffi.NULL
-
-
-def prepare_process(debug: bool = False) -> None:
-    """Once per process: libcrun's logging and handler registry are process globals."""
-    global _process_setup_done, _handler_manager
-    lib.libcrun_set_verbosity(_debug_verbosity() if debug else lib.LIBCRUN_VERBOSITY_ERROR)
-    if _process_setup_done:
-        return
-    err = ffi.new("libcrun_error_t *")
-    handler = ffi.new("crun_output_handler *")
-    handler_arg = ffi.new("void **")
-    _check(lib.libcrun_init_logging(handler, handler_arg, ffi.NULL, ffi.NULL, err), err)
-    _handler_manager = lib.libcrun_handler_manager_create(err)
-    if _handler_manager == ffi.NULL:
-        _check(-1, err)
-    _process_setup_done = True
-
-
-def _debug_verbosity() -> int:
-    """What crun --debug sets: LIBCRUN_VERBOSITY_DEBUG where this libcrun has it (1.21),
-    else WARNING (1.8.1, whose crun --debug sets nothing more)."""
-    if lib.LXCRI_HAS_VERBOSITY_DEBUG:
-        return int(lib.LIBCRUN_VERBOSITY_DEBUG)
-    return int(lib.LIBCRUN_VERBOSITY_WARNING)
-
-
-def _check(ret: int, err: Any, what: str = "", container_id: Optional[str] = None) -> int:
-    """Turn libcrun's (ret, err) into a return value or an LxcriError; always frees err."""
-    if ret >= 0:
-        return ret
-    status, msg = 0, "unknown libcrun error"
-    if err[0] != ffi.NULL:
-        status = err[0].status
-        if err[0].msg != ffi.NULL:
-            msg = ffi.string(err[0].msg).decode("utf-8", "replace")
-        lib.libcrun_error_release(err)
-    if status:
-        msg = f"{msg}: {os.strerror(status)}"
-    raise _classify(msg, status, what, container_id)
-
-
-def _classify(msg: str, status: int, what: str, container_id: Optional[str]) -> LxcriError:
-    text = f"{what}: {msg}" if what else msg
-    kw: Dict[str, Any] = {"errno": status or None, "container_id": container_id}
-    if "hybrid mode not supported" in msg:
-        return CgroupError(f"{text}; {HYBRID_CGROUP_HINT}", **kw)
-    if "already exists" in msg and status in (0, errno_mod.EEXIST):
-        return ContainerExists(text, **kw)
-    if msg.startswith("executable file") or "exec container process" in msg:
-        return InvalidBundle(f"{text}; check process.args[0] in the bundle's config.json "
-                             "(and PATH in process.env)", **kw)
-    return LxcriError(text, **kw)
-
 
 class _SavedProcessState:
     """Restores what libcrun leaves changed in the calling process (signal mask, cwd)."""
@@ -175,7 +93,7 @@ class CrunBackend:
         ctx.no_new_keyring = no_new_keyring
         if lib.LXCRI_HAS_CONTEXT_NO_SUBREAPER:  # 1.8.1; gone in 1.21, and no libcrun reads it
             ctx.no_subreaper = no_subreaper
-        ctx.handler_manager = _handler_manager
+        ctx.handler_manager = handler_manager()
         if self._log_handler is not None:
             ctx.output_handler, ctx.output_handler_arg = self._log_handler
         return ctx
@@ -193,14 +111,14 @@ class CrunBackend:
         err = ffi.new("libcrun_error_t *")
         with _SavedProcessState():
             ret = fn(err)
-        return _check(ret, err, what, id)
+        return check(ret, err, what, id)
 
     def _load(self, config_path: str, bundle: str) -> Any:
         err = ffi.new("libcrun_error_t *")
         container = lib.libcrun_container_load_from_file(config_path.encode(), err)
         if container == ffi.NULL:
             try:
-                _check(-1, err)
+                check(-1, err)
             except LxcriError as exc:
                 # lxcri.runtime looks closer at the bundle when this surfaces.
                 raise InvalidConfig(f"{config_path}: {exc.message}", errno=exc.errno) from None
@@ -237,7 +155,7 @@ class CrunBackend:
         with _SavedProcessState():
             os.chdir(bundle)  # libcrun resolves root.path and records the bundle from the cwd
             ret = call(ctx, container, err)
-        return _check(ret, err, f"cannot {what} container `{id}`", id)
+        return check(ret, err, f"cannot {what} container `{id}`", id)
 
     # -- operations ------------------------------------------------------------------------
 
@@ -407,10 +325,10 @@ def _init_log(log: str, log_format: str) -> Any:
     err = ffi.new("libcrun_error_t *")
     handler = ffi.new("crun_output_handler *")
     handler_arg = ffi.new("void **")
-    _check(lib.libcrun_init_logging(handler, handler_arg, ffi.NULL, log.encode(), err), err,
+    check(lib.libcrun_init_logging(handler, handler_arg, ffi.NULL, log.encode(), err), err,
            f"cannot open the log {log}")
     if log_format != "text":
-        _check(lib.libcrun_set_log_format(log_format.encode(), err), err,
+        check(lib.libcrun_set_log_format(log_format.encode(), err), err,
                f"unknown log format {log_format!r}")
     return handler[0], handler_arg[0]
 
@@ -437,7 +355,7 @@ def spec_json(rootless: bool = False) -> str:
     err = ffi.new("libcrun_error_t *")
     out = ffi.new("char **")
     try:
-        _check(lib.lxcri_spec_json(rootless, out, err), err, "cannot generate a spec")
+        check(lib.lxcri_spec_json(rootless, out, err), err, "cannot generate a spec")
         return ffi.string(out[0]).decode()
     finally:
         lib.lxcri_free(out[0])
@@ -455,15 +373,6 @@ def version_info() -> Dict[str, Any]:
             "features": [f"+{name}" for name, on in flags if on]}
 
 
-def set_child_subreaper(on: bool) -> None:
-    if lib.lxcri_set_child_subreaper(1 if on else 0) < 0:
-        raise OSError(ffi.errno, os.strerror(ffi.errno))
-
-
-def is_child_subreaper() -> bool:
-    return lib.lxcri_get_child_subreaper() == 1
-
-
 # Capability names in kernel order (capability.h); the host's cap_last_cap bounds the list.
 _CAPABILITIES = (
     "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
@@ -478,10 +387,10 @@ def build_features() -> Dict[str, Any]:
     """The OCI features document (runtime-spec features.md) for this libcrun build."""
     import json
 
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            last = int(f.read())
-    except (OSError, ValueError):
+    from lxcri.host import procfs
+
+    last = procfs.cap_last_cap()
+    if last is None:
         last = len(_CAPABILITIES) - 1
     namespaces = ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"]
     if lib.LXCRI_HAVE_TIME_NS:

@@ -3,10 +3,10 @@
 Chosen on a PVE node (`pct` present, pmxcfs mounted at /etc/pve) or when
 lxcri.toml's [runtimes.lxc.proxmox] names an API endpoint. A bundle becomes a CT:
 its rootfs is packed as a CT template, config.json is mapped to CT options
-(lxcri.backends.proxmox_mapping), the VMID comes from the cluster, and the
-id <-> VMID map lives under lxcri's state root (lxcri.backends.proxmox_records).
+(lxcri.backends.lxc.proxmox.mapping), the VMID comes from the cluster, and the
+id <-> VMID map lives under lxcri's state root (lxcri.backends.lxc.proxmox.records).
 create/start/state/kill/delete go to the REST API (proxmoxer, API token) or to
-`pct` on the node (lxcri.backends.proxmox_transport).
+`pct` on the node (lxcri.backends.lxc.proxmox.transport).
 
 What a CT cannot do in OCI terms is refused with a clear error: a console socket,
 preserved fds, a foreground run (pct start discards the container's stdout and
@@ -17,6 +17,15 @@ from __future__ import annotations
 import os
 
 from lxcri.backends import backend_root
+from lxcri.backends.lxc.proxmox import (
+    api_problem,
+    availability,
+    on_node,
+    pct_path,
+    read_secret,
+    setting,
+    settings,
+)
 from lxcri.errors import (
     BackendUnavailable,
     ContainerNotFound,
@@ -28,23 +37,12 @@ from lxcri.errors import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # proxmoxer, json, subprocess and tarfile load only when an operation needs them
-    from typing import Any, Dict, List, Optional, Tuple, Union
+    from typing import Any, Dict, List, Optional, Union
 
-    from lxcri.backends.proxmox_transport import ApiTransport, PctTransport, Secret
+    from lxcri.backends.lxc.proxmox.transport import ApiTransport, PctTransport
 
     Transport = Union[ApiTransport, PctTransport]
 
-DEFAULTS: Dict[str, Any] = {
-    "storage": "local-lvm",
-    "template_storage": "local",
-    "verify_ssl": True,
-    "network": "name=eth0,bridge=vmbr0,ip=dhcp",
-    "unprivileged": True,
-    "rootfs_size": 8,
-    "task_timeout": 300,
-    "pct": "pct",
-    "pve_dir": "/etc/pve",
-}
 OCI_VERSION = "1.0.2"
 VMID_ANNOTATION = "lxcri.proxmox.vmid"
 NODE_ANNOTATION = "lxcri.proxmox.node"
@@ -53,106 +51,6 @@ CGROUP_ROOT = "/sys/fs/cgroup/lxc"
 # Seconds a `kill TERM` (a clean shutdown) waits before PVE stops the CT hard.
 SHUTDOWN_TIMEOUT = 30
 _CREATE_ATTEMPTS = 5  # VMID races with other creators
-
-
-# --- configuration ---------------------------------------------------------------------------
-
-def _section(options: Dict[str, Any]) -> Dict[str, Any]:
-    section = (options or {}).get("proxmox") or {}
-    return section if isinstance(section, dict) else {}
-
-
-def _setting(section: Dict[str, Any], key: str) -> Any:
-    return section.get(key, DEFAULTS.get(key))
-
-
-def _pct_path(section: Dict[str, Any]) -> Optional[str]:
-    import shutil
-
-    pct = str(_setting(section, "pct"))
-    if os.sep in pct:
-        return pct if os.access(pct, os.X_OK) else None
-    return shutil.which(pct)
-
-
-def _on_node(section: Dict[str, Any]) -> bool:
-    """pct is installed and pmxcfs is mounted (its virtual .vmlist exists only then)."""
-    pve_dir = str(_setting(section, "pve_dir"))
-    return _pct_path(section) is not None and os.path.isfile(os.path.join(pve_dir, ".vmlist"))
-
-
-def selected(options: Dict[str, Any]) -> bool:
-    """Does the lxc backend serve containers as Proxmox CTs here? Cheap; never raises.
-    [runtimes.lxc] driver = "proxmox" / "liblxc" decides outright; "auto" (the default) detects."""
-    try:
-        driver = (options or {}).get("driver", "auto")
-        if driver in ("proxmox", "liblxc"):
-            return driver == "proxmox"
-        section = _section(options)
-        return bool(section.get("endpoint")) or _on_node(section)
-    except Exception:  # a malformed table is the lead's validator's to report
-        return False
-
-
-def _read_secret(section: Dict[str, Any]) -> Secret:
-    """The token secret, from token_secret_file (preferred) or token_secret."""
-    from lxcri.backends.proxmox_transport import Secret
-
-    path = section.get("token_secret_file")
-    if path:
-        try:
-            with open(path) as f:
-                value = f.read().strip()
-        except OSError as exc:
-            raise BackendUnavailable(
-                f"[runtimes.lxc.proxmox] token_secret_file {path}: {exc.strerror}; "
-                "it must hold the API token's secret") from None
-        if not value:
-            raise BackendUnavailable(f"[runtimes.lxc.proxmox] token_secret_file {path} is empty")
-        return Secret(value)
-    value = section.get("token_secret")
-    if not value:
-        raise BackendUnavailable(
-            "[runtimes.lxc.proxmox] names an endpoint but no token secret: set "
-            "token_secret_file (a file only root can read) or token_secret")
-    return Secret(str(value))
-
-
-def _api_problem(section: Dict[str, Any]) -> Optional[str]:
-    import importlib.util
-
-    for key in ("node", "token_id"):
-        if not section.get(key):
-            return f"[runtimes.lxc.proxmox] names an endpoint but no {key}"
-    for module in ("requests", "proxmoxer"):
-        if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed: pip install 'lxcri[proxmox]'"
-    return None
-
-
-def availability(options: Dict[str, Any]) -> Tuple[bool, str]:
-    """(True, what serves Proxmox CTs) or (False, why not and the fix). Cheap; never raises."""
-    try:
-        section = _section(options)
-        if section.get("endpoint"):
-            problem = _api_problem(section)
-            if problem is None:
-                _read_secret(section)
-            if problem is not None:
-                return False, problem
-            from lxcri.backends.proxmox_transport import parse_endpoint
-
-            host, port = parse_endpoint(str(section["endpoint"]))
-            return True, f"Proxmox API https://{host}:{port} node {section['node']}"
-        if _on_node(section):
-            return True, f"pct {_pct_path(section)} on PVE node {os.uname().nodename}"
-        return False, ("not a Proxmox VE node (no pct, or no pmxcfs at "
-                       f"{_setting(section, 'pve_dir')}) and [runtimes.lxc.proxmox] names no "
-                       "endpoint: run lxcri on a PVE node or configure the API")
-    except LxcriError as exc:
-        return False, exc.message
-    except Exception as exc:  # availability must not raise
-        return False, f"the Proxmox settings cannot be used: {type(exc).__name__}"
 
 
 # --- the driver ------------------------------------------------------------------------------
@@ -165,31 +63,31 @@ class ProxmoxDriver:
     def __init__(self, root: str, options: Dict[str, Any], *, debug: bool = False) -> None:
         self.root = os.path.abspath(root)
         self.dir = os.path.join(backend_root(self.root, "lxc"), "proxmox")
-        section = _section(options)  # not kept: it may hold the token secret
+        section = settings(options)  # not kept: it may hold the token secret
         self.debug = debug
-        self.storage = str(_setting(section, "storage"))
-        self.network = str(_setting(section, "network"))
-        self.unprivileged = bool(_setting(section, "unprivileged"))
-        self.rootfs_size = int(_setting(section, "rootfs_size"))
-        self.pve_dir = str(_setting(section, "pve_dir"))
-        self.pct = _pct_path(section)
-        from lxcri.backends.proxmox_records import VmidMap
-        from lxcri.backends.proxmox_transport import ApiTransport, PctTransport
+        self.storage = str(setting(section, "storage"))
+        self.network = str(setting(section, "network"))
+        self.unprivileged = bool(setting(section, "unprivileged"))
+        self.rootfs_size = int(setting(section, "rootfs_size"))
+        self.pve_dir = str(setting(section, "pve_dir"))
+        self.pct = pct_path(section)
+        from lxcri.backends.lxc.proxmox.records import VmidMap
+        from lxcri.backends.lxc.proxmox.transport import ApiTransport, PctTransport
 
         self.records = VmidMap(os.path.join(self.dir, "containers"))
-        timeout = float(_setting(section, "task_timeout"))
+        timeout = float(setting(section, "task_timeout"))
         log = self._debug_line if debug else None
         self.transport: Transport
         if section.get("endpoint"):
-            problem = _api_problem(section)
+            problem = api_problem(section)
             if problem is not None:
                 raise BackendUnavailable(problem)
             self.transport = ApiTransport(
                 str(section["endpoint"]), str(section["node"]), str(section["token_id"]),
-                _read_secret(section), verify_ssl=bool(_setting(section, "verify_ssl")),
-                template_storage=str(_setting(section, "template_storage")),
+                read_secret(section), verify_ssl=bool(setting(section, "verify_ssl")),
+                template_storage=str(setting(section, "template_storage")),
                 task_timeout=timeout, debug=log)
-        elif self.pct is not None and _on_node(section):
+        elif self.pct is not None and on_node(section):
             self.transport = PctTransport(self.pct, self.pve_dir, task_timeout=timeout, debug=log)
         else:
             raise BackendUnavailable(availability(options)[1])
@@ -239,7 +137,7 @@ class ProxmoxDriver:
 
     def _check_marker(self, record: Dict[str, Any], what: str) -> None:
         """Refuse to touch a VMID that no longer carries this container's marker."""
-        from lxcri.backends.proxmox_mapping import marker_for
+        from lxcri.backends.lxc.proxmox.mapping import marker_for
 
         vmid = int(record["vmid"])
         config = self.transport.config(vmid)
@@ -299,7 +197,7 @@ class ProxmoxDriver:
         process before it starts."""
         import time
 
-        from lxcri.backends.proxmox_mapping import ct_spec
+        from lxcri.backends.lxc.proxmox.mapping import ct_spec
         from lxcri.errors import ProxmoxError
 
         self._refuse_fds(id, console_socket, preserve_fds, listen_fds, "create")
@@ -363,7 +261,7 @@ class ProxmoxDriver:
         self.records.remove(record["id"])
 
     def _is_ours(self, record: Dict[str, Any]) -> bool:
-        from lxcri.backends.proxmox_mapping import marker_for
+        from lxcri.backends.lxc.proxmox.mapping import marker_for
 
         try:
             config = self.transport.config(int(record["vmid"]))
@@ -527,7 +425,7 @@ class ProxmoxDriver:
         import json
         import subprocess
 
-        from lxcri.backends.proxmox_transport import pct_exec_argv
+        from lxcri.backends.lxc.proxmox.transport import pct_exec_argv
 
         self._refuse_fds(id, console_socket, preserve_fds, listen_fds, "exec into")
         record = self.records.load(id)
@@ -608,7 +506,7 @@ class ProxmoxDriver:
     def update(self, id: str, resources_json: str) -> None:
         import json
 
-        from lxcri.backends.proxmox_mapping import resource_options
+        from lxcri.backends.lxc.proxmox.mapping import resource_options
         from lxcri.errors import ProxmoxError
 
         record = self.records.load(id)

@@ -1,7 +1,7 @@
 """The liblxc driver of the lxc backend: OCI containers run as LXC containers by liblxc.
 
 How OCI's lifecycle maps onto LXC:
-- `create` writes an LXC config (lxc_config.py) to <lxcpath>/<id>/config and forks
+- `create` writes an LXC config (mapping.py) to <lxcpath>/<id>/config and forks
   a *monitor* (double fork, own session, the caller's stdio) that calls liblxc's
   non-daemonized start. liblxc clones the container's init, then runs our
   `lxc.hook.start-host` script on the host: it reports the init's pid through a
@@ -30,8 +30,9 @@ import sys
 
 from lxcri import sealed
 from lxcri.backends import backend_root
+from lxcri.backends.lxc.liblxc import availability
+from lxcri.backends.lxc.liblxc.binding import load_binding
 from lxcri.errors import (
-    BackendUnavailable,
     ContainerExists,
     ContainerNotFound,
     ContainerStateError,
@@ -39,6 +40,7 @@ from lxcri.errors import (
     InvalidBundle,
     LxcriError,
 )
+from lxcri.host import Host
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,77 +51,7 @@ _MONITOR_EXIT_TIMEOUT = 30.0  # seconds delete waits for liblxc to tear a contai
 _SIGKILL, _SIGTERM, _SIGINT, _SIGHUP, _SIGQUIT = 9, 15, 2, 1, 3
 
 
-def load_binding() -> Tuple[Any, Any]:
-    """lxcri._lxc's (ffi, lib), or BackendUnavailable saying how to get it."""
-    try:
-        from lxcri._lxc import ffi, lib
-    except ImportError as exc:
-        from importlib.util import find_spec
-
-        if find_spec("lxcri._lxc") is not None:
-            # Built, but the host's liblxc is missing: the wheel does not carry liblxc,
-            # because the lxc backend needs the host's lxc (templates, hooks, paths) anyway.
-            raise BackendUnavailable(
-                f"the liblxc binding lxcri._lxc cannot load ({exc}): install the host's lxc "
-                "(Debian: apt-get install lxc)") from None
-        raise BackendUnavailable(
-            f"the liblxc binding lxcri._lxc is not built ({exc}): install lxc-dev "
-            "(pkg-config lxc) and reinstall lxcri") from None
-    from lxcri._version import __version__
-
-    built_for = ffi.string(lib.lxcri_lxc_module_version()).decode()
-    if built_for != __version__:
-        raise BackendUnavailable(f"lxcri._lxc was built for lxcri {built_for} but this is "
-                                 f"lxcri {__version__}: reinstall lxcri")
-    return ffi, lib
-
-
-def availability(options: Dict[str, Any]) -> Tuple[bool, str]:
-    try:
-        ffi, lib = load_binding()
-    except BackendUnavailable as exc:
-        return False, exc.message
-    return True, f"liblxc {ffi.string(lib.lxc_get_version()).decode()}"
-
-
-# --- small process helpers (no liblxc) --------------------------------------------------
-
-def _starttime(pid: int) -> Optional[str]:
-    """The process's start time in clock ticks (stat field 22), None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data.rsplit(b")", 1)[-1].split()
-    if len(fields) < 20 or fields[0] == b"Z":
-        return None  # a zombie has exited already
-    return fields[19].decode()
-
-
-def _alive(pid: int, starttime: Optional[str]) -> bool:
-    return pid > 0 and starttime is not None and _starttime(pid) == starttime
-
-
-def _wait_gone(pid: int, starttime: Optional[str], timeout: float) -> bool:
-    """Wait until process pid (not necessarily our child) has exited; False on timeout."""
-    if not _alive(pid, starttime):
-        return True
-    import select
-
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return True
-    try:
-        if not _alive(pid, starttime):  # the pid may have been reused before pidfd_open
-            return True
-        p = select.poll()
-        p.register(fd, select.POLLIN)
-        return bool(p.poll(int(timeout * 1000)))
-    finally:
-        os.close(fd)
-
+# --- small file helpers (lxcri's own files) -----------------------------------------------
 
 def _read(path: str) -> Optional[str]:
     try:
@@ -152,45 +84,6 @@ def exit_code_of(wait_status: int) -> int:
     return 255
 
 
-def _cgroup_mounts() -> Dict[str, str]:
-    """Controller name (or "" for the unified hierarchy) -> its mount point."""
-    out: Dict[str, str] = {}
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, sep, right = line.partition(" - ")
-            if not sep:
-                continue
-            fields, rfields = left.split(), right.split()
-            if rfields[0] == "cgroup2":
-                out.setdefault("", fields[4])
-            elif rfields[0] == "cgroup" and len(rfields) > 2:
-                for opt in rfields[2].split(","):
-                    out.setdefault(opt, fields[4])
-    return out
-
-
-def cgroup_dirs(pid: int) -> Dict[str, str]:
-    """Controller (or "" for v2) -> the host directory of process pid's cgroup there."""
-    text = _read(f"/proc/{pid}/cgroup") or ""
-    mounts = _cgroup_mounts()
-    dirs: Dict[str, str] = {}
-    for line in text.splitlines():
-        _, controllers, path = line.split(":", 2)
-        for name in (controllers.split(",") if controllers else [""]):
-            if name in mounts:
-                dirs[name] = mounts[name] + path.rstrip("/") if path != "/" else mounts[name]
-    return dirs
-
-
-def _cgroup_pids(directory: str) -> List[int]:
-    pids: List[int] = []
-    for dirpath, _dirs, files in os.walk(directory):
-        if "cgroup.procs" in files:
-            text = _read(os.path.join(dirpath, "cgroup.procs")) or ""
-            pids.extend(int(p) for p in text.split())
-    return pids
-
-
 # --- the driver --------------------------------------------------------------------------
 
 class LiblxcDriver:
@@ -199,8 +92,11 @@ class LiblxcDriver:
     name = "liblxc"
 
     def __init__(self, root: str, options: Optional[Dict[str, Any]] = None, *,
-                 debug: bool = False) -> None:
+                 debug: bool = False, host: Optional[Host] = None) -> None:
+        """host: where processes and cgroups are looked up and signalled (a test double
+        in unit tests)."""
         self.root = os.path.abspath(root)
+        self.host = host if host is not None else Host()
         self.lxcpath = backend_root(self.root, "lxc")
         self.options = dict(options or {})
         self.debug = debug
@@ -249,21 +145,20 @@ class LiblxcDriver:
             return "stopped", 0
         if pid == 0:
             mon, mon_start = self._monitor(id)
-            return ("creating", 0) if _alive(mon, mon_start) else ("stopped", 0)
-        if not _alive(pid, start):
+            return ("creating", 0) if self.host.alive(mon, mon_start) else ("stopped", 0)
+        if not self.host.alive(pid, start):
             return "stopped", 0
         if os.path.exists(self._file(id, "lxcri.start")):
             return "created", pid
         return ("paused" if self._frozen(pid) else "running"), pid
 
-    @staticmethod
-    def _frozen(pid: int) -> bool:
-        dirs = cgroup_dirs(pid)
+    def _frozen(self, pid: int) -> bool:
+        dirs = self.host.cgroup_dirs(pid)
         if "freezer" in dirs:
-            state = _read(os.path.join(dirs["freezer"], "freezer.state")) or ""
+            state = self.host.read(os.path.join(dirs["freezer"], "freezer.state")) or ""
             return state.strip() in ("FROZEN", "FREEZING")
         if "" in dirs:
-            events = _read(os.path.join(dirs[""], "cgroup.events")) or ""
+            events = self.host.read(os.path.join(dirs[""], "cgroup.events")) or ""
             return "frozen 1" in events
         return False
 
@@ -348,7 +243,7 @@ class LiblxcDriver:
         """Create the container; returns (status pipe read end, its closer)."""
         import json
 
-        from lxcri.backends import lxc_config
+        from lxcri.backends.lxc.liblxc import mapping as lxc_config
 
         if not sealed.is_sealed():
             raise LxcriError(
@@ -369,7 +264,7 @@ class LiblxcDriver:
         try:
             items, mask_lines = lxc_config.lxc_config(
                 spec, rootfs=rootfs, state_dir=directory,
-                layout=lxc_config.host_cgroup_layout(), debug=self.debug)
+                layout=self.host.hierarchies(), debug=self.debug)
         except InvalidBundle as exc:
             raise InvalidBundle(f"container `{id}`: {config_path}: "
                                 f"{exc.message.split(': ', 1)[-1]}", container_id=id) from None
@@ -393,7 +288,7 @@ class LiblxcDriver:
         import json
         import time
 
-        from lxcri.backends import lxc_config
+        from lxcri.backends.lxc.liblxc import mapping as lxc_config
 
         directory = self._dir(id)
         quoted = "'" + directory.replace("'", "'\"'\"'") + "'"
@@ -430,7 +325,7 @@ class LiblxcDriver:
         finally:
             os.close(ready)
         os.unlink(self._file(id, "lxcri.ready"))
-        start = _starttime(pid)
+        start = self.host.starttime(pid)
         if start is None:
             os.close(status_r)
             raise LxcriError(f"cannot create container `{id}`: its init (pid {pid}) exited "
@@ -521,7 +416,7 @@ class LiblxcDriver:
         try:
             os.closerange(3 + preserve_fds, status_w)
             os.closerange(status_w + 1, 1 << 16)
-            start = _starttime(os.getpid())
+            start = self.host.starttime(os.getpid())
             _write_atomic(self._file(id, "lxcri.monitor"), f"{os.getpid()} {start}\n")
             ffi, lib = load_binding()
             c = lib.lxc_container_new(id.encode(), self.lxcpath.encode())
@@ -593,22 +488,22 @@ class LiblxcDriver:
                                       f"{status}", container_id=id)
         targets = [pid]
         if all:
-            dirs = cgroup_dirs(pid)
+            dirs = self.host.cgroup_dirs(pid)
             where = dirs.get("pids") or dirs.get("freezer") or dirs.get("")
             if where:
-                targets = sorted(set(_cgroup_pids(where)) | {pid})
+                targets = sorted(set(self.host.cgroup_pids(where)) | {pid})
         for target in targets:
             try:
-                os.kill(target, signal)
+                self.host.kill(target, signal)
             except ProcessLookupError:
                 pass
         if status == "created" and signal in (_SIGKILL, _SIGTERM, _SIGINT, _SIGHUP, _SIGQUIT):
             # The init waits inside liblxc, which waits for the start-host hook: ending the
             # hook makes liblxc abandon the start, so the container stops instead of hanging.
             _pid, _start, hook = self._pids(id)
-            if hook > 0 and _starttime(hook) is not None:
+            if hook > 0 and self.host.starttime(hook) is not None:
                 try:
-                    os.kill(hook, _SIGKILL)
+                    self.host.kill(hook, _SIGKILL)
                 except ProcessLookupError:
                     pass
 
@@ -638,36 +533,33 @@ class LiblxcDriver:
         import shutil
 
         pid, start, hook = self._pids(id)
-        if _alive(pid, start):
-            dirs = cgroup_dirs(pid)
+        if self.host.alive(pid, start):
+            dirs = self.host.cgroup_dirs(pid)
             self._thaw(dirs)
             where = dirs.get("pids") or dirs.get("freezer") or dirs.get("")
-            for target in sorted(set(_cgroup_pids(where) if where else []) | {pid}):
+            for target in sorted(set(self.host.cgroup_pids(where) if where else []) | {pid}):
                 try:
-                    os.kill(target, _SIGKILL)
+                    self.host.kill(target, _SIGKILL)
                 except ProcessLookupError:
                     pass
-        if hook > 0 and _starttime(hook) is not None:
+        if hook > 0 and self.host.starttime(hook) is not None:
             try:
-                os.kill(hook, _SIGKILL)
+                self.host.kill(hook, _SIGKILL)
             except ProcessLookupError:
                 pass
         mon, mon_start = self._monitor(id)
-        if mon and not _wait_gone(mon, mon_start, _MONITOR_EXIT_TIMEOUT):
+        if mon and not self.host.wait_gone(mon, mon_start, _MONITOR_EXIT_TIMEOUT):
             raise LxcriError(f"cannot delete container `{id}`: its lxcri monitor (pid {mon}) "
                              f"did not finish within {_MONITOR_EXIT_TIMEOUT:.0f}s; see "
                              f"{self._file(id, 'lxc.log')}", container_id=id)
         shutil.rmtree(self._dir(id), ignore_errors=True)
 
-    @staticmethod
-    def _thaw(dirs: Dict[str, str]) -> None:
+    def _thaw(self, dirs: Dict[str, str]) -> None:
         try:
             if "freezer" in dirs:
-                with open(os.path.join(dirs["freezer"], "freezer.state"), "w") as f:
-                    f.write("THAWED")
+                self.host.write(os.path.join(dirs["freezer"], "freezer.state"), "THAWED")
             elif "" in dirs:
-                with open(os.path.join(dirs[""], "cgroup.freeze"), "w") as f:
-                    f.write("0")
+                self.host.write(os.path.join(dirs[""], "cgroup.freeze"), "0")
         except OSError:
             pass
 
@@ -712,14 +604,14 @@ class LiblxcDriver:
         status, pid = self._status(id)
         if pid == 0:
             return []
-        dirs = cgroup_dirs(pid)
+        dirs = self.host.cgroup_dirs(pid)
         where = dirs.get("pids") or dirs.get("freezer") or dirs.get("")
-        return sorted(set(_cgroup_pids(where) if where else []) | {pid})
+        return sorted(set(self.host.cgroup_pids(where) if where else []) | {pid})
 
     def update(self, id: str, resources_json: str) -> None:
         import json
 
-        from lxcri.backends import lxc_config
+        from lxcri.backends.lxc.liblxc import mapping as lxc_config
 
         self._meta(id)
         status, pid = self._status(id)
@@ -732,8 +624,8 @@ class LiblxcDriver:
             raise InvalidArgument(f"cannot update container `{id}`: the resources are not "
                                   f"valid JSON: {exc}", container_id=id) from None
         items: List[Tuple[str, str]] = []
-        lxc_config._resources(resources, lxc_config.host_cgroup_layout(), items)
-        dirs = cgroup_dirs(pid)
+        lxc_config._resources(resources, self.host.hierarchies(), items)
+        dirs = self.host.cgroup_dirs(pid)
         for key, value in items:
             v2 = key.startswith("lxc.cgroup2.")
             name = key.split(".", 2)[2]
@@ -743,8 +635,7 @@ class LiblxcDriver:
                 raise LxcriError(f"cannot update container `{id}`: it has no "
                                  f"{controller or 'unified'} cgroup", container_id=id)
             try:
-                with open(os.path.join(base, name), "w") as f:
-                    f.write(value)
+                self.host.write(os.path.join(base, name), value)
             except OSError as exc:
                 raise LxcriError(f"cannot update container `{id}`: writing {value} to "
                                  f"{os.path.join(base, name)}: {exc.strerror}",
@@ -831,9 +722,9 @@ class LiblxcDriver:
                 continue
 
     def features(self) -> Dict[str, Any]:
-        from lxcri.backends import lxc_config
+        from lxcri.backends.lxc.liblxc import mapping as lxc_config
 
-        layout = lxc_config.host_cgroup_layout()
+        layout = self.host.hierarchies()
         return {
             "ociVersionMin": "1.0.0",
             "ociVersionMax": OCI_VERSION,

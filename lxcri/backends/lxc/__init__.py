@@ -1,7 +1,7 @@
 """The lxc backend: OCI containers run as LXC system containers ("special" ids, `lxc-*`).
 
-Two drivers sit behind it: plain liblxc (lxc_liblxc.LiblxcDriver) and Proxmox
-CTs on a PVE node (lxcri.backends.proxmox.ProxmoxDriver). `[runtimes.lxc]` in
+Two drivers sit behind it, each a package here: plain liblxc (liblxc.driver.LiblxcDriver)
+and Proxmox CTs on a PVE node (proxmox.driver.ProxmoxDriver). `[runtimes.lxc]` in
 lxcri.toml picks one with `driver = "auto" | "liblxc" | "proxmox"`; auto means
 Proxmox when its module says it is selected (a PVE node), else liblxc. Every
 operation is delegated to the chosen driver.
@@ -11,7 +11,7 @@ driver is loaded before an operation needs it.
 """
 from __future__ import annotations
 
-from lxcri.errors import BackendUnavailable, InvalidArgument
+from lxcri.errors import InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,27 +28,14 @@ def _driver_name(options: Dict[str, Any]) -> str:
     return str(name)
 
 
-def _proxmox_module() -> Any:
-    try:
-        from lxcri.backends import proxmox  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return proxmox
-
-
 def _use_proxmox(options: Dict[str, Any]) -> bool:
-    """Whether the Proxmox driver serves these options (raises when asked for and absent)."""
+    """Whether the Proxmox driver serves these options."""
     name = _driver_name(options)
-    if name == "liblxc":
-        return False
-    proxmox = _proxmox_module()
-    if name == "proxmox":
-        if proxmox is None:
-            raise BackendUnavailable("[runtimes.lxc] driver = \"proxmox\" but this lxcri has "
-                                     "no Proxmox driver (lxcri.backends.proxmox): upgrade "
-                                     "lxcri or set driver = \"liblxc\"")
-        return True
-    return bool(proxmox is not None and proxmox.selected(options))
+    if name != "auto":
+        return name == "proxmox"
+    from lxcri.backends.lxc import proxmox
+
+    return proxmox.selected(options)
 
 
 def availability(options: Dict[str, Any]) -> Tuple[bool, str]:
@@ -56,14 +43,14 @@ def availability(options: Dict[str, Any]) -> Tuple[bool, str]:
     options = dict(options or {})
     try:
         if _use_proxmox(options):
-            proxmox = _proxmox_module()
-            check = getattr(proxmox, "availability", None)
-            return check(options) if check is not None else (True, "Proxmox VE CTs")
+            from lxcri.backends.lxc import proxmox
+
+            return proxmox.availability(options)
     except Exception as exc:  # noqa: BLE001 - availability must not raise
         return False, str(exc)
-    from lxcri.backends import lxc_liblxc
+    from lxcri.backends.lxc import liblxc
 
-    return lxc_liblxc.availability(options)
+    return liblxc.availability(options)
 
 
 class LxcBackend:
@@ -79,11 +66,11 @@ class LxcBackend:
         self.options = dict(options or {})
         self.debug = debug or log_level == "debug"
         if _use_proxmox(self.options):
-            from lxcri.backends.proxmox import ProxmoxDriver  # type: ignore[attr-defined]
+            from lxcri.backends.lxc.proxmox.driver import ProxmoxDriver  # type: ignore[attr-defined]
 
             self.driver: Any = ProxmoxDriver(root, self.options, debug=self.debug)
         else:
-            from lxcri.backends.lxc_liblxc import LiblxcDriver
+            from lxcri.backends.lxc.liblxc.driver import LiblxcDriver
 
             self.driver = LiblxcDriver(root, self.options, debug=self.debug)
 

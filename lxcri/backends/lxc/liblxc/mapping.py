@@ -8,8 +8,8 @@ instead, so a container never runs with less isolation than its spec asked for.
 Which cgroup keys to write depends on where each controller lives. liblxc applies
 `lxc.cgroup.*` keys to cgroup v1 hierarchies and `lxc.cgroup2.*` keys to the
 unified one, and silently ignores a key aimed at the wrong one; on a hybrid host
-(this one: memory, cpu, pids on v1) the choice is per controller, read from
-/proc/self/mountinfo (`cgroup_layout`).
+(this one: memory, cpu, pids on v1) the choice is per controller: callers pass
+lxcri.host.cgroups.hierarchies() as `layout`.
 
 Only the standard library is used, and nothing at import time beyond `os`.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 
-from lxcri import mountinfo as mountinfo_mod
 from lxcri.errors import InvalidBundle
 
 TYPE_CHECKING = False
@@ -51,43 +50,6 @@ _MOUNT_TYPES = ("bind", "proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", 
 # Paths maskedPaths/readonlyPaths may name: freshly mounted kernel filesystems, where a
 # hostile rootfs cannot plant a symlink that the hook (run before pivot_root) would follow.
 _HOOK_PATH_PREFIXES = ("/proc/", "/sys/")
-
-
-# --- cgroups -------------------------------------------------------------------
-
-def cgroup_layout(mountinfo: str, v2_controllers: Optional[str] = None) -> Dict[str, int]:
-    """Which hierarchy each controller lives on: {"memory": 1, "pids": 2, ...}.
-
-    mountinfo: the text of /proc/self/mountinfo. v2_controllers: the unified
-    hierarchy's cgroup.controllers text (None: every controller not mounted on
-    v1 is taken to be on v2 when a cgroup2 mount exists).
-    """
-    layout: Dict[str, int] = {}
-    have_v2 = False
-    for _point, fstype, options in mountinfo_mod.parse(mountinfo):
-        if fstype == "cgroup":
-            for opt in options:
-                if opt not in ("rw", "ro") and "=" not in opt:
-                    layout[opt] = 1
-        elif fstype == "cgroup2":
-            have_v2 = True
-    if have_v2 and v2_controllers is not None:
-        for name in v2_controllers.split():
-            layout.setdefault(name, 2)
-    elif have_v2:
-        for name in ("cpu", "cpuset", "memory", "pids", "io", "hugetlb", "rdma", "misc"):
-            layout.setdefault(name, 2)
-    if have_v2:
-        # devices and freezer are built into v2 (bpf, cgroup.freeze), not listed controllers.
-        layout.setdefault("devices", 2)
-        layout.setdefault("freezer", 2)
-    return layout
-
-
-def host_cgroup_layout() -> Dict[str, int]:
-    """cgroup_layout of this host, read from /proc/self/mountinfo and the v2 mount."""
-    text = mountinfo_mod.read()
-    return cgroup_layout(text, mountinfo_mod.v2_controllers(mountinfo_mod.parse(text)))
 
 
 def _bad(field: str, what: str) -> InvalidBundle:
@@ -527,7 +489,7 @@ def lxc_config(spec: Dict[str, Any], *, rootfs: str, state_dir: str,
 
     rootfs: the bundle's rootfs (absolute), never owned or removed by LXC;
     state_dir: the container's directory under the LXC lxcpath (log, hooks);
-    layout: cgroup_layout() of the host.
+    layout: lxcri.host.cgroups.hierarchies() of the host.
     Raises InvalidBundle naming the config.json field that cannot be honoured.
     """
     items: Items = []

@@ -1,6 +1,6 @@
 """The two ways lxcri drives Proxmox CTs: the REST API (proxmoxer, API token) and `pct`.
 
-Both offer the same small set of CT operations to lxcri.backends.proxmox. Every
+Both offer the same small set of CT operations to lxcri.backends.lxc.proxmox.driver. Every
 failure becomes a ProxmoxError carrying Proxmox's own message; the API token's
 secret lives only inside proxmoxer's auth object and never reaches a message, a
 repr or the debug output (redact() is applied to everything that is printed).

@@ -1,0 +1,65 @@
+"""The crun backend: containers run by libcrun, embedded in this process.
+
+    binding  loads lxcri._crun (libcrun) and turns libcrun's errors into lxcri's
+    backend  CrunBackend: the OCI operations, one libcrun call each
+
+Importing this package loads nothing: libcrun is loaded by the first import of
+its backend module, and only the commands that run a crun container pay for it.
+"""
+from __future__ import annotations
+
+import os
+
+from lxcri.errors import BackendUnavailable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Mapping, Optional, Tuple
+
+
+def embedded_problem() -> Optional[str]:
+    """Why the embedded crun cannot load (lxcri._crun or libcrun.so.0 missing or broken),
+    or None when it can. Loads libcrun."""
+    try:
+        import lxcri.backends.crun.backend  # noqa: F401
+    except BackendUnavailable as exc:
+        return exc.message
+    except ImportError as exc:
+        return f"the embedded crun backend cannot load: {exc}"
+    return None
+
+
+def open_backend(root: str, *, options: Optional[Mapping[str, Any]] = None,
+                 **args: Any) -> Any:
+    """The embedded crun; when it cannot load, the crun binary ([runtimes.crun] path, else
+    PATH: same state format, same root) with a `warning` for the user; else
+    BackendUnavailable. options are read only in that fallback."""
+    problem = embedded_problem()
+    if problem is None:
+        from lxcri.backends.crun.backend import CrunBackend
+
+        return CrunBackend(root, **args)
+    from lxcri.backends import PRIVATE_DIR
+    from lxcri.backends.oci_binary import OciBinaryBackend, find_binary
+
+    binary, why = find_binary("crun", (options or {}).get("path"))
+    if binary is None:
+        raise BackendUnavailable(f"the crun backend is unavailable: {problem}; and {why}")
+    backend = OciBinaryBackend("crun", binary, root, os.path.join(root, PRIVATE_DIR), **args)
+    backend.warning = f"{problem}; using the crun binary {binary} instead"
+    return backend
+
+
+def availability(options: Dict[str, Any]) -> Tuple[bool, str]:
+    """The embedded libcrun and its version, else the crun binary that stands in, else why not."""
+    problem = embedded_problem()
+    if problem is None:
+        from lxcri.backends.crun.backend import version_info
+
+        return True, f"embedded libcrun {version_info()['libcrun']}"
+    from lxcri.backends.oci_binary import find_binary
+
+    binary, why = find_binary("crun", options.get("path"))
+    if binary is not None:
+        return True, f"crun binary {binary} (fallback: {problem})"
+    return False, f"{problem}; and {why}"
