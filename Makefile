@@ -27,7 +27,7 @@ TEST_PKGS  := crun runc hyperfine tini libc6-dev podman conmon containerd lxc
 SOURCES := $(shell find lxcri include -type f \( -name '*.py' -o -name '*.h' \) 2>/dev/null) \
            $(wildcard build_*.py) setup.py pyproject.toml
 
-.PHONY: all deps test-deps libcrun venv wheel bundle cgroups demo test unit bench conformance \
+.PHONY: all deps test-deps libcrun venv wheel bundle cgroups demo test lint unit bench conformance \
         test-debian13 guest-smoke clean distclean
 
 all: venv
@@ -53,8 +53,8 @@ $(VENV_OK):
 	@touch $@
 
 # The pure-Python dependencies and test tools: all that the unit tier needs.
-PYDEPS := typer jsonschema pytest proxmoxer requests
-$(PYDEPS_OK): $(VENV_OK)
+PYDEPS := typer jsonschema pytest proxmoxer requests mypy ruff types-jsonschema types-requests
+$(PYDEPS_OK): $(VENV_OK) Makefile
 	$(VPY) -m pip install -q $(PYDEPS)
 	@touch $@
 
@@ -96,7 +96,7 @@ demo: venv bundle cgroups
 # already is the Debian 13 run (LXCRI_NESTED) or LXCRI_SKIP_DEBIAN13=1 says not to.
 # The unit tier runs from the source tree (PYTHONPATH), the integration tier against
 # the installed wheel, the artifact users get.
-test: venv test-deps cgroups
+test: lint venv test-deps cgroups
 	PYTHONPATH=$(CURDIR) $(VPY) -P -m pytest -ra tests/unit
 	tini -s -- $(VPY) -P -m pytest -ra -m "not guest" tests/integration
 ifeq ($(LXCRI_NESTED)$(LXCRI_SKIP_DEBIAN13),)
@@ -107,6 +107,11 @@ endif
 # `make demo` and `make test` from a fresh clone in a Debian 13 root (build/debian13/full).
 test-debian13:
 	sh scripts/test-debian13.sh $(BUILD)/debian13/full
+
+# mypy --strict and ruff, configured in pyproject.toml.
+lint: $(PYDEPS_OK)
+	$(VPY) -m mypy
+	$(VENV)/bin/ruff check lxcri build_*.py setup.py scripts
 
 # From a source tree with only the pure-Python dependencies: no libcrun build, no root.
 # (Tests of the OCI schema skip until a build has fetched it with crun's source.)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 
 from lxcri.backends import BACKENDS, RuntimeType
-from lxcri.errors import ConfigFileError, LxcriError
+from lxcri.errors import ConfigFileError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -26,7 +26,8 @@ def cgroup_layout(mountinfo: str, v2_controllers: Optional[str] = None) -> Dict[
 
     mountinfo: /proc/self/mountinfo's text; v2_controllers: the cgroup.controllers file
     of the v2 mount (None: read it from the mount found)."""
-    from lxcri.host import cgroups, mountinfo as mountinfo_mod
+    from lxcri.host import cgroups
+    from lxcri.host import mountinfo as mountinfo_mod
 
     return cgroup_report(cgroups.layout(mountinfo_mod.parse(mountinfo), v2_controllers))
 

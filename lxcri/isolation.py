@@ -197,8 +197,10 @@ def _inline(request: Dict[str, Any], embedded: bool) -> bool:
 def _set_subreaper() -> bool:
     """Make the helper a child subreaper; returns whether the embedded crun is loaded."""
     try:
-        from lxcri.backends.crun import backend  # noqa: F401 - preload: forked children import nothing
-        from lxcri.backends.crun import binding
+        from lxcri.backends.crun import (
+            backend,  # noqa: F401 - preload: forked children import nothing
+            binding,
+        )
     except errors.BackendUnavailable:
         from lxcri.host import prctl
 

@@ -140,7 +140,8 @@ PRESERVE_FDS = Option("--preserve-fds", kind=COUNT, metavar="N",
                       help="Pass N file descriptors after stdio (3..N+2) to the process.")
 NO_PIVOT = Option("--no-pivot", kind=FLAG, help="Do not use pivot_root to enter the rootfs.")
 NO_NEW_KEYRING = Option("--no-new-keyring", kind=FLAG, help="Do not create a new session keyring for the container.")
-NO_SUBREAPER = Option("--no-subreaper", kind=FLAG, help="Accepted for runc/crun compatibility and ignored, as crun does.")
+NO_SUBREAPER = Option("--no-subreaper", kind=FLAG,
+                      help="Accepted for runc/crun compatibility and ignored, as crun does.")
 # The backends' registry (lxcri.backends.BACKENDS) names them; RuntimeType.ALL is its keys.
 RUNTIME = Option("--runtime", choices=RuntimeType.ALL,
                  help="Run the container on this backend; default: the routing rules (annotation lxcri.runtime, "

@@ -356,7 +356,7 @@ def spec_json(rootless: bool = False) -> str:
     out = ffi.new("char **")
     try:
         check(lib.lxcri_spec_json(rootless, out, err), err, "cannot generate a spec")
-        return ffi.string(out[0]).decode()
+        return str(ffi.string(out[0]).decode())
     finally:
         lib.lxcri_free(out[0])
 

@@ -30,7 +30,8 @@ _dlopen_flags = sys.getdlopenflags()
 # front costs milliseconds that a `state` call never uses.
 sys.setdlopenflags(os.RTLD_LAZY | (_dlopen_flags & ~os.RTLD_NOW))
 try:
-    from lxcri._crun import ffi, lib
+    from lxcri._crun import ffi as ffi  # re-exported: the backend uses both
+    from lxcri._crun import lib as lib
 except ImportError as exc:  # built without libcrun, or libcrun.so.0 missing beside it
     raise BackendUnavailable(f"the embedded crun backend cannot load: {exc}") from None
 finally:

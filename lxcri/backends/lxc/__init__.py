@@ -66,7 +66,7 @@ class LxcBackend:
         self.options = dict(options or {})
         self.debug = debug or log_level == "debug"
         if _use_proxmox(self.options):
-            from lxcri.backends.lxc.proxmox.driver import ProxmoxDriver  # type: ignore[attr-defined]
+            from lxcri.backends.lxc.proxmox.driver import ProxmoxDriver
 
             self.driver: Any = ProxmoxDriver(root, self.options, debug=self.debug)
         else:

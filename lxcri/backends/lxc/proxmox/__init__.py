@@ -62,7 +62,7 @@ def selected(options: Dict[str, Any]) -> bool:
     try:
         driver = (options or {}).get("driver", "auto")
         if driver in ("proxmox", "liblxc"):
-            return driver == "proxmox"
+            return bool(driver == "proxmox")
         section = settings(options)
         return bool(section.get("endpoint")) or on_node(section)
     except Exception:  # a malformed table is the lead's validator's to report
@@ -85,12 +85,12 @@ def read_secret(section: Dict[str, Any]) -> Secret:
         if not value:
             raise BackendUnavailable(f"[runtimes.lxc.proxmox] token_secret_file {path} is empty")
         return Secret(value)
-    value = section.get("token_secret")
-    if not value:
+    inline = section.get("token_secret")
+    if not inline:
         raise BackendUnavailable(
             "[runtimes.lxc.proxmox] names an endpoint but no token secret: set "
             "token_secret_file (a file only root can read) or token_secret")
-    return Secret(str(value))
+    return Secret(str(inline))
 
 
 def api_problem(section: Dict[str, Any]) -> Optional[str]:
