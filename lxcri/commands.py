@@ -147,11 +147,14 @@ def create(options: GlobalOptions, *, container_id: str, bundle: str | None, con
 
     runtime: the backend (crun, runc, lxc, vm); None lets the routing rules choose.
     """
+    from lxcri.options import CreateOptions
+
+    process = CreateOptions(bundle, config, pid_file=pid_file, console_socket=console_socket,
+                            preserve_fds=preserve_fds, no_pivot=no_pivot, no_new_keyring=no_new_keyring,
+                            no_subreaper=no_subreaper)
     _flush_stdio()
     with _Session(options) as rt:
-        rt.create_container(container_id, bundle, config=config, pid_file=pid_file,
-                            console_socket=console_socket, preserve_fds=preserve_fds, no_pivot=no_pivot,
-                            no_new_keyring=no_new_keyring, no_subreaper=no_subreaper, runtime=runtime)
+        rt.create_container(container_id, options=process, runtime=runtime)
     return 0
 
 
@@ -215,12 +218,14 @@ def run(options: GlobalOptions, *, container_id: str, bundle: str | None, config
         pid_file: str | None, console_socket: str | None, preserve_fds: int, no_pivot: bool,
         no_new_keyring: bool, no_subreaper: bool, detach: bool, keep: bool, runtime: str | None) -> int:
     """Create and start a container; in the foreground, exit as the container did."""
+    from lxcri.options import RunOptions
+
+    process = RunOptions(bundle, config, pid_file=pid_file, detach=detach, keep=keep,
+                         console_socket=console_socket, preserve_fds=preserve_fds, no_pivot=no_pivot,
+                         no_new_keyring=no_new_keyring, no_subreaper=no_subreaper)
     _flush_stdio()
     with _Session(options) as rt:
-        return rt.run(container_id, bundle, config=config, pid_file=pid_file, detach=detach,
-                      console_socket=console_socket, preserve_fds=preserve_fds, no_pivot=no_pivot,
-                      no_new_keyring=no_new_keyring, no_subreaper=no_subreaper, keep=keep,
-                      runtime=runtime)
+        return rt.run(container_id, options=process, runtime=runtime)
 
 
 def exec_process(options: GlobalOptions, *, container_id: str, command: list[str], process: str | None,
@@ -237,12 +242,14 @@ def exec_process(options: GlobalOptions, *, container_id: str, command: list[str
         raise InvalidArgument("exec takes either --process FILE or a command, not both")
     if process is None and not command:
         raise InvalidArgument("exec needs a command to run, or --process FILE")
+    from lxcri.options import ExecOptions
+
+    what = ExecOptions(process, list(command) if command else None, detach=detach, tty=tty,
+                       console_socket=console_socket, pid_file=pid_file, cwd=cwd, env=env, user=user,
+                       caps=caps, no_new_privs=no_new_privs, preserve_fds=preserve_fds)
     _flush_stdio()
     with _Session(options) as rt:
-        return rt.exec(container_id, process=process, args=list(command) if command else None,
-                       detach=detach, tty=tty, console_socket=console_socket, pid_file=pid_file, cwd=cwd,
-                       env=tuple(env), user=user, caps=tuple(caps), no_new_privs=no_new_privs,
-                       preserve_fds=preserve_fds)
+        return rt.exec(container_id, what)
 
 
 def list_containers(options: GlobalOptions, *, output_format: str, quiet: bool) -> int:

@@ -136,8 +136,10 @@ class Helper:
     def call(self, backend: Dict[str, Any], op: str, args: Sequence[Any],
              kwargs: Dict[str, Any], stdio: Tuple[int, int, int]) -> Any:
         reply_ours, reply_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        request = json.dumps({"backend": backend, "op": op, "args": list(args),
-                              "kwargs": kwargs}).encode()
+        from lxcri.options import encode
+
+        request = json.dumps({"backend": backend, "op": op,
+                              "args": [encode(arg) for arg in args], "kwargs": kwargs}).encode()
         try:
             with self._lock:
                 ctrl = self._ensure_started()
@@ -183,8 +185,10 @@ def _perform(request: Dict[str, Any]) -> Any:
 
     b = request["backend"]
     backend = dispatch.open_backend(b["runtime"], b["args"], b.get("options"), b.get("config"))
+    from lxcri.options import decode
+
     method = getattr(backend, request["op"])
-    return method(*request["args"], **request["kwargs"])
+    return method(*[decode(arg) for arg in request["args"]], **request["kwargs"])
 
 
 def _inline(request: Dict[str, Any], embedded: bool) -> bool:

@@ -29,9 +29,12 @@ from lxcri.state import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: the CLI pays for every import
-    from typing import IO, Any, Dict, List, Optional, Sequence, Tuple, Union
+    from typing import IO, Any, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
+
+    from lxcri.options import CreateOptions, ExecOptions, RunOptions
 
     StdioArg = Union[None, int, IO[Any]]
+    _AnyOptions = TypeVar("_AnyOptions", CreateOptions, RunOptions, ExecOptions)
 
 __all__ = ["Runtime", "State", "DEFAULT_ROOT", "parse_signal", "version_info"]
 
@@ -170,16 +173,18 @@ class Runtime:
         return True
 
     def _call_with_stdio(self, runtime: str, op: str, stdin: StdioArg, stdout: StdioArg,
-                         stderr: StdioArg, *args: Any, **kwargs: Any) -> Any:
+                         stderr: StdioArg, id: str, options: Any) -> Any:
+        """op(id, options): the options (their preserve_fds and listen_fds) say which fds
+        beyond stdio the container keeps."""
         if not self.isolate:  # the CLI: the container's stdio is the process's stdio
-            return self._call(runtime, op, *args, **kwargs)
+            return self._call(runtime, op, id, options)
         opened: List[int] = []
         try:
             # fds 3.. that the container keeps (--preserve-fds, LISTEN_FDS) travel too.
-            kept = int(kwargs.get("preserve_fds", 0)) + int(kwargs.get("listen_fds", 0))
+            kept = int(options.preserve_fds) + int(options.listen_fds)
             stdio: Tuple[int, ...] = (_stdio_fd(stdin, 0, opened), _stdio_fd(stdout, 1, opened),
                                       _stdio_fd(stderr, 2, opened), *range(3, 3 + kept))
-            return self._call(runtime, op, *args, stdio=stdio, **kwargs)
+            return self._call(runtime, op, id, options, stdio=stdio)
         finally:
             for fd in opened:
                 os.close(fd)
@@ -256,18 +261,23 @@ class Runtime:
         if not self._owners.claim(id, runtime):
             raise dispatch.exists_error(id, self._owners.get(id) or runtime, self.root)
 
-    def _start_process(self, op: str, id: str, bundle: Optional[str], config: str,
-                       stdio: Tuple[StdioArg, StdioArg, StdioArg], runtime: Optional[str] = None,
-                       **kwargs: Any) -> Any:
+    def _start_process(self, op: str, id: str, options: CreateOptions,
+                       stdio: Tuple[StdioArg, StdioArg, StdioArg], runtime: Optional[str]) -> Any:
         """run/create. libcrun parses config.json itself; lxcri looks closer (JSON line and
         column, the schema's JSON path, the rootfs) only once something went wrong, so the
         happy path imports neither json nor jsonschema."""
-        kwargs["listen_fds"] = _listen_fds()
+        _check_preserve_fds(options.preserve_fds)
         bundle_mod.validate_id(id)
+        bundle, config = options.bundle, options.config
         path = os.path.realpath(bundle if bundle is not None else os.curdir)
         if not os.path.isdir(path):
             bundle_mod.load_bundle(bundle, config)  # raises with the reason
         config_path = config if os.path.isabs(config) else os.path.join(path, config)
+        # What the backend receives: absolute paths, and systemd's sockets counted.
+        resolved = options.replace(bundle=path, config=config_path,
+                                   pid_file=self._abs(options.pid_file),
+                                   console_socket=self._abs(options.console_socket),
+                                   listen_fds=_listen_fds())
         choice = self._choose(id, config_path, runtime)
         serving = self._serving(choice, id)
         if BACKENDS[serving].check_before_create:
@@ -279,7 +289,7 @@ class Runtime:
         self._claim(id, serving)
         done = False
         try:
-            result = self._call_with_stdio(serving, op, *stdio, id, path, config_path, **kwargs)
+            result = self._call_with_stdio(serving, op, *stdio, id, resolved)
             done = True
             return result
         except ContainerExists:
@@ -309,79 +319,81 @@ class Runtime:
         finally:
             # A foreground run removes its container when it exits; a failed create
             # leaves none behind (or something `delete` must still find).
-            if op == "run" and done and not kwargs.get("detach") and not kwargs.get("keep"):
+            if (op == "run" and done and not getattr(options, "detach", False)
+                    and not getattr(options, "keep", False)):
                 self._owners.release(id)
             elif not done and not self._exists(serving, id):
                 self._owners.release(id)
 
-    def run(self, id: str, bundle: Optional[str] = None, *, config: str = "config.json",
-            pid_file: Optional[str] = None, detach: bool = False, keep: bool = False,
-            console_socket: Optional[str] = None, preserve_fds: int = 0, no_pivot: bool = False,
-            no_new_keyring: bool = False, no_subreaper: bool = False, stdin: StdioArg = None,
-            stdout: StdioArg = None, stderr: StdioArg = None, runtime: Optional[str] = None) -> int:
+    def run(self, id: str, bundle: Optional[str] = None, options: Optional[RunOptions] = None, *,
+            stdin: StdioArg = None, stdout: StdioArg = None, stderr: StdioArg = None,
+            runtime: Optional[str] = None, **keywords: Any) -> int:
         """Create and start a container; in the foreground, wait and return its exit code
         (128+N when signal N killed it). stdio defaults to this process's fds 0, 1, 2;
         each of stdin, stdout, stderr may be a file object, an fd or subprocess.DEVNULL.
-        keep: leave the stopped container in place (delete it later). runtime: the
-        backend (crun, runc, lxc, vm); by default the routing rules choose."""
-        return int(self._start_process(
-            "run", id, bundle, config, (stdin, stdout, stderr), runtime,
-            pid_file=self._abs(pid_file),
-            detach=detach, keep=keep, **_process_options(console_socket, preserve_fds, no_pivot,
-                                                          no_new_keyring, no_subreaper)))
+        runtime: the backend (crun, runc, lxc, vm); by default the routing rules choose.
 
-    def create(self, id: str, bundle: Optional[str] = None, *, config: str = "config.json",
-               pid_file: Optional[str] = None, console_socket: Optional[str] = None,
-               preserve_fds: int = 0, no_pivot: bool = False, no_new_keyring: bool = False,
-               no_subreaper: bool = False, stdin: StdioArg = None, stdout: StdioArg = None,
-               stderr: StdioArg = None, runtime: Optional[str] = None) -> State:
-        """Create a container: its process exists, the user's program waits for start()."""
-        self.create_container(id, bundle, config=config, pid_file=pid_file,
-                              console_socket=console_socket, preserve_fds=preserve_fds,
-                              no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                              no_subreaper=no_subreaper, stdin=stdin, stdout=stdout,
-                              stderr=stderr, runtime=runtime)
+        The container's options are a lxcri.options.RunOptions, or its fields as keywords:
+        config (default config.json), pid_file, detach, keep (leave the stopped container
+        in place, to delete later), console_socket, preserve_fds, no_pivot,
+        no_new_keyring, no_subreaper."""
+        from lxcri.options import RunOptions  # create, run and exec only: not on state's path
+
+        return int(self._start_process("run", id, _options(RunOptions, bundle, options, keywords),
+                                       (stdin, stdout, stderr), runtime))
+
+    def create(self, id: str, bundle: Optional[str] = None,
+               options: Optional[CreateOptions] = None, *, stdin: StdioArg = None,
+               stdout: StdioArg = None, stderr: StdioArg = None, runtime: Optional[str] = None,
+               **keywords: Any) -> State:
+        """Create a container: its process exists, the user's program waits for start().
+        The options are a lxcri.options.CreateOptions, or its fields as keywords (see run)."""
+        self.create_container(id, bundle, options, stdin=stdin, stdout=stdout, stderr=stderr,
+                              runtime=runtime, **keywords)
         return self.state(id)
 
-    def create_container(self, id: str, bundle: Optional[str] = None, *,
-                         config: str = "config.json", pid_file: Optional[str] = None,
-                         console_socket: Optional[str] = None, preserve_fds: int = 0,
-                         no_pivot: bool = False, no_new_keyring: bool = False,
-                         no_subreaper: bool = False, stdin: StdioArg = None,
+    def create_container(self, id: str, bundle: Optional[str] = None,
+                         options: Optional[CreateOptions] = None, *, stdin: StdioArg = None,
                          stdout: StdioArg = None, stderr: StdioArg = None,
-                         runtime: Optional[str] = None) -> None:
+                         runtime: Optional[str] = None, **keywords: Any) -> None:
         """create() without reading the state back (what the CLI needs: it prints nothing)."""
-        self._start_process("create", id, bundle, config, (stdin, stdout, stderr), runtime,
-                            pid_file=self._abs(pid_file),
-                            **_process_options(console_socket, preserve_fds, no_pivot,
-                                               no_new_keyring, no_subreaper))
+        from lxcri.options import CreateOptions
 
-    def exec(self, id: str, *, process: Optional[str] = None,
-             args: Optional[Sequence[str]] = None, detach: bool = False, tty: bool = False,
-             console_socket: Optional[str] = None, pid_file: Optional[str] = None,
-             cwd: Optional[str] = None, env: Sequence[str] = (), user: Optional[str] = None,
-             caps: Sequence[str] = (), no_new_privs: bool = False, preserve_fds: int = 0,
-             stdin: StdioArg = None, stdout: StdioArg = None, stderr: StdioArg = None) -> int:
+        self._start_process("create", id, _options(CreateOptions, bundle, options, keywords),
+                            (stdin, stdout, stderr), runtime)
+
+    def exec(self, id: str, options: Optional[ExecOptions] = None, *, stdin: StdioArg = None,
+             stdout: StdioArg = None, stderr: StdioArg = None, **keywords: Any) -> int:
         """Run another process in a running container: from a process.json (`process`) or
-        from `args` and the options. In the foreground, return its exit code."""
+        from `args` and the options. In the foreground, return its exit code.
+
+        The options are a lxcri.options.ExecOptions, or its fields as keywords: process,
+        args, detach, tty, console_socket, pid_file, cwd, env, user, caps, no_new_privs,
+        preserve_fds."""
+        from lxcri.options import ExecOptions
+
+        opts = _options(ExecOptions, None, options, keywords)
         bundle_mod.validate_id(id)
+        process, args = opts.process, opts.args
         if (process is None) == (not args):
             raise InvalidArgument("exec needs either a process file or a command, not both")
         made = None
         if process is None:
-            made = _write_process_file(self.root, args or (), tty=tty, cwd=cwd, env=env,
-                                       user=user, caps=caps, no_new_privs=no_new_privs)
+            made = _write_process_file(self.root, args or (), tty=opts.tty, cwd=opts.cwd,
+                                       env=opts.env, user=opts.user, caps=opts.caps,
+                                       no_new_privs=opts.no_new_privs)
             process = made
         elif not os.path.isfile(process):
             raise InvalidArgument(f"process file {process} not found: pass the path of a "
                                   "process.json")
         try:
-            return int(self._call_with_stdio(
-                self.owner(id), "exec", stdin, stdout, stderr, id, os.path.abspath(process),
-                detach=detach,
-                pid_file=self._abs(pid_file),
-                **_process_options(console_socket, preserve_fds, False, False, False,
-                                   listen_fds=_listen_fds())))
+            _check_preserve_fds(opts.preserve_fds)
+            resolved = opts.replace(process=os.path.abspath(process),
+                                    pid_file=self._abs(opts.pid_file),
+                                    console_socket=self._abs(opts.console_socket),
+                                    listen_fds=_listen_fds())
+            return int(self._call_with_stdio(self.owner(id), "exec", stdin, stdout, stderr, id,
+                                             resolved))
         finally:
             if made is not None:
                 os.unlink(made)
@@ -484,21 +496,24 @@ def _listen_fds() -> int:
     return int(value) if value.isdigit() else 0
 
 
-def _process_options(console_socket: Optional[str], preserve_fds: int, no_pivot: bool,
-                     no_new_keyring: bool, no_subreaper: bool,
-                     listen_fds: int = 0) -> Dict[str, Any]:
-    if not isinstance(preserve_fds, int) or preserve_fds < 0:
+def _options(cls: Type[_AnyOptions], bundle: Optional[str], options: Optional[Any],
+             keywords: Dict[str, Any]) -> _AnyOptions:
+    """The options of a Runtime call: the object given, or one made from the keywords."""
+    if options is None:
+        return cls(bundle, **keywords) if bundle is not None else cls(**keywords)
+    if keywords or bundle is not None:
+        raise InvalidArgument("pass the options either as an object or as keywords, not both")
+    if cls.kind == "run" and getattr(options, "kind", None) == "create":
+        return cls.from_dict(options.to_dict())  # run with create's options: attached, deleted
+    if not isinstance(options, cls):
+        raise InvalidArgument(f"options must be a lxcri.options.{cls.__name__}, "
+                              f"not {type(options).__name__}")
+    return options
+
+
+def _check_preserve_fds(preserve_fds: object) -> None:
+    if not isinstance(preserve_fds, int) or isinstance(preserve_fds, bool) or preserve_fds < 0:
         raise InvalidArgument(f"invalid --preserve-fds {preserve_fds!r}: use a number >= 0")
-    opts: Dict[str, Any] = {"preserve_fds": preserve_fds}
-    if console_socket is not None:
-        opts["console_socket"] = os.path.abspath(console_socket)
-    for name, on in (("no_pivot", no_pivot), ("no_new_keyring", no_new_keyring),
-                     ("no_subreaper", no_subreaper)):
-        if on:
-            opts[name] = True
-    if listen_fds:
-        opts["listen_fds"] = listen_fds
-    return opts
 
 
 def _parse_user(user: Optional[str]) -> Dict[str, Any]:

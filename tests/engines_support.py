@@ -392,7 +392,7 @@ def podman_conf(base: Path, wrapper: Path) -> Dict[str, Dict[str, Any]]:
     assert "lxcri" in engine.get("runtimes", {}), f"{CONTRIB_CONF} does not register lxcri"
     engine.update({
         "runtime": "lxcri",
-        # This host: no systemd; nofile capped at 20000 (see DESIGN.md).
+        # This host: no systemd; nofile capped at 20000.
         "cgroup_manager": "cgroupfs",
         "events_logger": "file",
         # File locks in tmp_dir instead of the host-wide /dev/shm/libpod_lock. (No

@@ -3,8 +3,11 @@
 A backend works in one process and returns plain data (ints, strings, dicts of the
 OCI state), so lxcri.isolation can run any of its operations in a helper process
 and ship the result back. Ids and bundles arrive validated (lxcri.bundle); paths
-arrive absolute. The container's stdio is the calling process's fds 0, 1 and 2;
-with preserve_fds=N (plus listen_fds=M) fds 3 .. 3+N+M-1 go to the container too.
+arrive absolute. create, run and exec each receive one value, the lxcri.options object
+that states their options once (CreateOptions, RunOptions, ExecOptions), resolved by the
+Runtime: bundle, config, pid_file, console_socket and process are absolute paths, and
+listen_fds counts systemd's sockets. The container's stdio is the calling process's fds
+0, 1 and 2; with preserve_fds=N (plus listen_fds=M) fds 3 .. 3+N+M-1 go to it too.
 
 Errors are lxcri.errors classes: ContainerNotFound for an unknown id,
 ContainerExists, InvalidBundle/InvalidConfig for what the bundle asks and the
@@ -21,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Protocol
 
+from lxcri.options import CreateOptions, ExecOptions, RunOptions
+
 
 class Backend(Protocol):
     name: str  # a RuntimeType value
@@ -35,19 +40,14 @@ class Backend(Protocol):
         """root: lxcri's state root (non-crun backends use backends.backend_root(root, name));
         options: the backend's [runtimes.<name>] table from lxcri.toml ({} when absent)."""
 
-    def run(self, id: str, bundle: str, config_path: str, *, pid_file: Optional[str] = None,
-            detach: bool = False, keep: bool = False, console_socket: Optional[str] = None,
-            preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
-            no_new_keyring: bool = False, no_subreaper: bool = False) -> int:
+    def run(self, id: str, options: RunOptions) -> int:
         """Create and start; in the foreground wait and return the exit code (128+N for
-        signal N) and delete the container unless keep; detached, return 0 at once."""
+        signal N) and delete the container unless options.keep; with options.detach,
+        return 0 at once."""
 
-    def create(self, id: str, bundle: str, config_path: str, *,
-               pid_file: Optional[str] = None, console_socket: Optional[str] = None,
-               preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
-               no_new_keyring: bool = False, no_subreaper: bool = False) -> None:
+    def create(self, id: str, options: CreateOptions) -> None:
         """The container exists with a pid (status "created"); the user's process has
-        not been executed yet. pid_file receives that pid."""
+        not been executed yet. options.pid_file receives that pid."""
 
     def start(self, id: str) -> None: ...
 
@@ -62,10 +62,8 @@ class Backend(Protocol):
     def list(self) -> List[Dict[str, Any]]:
         """The state documents of every container of this backend."""
 
-    def exec(self, id: str, process_path: str, *, detach: bool = False,
-             pid_file: Optional[str] = None, console_socket: Optional[str] = None,
-             preserve_fds: int = 0, listen_fds: int = 0) -> int:
-        """Run the process.json at process_path in the container; in the foreground
+    def exec(self, id: str, options: ExecOptions) -> int:
+        """Run the process.json at options.process in the container; in the foreground
         return its exit code."""
 
     def ps(self, id: str) -> List[int]: ...

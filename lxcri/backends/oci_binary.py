@@ -30,6 +30,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+    from lxcri.options import CreateOptions, ExecOptions, RunOptions
 
 def find_binary(name: str, path: Optional[str] = None) -> Tuple[Optional[str], str]:
     """(the executable, "") or (None, why not): `path` from lxcri.toml, else $PATH."""
@@ -211,21 +212,20 @@ class OciBinaryBackend:
     # -- operations ------------------------------------------------------------------------
 
     @staticmethod
-    def _process_args(console_socket: Optional[str], preserve_fds: int, listen_fds: int,
-                      pid_file: Optional[str]) -> Tuple[List[str], List[int]]:
+    def _process_args(options: Any) -> Tuple[List[str], List[int]]:
+        """The flags create, run and exec share, and the fds the binary passes on."""
         args: List[str] = []
-        if pid_file:
-            args += ["--pid-file", pid_file]
-        if console_socket:
-            args += ["--console-socket", console_socket]
-        if preserve_fds:
-            args += ["--preserve-fds", str(preserve_fds)]
-        kept = list(range(3, 3 + preserve_fds + listen_fds))
+        if options.pid_file:
+            args += ["--pid-file", options.pid_file]
+        if options.console_socket:
+            args += ["--console-socket", options.console_socket]
+        if options.preserve_fds:
+            args += ["--preserve-fds", str(options.preserve_fds)]
+        kept = list(range(3, 3 + options.preserve_fds + options.listen_fds))
         return args, kept
 
-    def _start_args(self, bundle: str, config_path: str, pid_file: Optional[str],
-                    console_socket: Optional[str], preserve_fds: int, listen_fds: int,
-                    no_pivot: bool, no_new_keyring: bool) -> Tuple[List[str], List[int]]:
+    def _start_args(self, options: CreateOptions) -> Tuple[List[str], List[int]]:
+        bundle, config_path = str(options.bundle), options.config
         if os.path.dirname(config_path) != bundle or os.path.basename(config_path) != \
                 "config.json":
             if self.name == "runc":
@@ -234,36 +234,28 @@ class OciBinaryBackend:
             args = ["--bundle", bundle, "--config", config_path]
         else:
             args = ["--bundle", bundle]
-        more, kept = self._process_args(console_socket, preserve_fds, listen_fds, pid_file)
+        more, kept = self._process_args(options)
         args += more
-        if no_pivot:
+        if options.no_pivot:
             args.append("--no-pivot")
-        if no_new_keyring:
+        if options.no_new_keyring:
             args.append("--no-new-keyring")
         return args, kept
 
-    def run(self, id: str, bundle: str, config_path: str, *, pid_file: Optional[str] = None,
-            detach: bool = False, keep: bool = False, console_socket: Optional[str] = None,
-            preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
-            no_new_keyring: bool = False, no_subreaper: bool = False) -> int:
-        args, kept = self._start_args(bundle, config_path, pid_file, console_socket,
-                                      preserve_fds, listen_fds, no_pivot, no_new_keyring)
-        if detach:
+    def run(self, id: str, options: RunOptions) -> int:
+        args, kept = self._start_args(options)
+        if options.detach:
             args.append("--detach")
-        if keep:
+        if options.keep:
             args.append("--keep")
-        if no_subreaper and self.name == "crun":
+        if options.no_subreaper and self.name == "crun":
             args.append("--no-subreaper")
         code, _ = self._exec(f"cannot run container `{id}`", id, ["run", *args, id],
                              capture=False, pass_fds=kept)
         return code
 
-    def create(self, id: str, bundle: str, config_path: str, *,
-               pid_file: Optional[str] = None, console_socket: Optional[str] = None,
-               preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
-               no_new_keyring: bool = False, no_subreaper: bool = False) -> None:
-        args, kept = self._start_args(bundle, config_path, pid_file, console_socket,
-                                      preserve_fds, listen_fds, no_pivot, no_new_keyring)
+    def create(self, id: str, options: CreateOptions) -> None:
+        args, kept = self._start_args(options)
         self._exec(f"cannot create container `{id}`", id, ["create", *args, id],
                    capture=False, pass_fds=kept)
 
@@ -302,15 +294,13 @@ class OciBinaryBackend:
                 continue  # deleted meanwhile
         return states
 
-    def exec(self, id: str, process_path: str, *, detach: bool = False,
-             pid_file: Optional[str] = None, console_socket: Optional[str] = None,
-             preserve_fds: int = 0, listen_fds: int = 0) -> int:
+    def exec(self, id: str, options: ExecOptions) -> int:
         self._require(id)
-        args, kept = self._process_args(console_socket, preserve_fds, listen_fds, pid_file)
-        if detach:
+        args, kept = self._process_args(options)
+        if options.detach:
             args.append("--detach")
         code, _ = self._exec(f"cannot exec in container `{id}`", id,
-                             ["exec", "--process", process_path, *args, id], capture=False,
+                             ["exec", "--process", str(options.process), *args, id], capture=False,
                              pass_fds=kept)
         return code
 

@@ -66,19 +66,28 @@ class FakeRuntime:
     def update(self, container_id: str, resources: dict[str, Any]) -> None:
         self.calls.append(("update", container_id, resources))
 
-    def exec(self, container_id: str, **kwargs: Any) -> int:
-        self.calls.append(("exec", container_id, kwargs))
+    def exec(self, container_id: str, options: Any) -> int:
+        self.calls.append(("exec", container_id, fields(options)))
         return self.exec_code
 
-    def create_container(self, container_id: str, bundle: str | None, **kwargs: Any) -> None:
-        self.calls.append(("create_container", container_id, bundle, kwargs))
+    def create_container(self, container_id: str, *, options: Any, **kwargs: Any) -> None:
+        given = fields(options)
+        self.calls.append(("create_container", container_id, given.pop("bundle"), {**given, **kwargs}))
 
-    def run(self, container_id: str, bundle: str | None, **kwargs: Any) -> int:
-        self.calls.append(("run", container_id, bundle, kwargs))
+    def run(self, container_id: str, *, options: Any, **kwargs: Any) -> int:
+        given = fields(options)
+        self.calls.append(("run", container_id, given.pop("bundle"), {**given, **kwargs}))
         return 0
 
     def close(self) -> None:
         self.closed = True
+
+
+def fields(options: Any) -> dict[str, Any]:
+    """The options object's fields, as the runtime's keywords name them (listen_fds is the runtime's own)."""
+    given = {name: getattr(options, name) for name in options.to_dict()}
+    assert given.pop("listen_fds") == 0
+    return given
 
 
 def container(cid: str, pid: int, status: str, runtime: str = "crun") -> SimpleNamespace:

@@ -69,7 +69,7 @@ SHIM_ROOT = "/run/containerd/runc/default"
 SHIM = ["--root", SHIM_ROOT, "--log", "/b/log.json", "--log-format", "json"]
 shim = opts(SHIM_ROOT, log="/b/log.json", log_format="json")
 
-# The golden table: argv engines really pass (DESIGN.md, "What engines pass to a
+# The golden table: argv engines really pass ("What engines pass to a
 # runtime"), each with the one call it must make. Every one of them must take
 # the fast path, never typer.
 ENGINE_ARGV: list[tuple[list[str], Call]] = [

@@ -15,6 +15,7 @@ from lxcri.backends.lxc import proxmox
 from lxcri.backends.lxc.proxmox.driver import SHUTDOWN_TIMEOUT, ProxmoxDriver
 from lxcri.errors import (BackendUnavailable, ContainerExists, ContainerNotFound,
                           ContainerStateError, InvalidArgument, InvalidBundle, LxcriError)
+from lxcri.options import CreateOptions, ExecOptions, RunOptions
 from proxmox_support import SECRET, TOKEN_ID, api_driver, api_options, make_bundle
 from proxmox_support import cert_dir, pve  # noqa: F401  (fixtures)
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
 
 def create(driver: ProxmoxDriver, tmp_path: Path, id: str = "lxc-db-1", **kw: object) -> Path:
     bundle = make_bundle(tmp_path, name=f"b-{id}", **kw)  # type: ignore[arg-type]
-    driver.create(id, str(bundle), str(bundle / "config.json"))
+    driver.create(id, CreateOptions(str(bundle), str(bundle / "config.json")))
     return bundle
 
 
@@ -197,7 +198,7 @@ def test_vmid_race_takes_the_next_id(pve: FakePve, tmp_path: Path) -> None:
     pve.handle = racing  # type: ignore[method-assign]
     pve.next_id = 100
     bundle = make_bundle(tmp_path)
-    driver.create("a", str(bundle), str(bundle / "config.json"))
+    driver.create("a", CreateOptions(str(bundle), str(bundle / "config.json")))
     assert raced == ["100"]
     assert json.loads(driver.state_json("a"))["annotations"]["lxcri.proxmox.vmid"] == "100"
     assert len(pve.calls("POST", r"/lxc$")) == 2
@@ -260,21 +261,21 @@ def test_what_a_remote_ct_cannot_do(pve: FakePve, tmp_path: Path) -> None:
     driver = api_driver(pve, tmp_path)
     create(driver, tmp_path)
     with pytest.raises(LxcriError, match="only on the Proxmox node that runs the CT"):
-        driver.exec("lxc-db-1", str(tmp_path / "process.json"))
+        driver.exec("lxc-db-1", ExecOptions(str(tmp_path / "process.json")))
     with pytest.raises(LxcriError, match="Proxmox has no freeze"):
         driver.pause("lxc-db-1")
     with pytest.raises(InvalidArgument, match="--console-socket"):
-        driver.create("b", str(tmp_path), str(tmp_path / "config.json"), console_socket="/x.sock")
+        driver.create("b", CreateOptions(str(tmp_path), str(tmp_path / "config.json"), console_socket="/x.sock"))
     with pytest.raises(InvalidArgument, match="--preserve-fds"):
-        driver.create("b", str(tmp_path), str(tmp_path / "config.json"), preserve_fds=1)
+        driver.create("b", CreateOptions(str(tmp_path), str(tmp_path / "config.json"), preserve_fds=1))
     with pytest.raises(InvalidArgument, match="foreground"):
-        driver.run("b", str(tmp_path), str(tmp_path / "config.json"))
+        driver.run("b", RunOptions(str(tmp_path), str(tmp_path / "config.json")))
 
 
 def test_run_detached_creates_and_starts(pve: FakePve, tmp_path: Path) -> None:
     driver = api_driver(pve, tmp_path)
     bundle = make_bundle(tmp_path)
-    assert driver.run("r", str(bundle), str(bundle / "config.json"), detach=True) == 0
+    assert driver.run("r", RunOptions(str(bundle), str(bundle / "config.json"), detach=True)) == 0
     assert json.loads(driver.state_json("r"))["status"] == "running"
 
 

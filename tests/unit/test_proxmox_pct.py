@@ -15,6 +15,7 @@ from lxcri.backends.lxc import proxmox
 from lxcri.backends.lxc.proxmox.driver import ProxmoxDriver
 from lxcri.backends.lxc.proxmox.records import VmidMap
 from lxcri.errors import ContainerExists, ContainerStateError, InvalidArgument, LxcriError
+from lxcri.options import CreateOptions, ExecOptions
 from proxmox_support import FakeNode, make_bundle
 from proxmox_support import node  # noqa: F401  (fixture)
 
@@ -25,7 +26,7 @@ def driver_on(node: FakeNode, tmp_path: Path, **extra: object) -> ProxmoxDriver:
 
 def create(driver: ProxmoxDriver, tmp_path: Path, id: str = "lxc-web", **kw: object) -> Path:
     bundle = make_bundle(tmp_path, name=f"b-{id[:20]}", **kw)  # type: ignore[arg-type]
-    driver.create(id, str(bundle), str(bundle / "config.json"))
+    driver.create(id, CreateOptions(str(bundle), str(bundle / "config.json")))
     return bundle
 
 
@@ -132,15 +133,15 @@ def test_exec_runs_pct_exec(node: FakeNode, tmp_path: Path) -> None:
     process.write_text(json.dumps({"args": ["ls", "/"], "env": ["A=1"], "cwd": "/srv",
                                    "user": {"uid": 0, "gid": 0}}))
     with pytest.raises(ContainerStateError, match="not running"):
-        driver.exec("lxc-web", str(process))
+        driver.exec("lxc-web", ExecOptions(str(process)))
     driver.start("lxc-web")
     (node.state / "exec-exit").write_text("3")
-    assert driver.exec("lxc-web", str(process)) == 3
+    assert driver.exec("lxc-web", ExecOptions(str(process))) == 3
     assert node.calls()[-1] == ["exec", "100", "--", "env", "A=1", "/bin/sh", "-c",
                                 'cd "$0" && exec "$@"', "/srv", "ls", "/"]
     process.write_text(json.dumps({"args": ["id"], "user": {"uid": 1000, "gid": 1000}}))
     with pytest.raises(InvalidArgument, match="user: pct exec runs commands as root only"):
-        driver.exec("lxc-web", str(process))
+        driver.exec("lxc-web", ExecOptions(str(process)))
 
 
 def test_update_uses_pct_set(node: FakeNode, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from lxcri.backends.lxc import proxmox
 from lxcri.backends.lxc.proxmox.driver import ProxmoxDriver
 from lxcri.backends.lxc.proxmox.transport import Secret
 from lxcri.errors import LxcriError
+from lxcri.options import CreateOptions
 from proxmox_support import SECRET, FakeClock, api_options, make_bundle
 from proxmox_support import cert_dir, pve  # noqa: F401  (fixtures)
 
@@ -42,7 +43,7 @@ def test_secret_never_leaks(pve: FakePve, tmp_path: Path, capfd: pytest.CaptureF
         except LxcriError as exc:
             errors.append(exc)
 
-    attempt(driver.create, "c", str(bundle), str(bundle / "config.json"))
+    attempt(driver.create, "c", CreateOptions(str(bundle), str(bundle / "config.json")))
     attempt(driver.start, "c")
     attempt(driver.state_json, "c")
     # A server that echoes the token back in its error message: lxcri redacts it.

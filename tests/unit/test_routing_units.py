@@ -44,7 +44,7 @@ class RecordingBackend:
         if id not in self.containers:
             raise ContainerNotFound(f"container `{id}` does not exist ({self.name})")
 
-    def create(self, id: str, bundle: str, config_path: str, **kw: Any) -> None:
+    def create(self, id: str, options: Any) -> None:
         self.calls.append((self.name, "create", id))
         if self.fail_create:
             raise LxcriError(f"cannot create container `{id}`: the fake says no")
@@ -53,12 +53,11 @@ class RecordingBackend:
         if self.name == "crun":
             Path(self._dir(id), "status").write_text("{}")
 
-    def run(self, id: str, bundle: str, config_path: str, *, detach: bool = False,
-            keep: bool = False, **kw: Any) -> int:
+    def run(self, id: str, options: Any) -> int:
         self.calls.append((self.name, "run", id))
-        if detach or keep:
-            self.create(id, bundle, config_path)
-            self.containers[id] = "running" if detach else "stopped"
+        if options.detach or options.keep:
+            self.create(id, options)
+            self.containers[id] = "running" if options.detach else "stopped"
         return 0
 
     def _op(op: str) -> Any:  # type: ignore[misc]

@@ -26,6 +26,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing, json and signal stay out of the CLI's start-up path
     from typing import Any, Callable, Dict, Iterator, List, Optional
 
+    from lxcri.options import CreateOptions, ExecOptions, RunOptions
+
 class _SavedProcessState:
     """Restores what libcrun leaves changed in the calling process (signal mask, cwd)."""
 
@@ -63,11 +65,10 @@ class CrunBackend:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _context(self, id: str, keep: List[Any], *, bundle: Optional[str] = None,
-                 pid_file: Optional[str] = None, detach: bool = False,
-                 console_socket: Optional[str] = None, preserve_fds: int = 0,
-                 listen_fds: int = 0, no_pivot: bool = False, no_new_keyring: bool = False,
-                 no_subreaper: bool = False) -> Any:
+    def _context(self, id: str, keep: List[Any], process: Any = None, *,
+                 detach: bool = False) -> Any:
+        """libcrun's context for one call; process: the CreateOptions/RunOptions/ExecOptions
+        of create, run and exec (None for the other operations)."""
         ctx = ffi.new("libcrun_context_t *")
 
         def cstr(value: Optional[str]) -> Any:
@@ -79,20 +80,22 @@ class CrunBackend:
 
         ctx.state_root = cstr(self.root)
         ctx.id = cstr(id)
-        ctx.bundle = cstr(bundle)
-        ctx.pid_file = cstr(pid_file)
+        ctx.bundle = cstr(getattr(process, "bundle", None))
+        ctx.pid_file = cstr(getattr(process, "pid_file", None))
         ctx.notify_socket = cstr(os.environ.get("NOTIFY_SOCKET"))
         ctx.fifo_exec_wait_fd = -1  # a zeroed struct would mean stdin
         ctx.systemd_cgroup = self.systemd_cgroup
         ctx.force_no_cgroup = self.force_no_cgroup
         ctx.detach = detach
-        ctx.console_socket = cstr(console_socket)
-        ctx.preserve_fds = preserve_fds + listen_fds  # as crun: LISTEN_FDS are preserved too
-        ctx.listen_fds = listen_fds
-        ctx.no_pivot = no_pivot
-        ctx.no_new_keyring = no_new_keyring
-        if lib.LXCRI_HAS_CONTEXT_NO_SUBREAPER:  # 1.8.1; gone in 1.21, and no libcrun reads it
-            ctx.no_subreaper = no_subreaper
+        if process is not None:
+            ctx.console_socket = cstr(process.console_socket)
+            # As crun: LISTEN_FDS are preserved too.
+            ctx.preserve_fds = process.preserve_fds + process.listen_fds
+            ctx.listen_fds = process.listen_fds
+            ctx.no_pivot = getattr(process, "no_pivot", False)
+            ctx.no_new_keyring = getattr(process, "no_new_keyring", False)
+            if lib.LXCRI_HAS_CONTEXT_NO_SUBREAPER:  # 1.8.1; gone in 1.21, no libcrun reads it
+                ctx.no_subreaper = getattr(process, "no_subreaper", False)
         ctx.handler_manager = handler_manager()
         if self._log_handler is not None:
             ctx.output_handler, ctx.output_handler_arg = self._log_handler
@@ -137,18 +140,17 @@ class CrunBackend:
                 f"refusing to {what} container `{id}` from an unsealed interpreter: "
                 "use lxcri.Runtime (isolated) or the lxcri command", container_id=id)
 
-    def _start_process(self, id: str, bundle: str, config_path: str, what: str,
-                       call: Callable[[Any, Any, Any], int], *, pid_file: Optional[str],
-                       detach: bool, **ctx_options: Any) -> int:
+    def _start_process(self, id: str, options: CreateOptions, what: str,
+                       call: Callable[[Any, Any, Any], int], *, detach: bool) -> int:
         self._require_sealed(what, id)
         if os.path.exists(self._status_dir(id)):
             raise ContainerExists(
                 f"container `{id}` already exists under {self.root}: pick another id, "
                 "or `lxcri delete` the old one", errno=errno_mod.EEXIST, container_id=id)
-        container = self._load(config_path, bundle)
+        bundle = str(options.bundle)
+        container = self._load(options.config, bundle)
         keep: List[Any] = []
-        ctx = self._context(id, keep, bundle=bundle, pid_file=pid_file, detach=detach,
-                            **ctx_options)
+        ctx = self._context(id, keep, options, detach=detach)
         sys.stdout.flush()  # the container writes straight to fd 1 and 2
         sys.stderr.flush()
         err = ffi.new("libcrun_error_t *")
@@ -159,40 +161,36 @@ class CrunBackend:
 
     # -- operations ------------------------------------------------------------------------
 
-    def run(self, id: str, bundle: str, config_path: str, *, pid_file: Optional[str] = None,
-            detach: bool = False, keep: bool = False, **ctx_options: Any) -> int:
-        if keep and not detach:
+    def run(self, id: str, options: RunOptions) -> int:
+        if options.keep and not options.detach:
             # libcrun deletes a foreground container once it exits; --keep leaves it
             # stopped for inspection: create, start and wait for it here instead.
-            self.create(id, bundle, config_path, pid_file=pid_file, **ctx_options)
+            self.create(id, options)
             pid = self._pid(id)
             self.start(id)
             return _wait_exit_code(pid)
         return self._start_process(
-            id, bundle, config_path, "run",
-            lambda ctx, c, err: lib.libcrun_container_run(ctx, c, 0, err),
-            pid_file=pid_file, detach=detach, **ctx_options)
+            id, options, "run", lambda ctx, c, err: lib.libcrun_container_run(ctx, c, 0, err),
+            detach=options.detach)
 
-    def create(self, id: str, bundle: str, config_path: str, *,
-               pid_file: Optional[str] = None, **ctx_options: Any) -> None:
+    def create(self, id: str, options: CreateOptions) -> None:
         self._start_process(
-            id, bundle, config_path, "create",
-            lambda ctx, c, err: lib.libcrun_container_create(ctx, c, 0, err),
-            pid_file=pid_file, detach=True, **ctx_options)
+            id, options, "create",
+            lambda ctx, c, err: lib.libcrun_container_create(ctx, c, 0, err), detach=True)
 
     def _pid(self, id: str) -> int:
         import json
 
         return int(json.loads(self.state_json(id))["pid"])
 
-    def exec(self, id: str, process_path: str, *, detach: bool = False,
-             pid_file: Optional[str] = None, **ctx_options: Any) -> int:
-        """Run the process described by the process.json at process_path in the container;
+    def exec(self, id: str, options: ExecOptions) -> int:
+        """Run the process described by the process.json options.process in the container;
         in the foreground, return its exit code."""
         self._require(id)
         self._require_sealed("exec into", id)
         keep: List[Any] = []
-        ctx = self._context(id, keep, pid_file=pid_file, detach=detach, **ctx_options)
+        ctx = self._context(id, keep, options, detach=options.detach)
+        process_path = str(options.process)
         sys.stdout.flush()
         sys.stderr.flush()
         return self._call(f"cannot exec in container `{id}`", id,

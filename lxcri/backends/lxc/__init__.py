@@ -17,6 +17,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
+    from lxcri.options import CreateOptions, ExecOptions, RunOptions
+
 DRIVERS = ("auto", "liblxc", "proxmox")
 
 
@@ -74,23 +76,11 @@ class LxcBackend:
 
             self.driver = LiblxcDriver(root, self.options, debug=self.debug)
 
-    def run(self, id: str, bundle: str, config_path: str, *, pid_file: Optional[str] = None,
-            detach: bool = False, keep: bool = False, console_socket: Optional[str] = None,
-            preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
-            no_new_keyring: bool = False, no_subreaper: bool = False) -> int:
-        return int(self.driver.run(
-            id, bundle, config_path, pid_file=pid_file, detach=detach, keep=keep,
-            console_socket=console_socket, preserve_fds=preserve_fds, listen_fds=listen_fds,
-            no_pivot=no_pivot, no_new_keyring=no_new_keyring, no_subreaper=no_subreaper))
+    def run(self, id: str, options: RunOptions) -> int:
+        return int(self.driver.run(id, options))
 
-    def create(self, id: str, bundle: str, config_path: str, *,
-               pid_file: Optional[str] = None, console_socket: Optional[str] = None,
-               preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
-               no_new_keyring: bool = False, no_subreaper: bool = False) -> None:
-        self.driver.create(
-            id, bundle, config_path, pid_file=pid_file, console_socket=console_socket,
-            preserve_fds=preserve_fds, listen_fds=listen_fds, no_pivot=no_pivot,
-            no_new_keyring=no_new_keyring, no_subreaper=no_subreaper)
+    def create(self, id: str, options: CreateOptions) -> None:
+        self.driver.create(id, options)
 
     def start(self, id: str) -> None:
         self.driver.start(id)
@@ -107,12 +97,8 @@ class LxcBackend:
     def list(self) -> List[Dict[str, Any]]:
         return list(self.driver.list())
 
-    def exec(self, id: str, process_path: str, *, detach: bool = False,
-             pid_file: Optional[str] = None, console_socket: Optional[str] = None,
-             preserve_fds: int = 0, listen_fds: int = 0) -> int:
-        return int(self.driver.exec(id, process_path, detach=detach, pid_file=pid_file,
-                                    console_socket=console_socket, preserve_fds=preserve_fds,
-                                    listen_fds=listen_fds))
+    def exec(self, id: str, options: ExecOptions) -> int:
+        return int(self.driver.exec(id, options))
 
     def ps(self, id: str) -> List[int]:
         return list(self.driver.ps(id))

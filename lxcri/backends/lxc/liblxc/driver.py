@@ -46,6 +46,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
+    from lxcri.options import CreateOptions, ExecOptions, RunOptions
+
 OCI_VERSION = "1.0.2"
 _MONITOR_EXIT_TIMEOUT = 30.0  # seconds delete waits for liblxc to tear a container down
 _SIGKILL, _SIGTERM, _SIGINT, _SIGHUP, _SIGQUIT = 9, 15, 2, 1, 3
@@ -193,28 +195,19 @@ class LiblxcDriver:
 
     # -- create / start / run ---------------------------------------------------------
 
-    def create(self, id: str, bundle: str, config_path: str, *,
-               pid_file: Optional[str] = None, console_socket: Optional[str] = None,
-               preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
-               no_new_keyring: bool = False, no_subreaper: bool = False) -> None:
-        self._create(id, bundle, config_path, pid_file=pid_file, console_socket=console_socket,
-                     preserve_fds=preserve_fds + listen_fds)[1]()
+    def create(self, id: str, options: CreateOptions) -> None:
+        self._create(id, options)[1]()
 
-    def run(self, id: str, bundle: str, config_path: str, *, pid_file: Optional[str] = None,
-            detach: bool = False, keep: bool = False, console_socket: Optional[str] = None,
-            preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
-            no_new_keyring: bool = False, no_subreaper: bool = False) -> int:
-        status_r, close = self._create(id, bundle, config_path, pid_file=pid_file,
-                                       console_socket=console_socket,
-                                       preserve_fds=preserve_fds + listen_fds)
+    def run(self, id: str, options: RunOptions) -> int:
+        status_r, close = self._create(id, options)
         try:
             self.start(id)
-            if detach:
+            if options.detach:
                 return 0
             code = self._wait_exit(id, status_r)
         finally:
             close()
-        if not keep:
+        if not options.keep:
             self.delete(id, force=True)
         return code
 
@@ -238,10 +231,12 @@ class LiblxcDriver:
         raise LxcriError(f"container `{id}`: its lxcri monitor ended without an exit status; "
                          f"see {self._file(id, 'lxc.log')}", container_id=id)
 
-    def _create(self, id: str, bundle: str, config_path: str, *, pid_file: Optional[str],
-                console_socket: Optional[str], preserve_fds: int) -> Tuple[int, Any]:
+    def _create(self, id: str, options: CreateOptions) -> Tuple[int, Any]:
         """Create the container; returns (status pipe read end, its closer)."""
         import json
+
+        bundle, config_path, pid_file = str(options.bundle), options.config, options.pid_file
+        preserve_fds = options.preserve_fds + options.listen_fds  # both reach the container
 
         from lxcri.backends.lxc.liblxc import mapping as lxc_config
 
@@ -249,7 +244,7 @@ class LiblxcDriver:
             raise LxcriError(
                 f"refusing to create container `{id}` from an unsealed interpreter: "
                 "use lxcri.Runtime (isolated) or the lxcri command", container_id=id)
-        if console_socket is not None:
+        if options.console_socket is not None:
             raise InvalidArgument(f"container `{id}`: the lxc backend cannot pass a terminal "
                                   "to a console socket yet; run without --console-socket "
                                   "and process.terminal", container_id=id)
@@ -641,10 +636,10 @@ class LiblxcDriver:
                                  f"{os.path.join(base, name)}: {exc.strerror}",
                                  errno=exc.errno, container_id=id) from None
 
-    def exec(self, id: str, process_path: str, *, detach: bool = False,
-             pid_file: Optional[str] = None, console_socket: Optional[str] = None,
-             preserve_fds: int = 0, listen_fds: int = 0) -> int:
+    def exec(self, id: str, options: ExecOptions) -> int:
         import json
+
+        process_path, pid_file = str(options.process), options.pid_file
 
         if not sealed.is_sealed():
             raise LxcriError(f"refusing to exec into container `{id}` from an unsealed "
@@ -657,7 +652,7 @@ class LiblxcDriver:
         except (OSError, ValueError) as exc:
             raise InvalidArgument(f"cannot exec in container `{id}`: cannot read "
                                   f"{process_path}: {exc}", container_id=id) from None
-        if process.get("terminal") or console_socket is not None:
+        if process.get("terminal") or options.console_socket is not None:
             raise InvalidArgument(f"cannot exec in container `{id}`: the lxc backend cannot "
                                   "give a process a terminal yet", container_id=id)
         args = process.get("args")
@@ -712,7 +707,7 @@ class LiblxcDriver:
         pid = int(attached[0])
         if pid_file is not None:
             _write_atomic(pid_file, str(pid))
-        if detach:
+        if options.detach:
             return 0
         while True:
             try:

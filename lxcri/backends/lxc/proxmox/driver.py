@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # proxmoxer, json, subprocess and tarfile load only when an o
     from typing import Any, Dict, List, Optional, Union
 
     from lxcri.backends.lxc.proxmox.transport import ApiTransport, PctTransport
+    from lxcri.options import CreateOptions, ExecOptions, RunOptions
 
     Transport = Union[ApiTransport, PctTransport]
 
@@ -189,10 +190,7 @@ class ProxmoxDriver:
 
     # -- operations ---------------------------------------------------------------------------
 
-    def create(self, id: str, bundle: str, config_path: str, *,
-               pid_file: Optional[str] = None, console_socket: Optional[str] = None,
-               preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
-               no_new_keyring: bool = False, no_subreaper: bool = False) -> None:
+    def create(self, id: str, options: CreateOptions) -> None:
         """Make the CT (stopped, so OCI "created"). pid_file stays unwritten: a PVE CT has no
         process before it starts."""
         import time
@@ -200,7 +198,8 @@ class ProxmoxDriver:
         from lxcri.backends.lxc.proxmox.mapping import ct_spec
         from lxcri.errors import ProxmoxError
 
-        self._refuse_fds(id, console_socket, preserve_fds, listen_fds, "create")
+        self._refuse_fds(id, options, "create")
+        bundle, config_path = str(options.bundle), options.config
         config = self._load_config(config_path)
         rootfs = self._rootfs(config, bundle, config_path)
         try:
@@ -270,13 +269,12 @@ class ProxmoxDriver:
         return marker_for(record["id"]) in str(config.get("description", ""))
 
     @staticmethod
-    def _refuse_fds(id: str, console_socket: Optional[str], preserve_fds: int,
-                    listen_fds: int, what: str) -> None:
-        if console_socket:
+    def _refuse_fds(id: str, options: Union[CreateOptions, ExecOptions], what: str) -> None:
+        if options.console_socket:
             raise InvalidArgument(
                 f"cannot {what} container `{id}`: a Proxmox CT has no console lxcri can hand "
                 "over (--console-socket); run it without a terminal", container_id=id)
-        if preserve_fds or listen_fds:
+        if options.preserve_fds or options.listen_fds:
             raise InvalidArgument(
                 f"cannot {what} container `{id}`: a Proxmox CT is started by PVE, which cannot "
                 "pass it file descriptors (--preserve-fds, LISTEN_FDS)", container_id=id)
@@ -297,18 +295,14 @@ class ProxmoxDriver:
         record["started"] = True
         self.records.update(id, record)
 
-    def run(self, id: str, bundle: str, config_path: str, *, pid_file: Optional[str] = None,
-            detach: bool = False, keep: bool = False, console_socket: Optional[str] = None,
-            preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
-            no_new_keyring: bool = False, no_subreaper: bool = False) -> int:
+    def run(self, id: str, options: RunOptions) -> int:
         """Detached only: PVE discards a CT's stdout and reports no exit code to wait for."""
-        if not detach:
+        if not options.detach:
             raise InvalidArgument(
                 f"cannot run container `{id}` in the foreground: Proxmox discards a CT's output "
                 "and reports no exit code; use `lxcri run --detach`, or create and start",
                 container_id=id)
-        self.create(id, bundle, config_path, pid_file=pid_file, console_socket=console_socket,
-                    preserve_fds=preserve_fds, listen_fds=listen_fds)
+        self.create(id, options)
         try:
             self.start(id)
         except LxcriError:
@@ -418,16 +412,15 @@ class ProxmoxDriver:
                 continue
         return states
 
-    def exec(self, id: str, process_path: str, *, detach: bool = False,
-             pid_file: Optional[str] = None, console_socket: Optional[str] = None,
-             preserve_fds: int = 0, listen_fds: int = 0) -> int:
+    def exec(self, id: str, options: ExecOptions) -> int:
         """`pct exec` on the node that runs the CT; the CT's init is untouched."""
         import json
         import subprocess
 
         from lxcri.backends.lxc.proxmox.transport import pct_exec_argv
 
-        self._refuse_fds(id, console_socket, preserve_fds, listen_fds, "exec into")
+        self._refuse_fds(id, options, "exec into")
+        process_path, pid_file = str(options.process), options.pid_file
         record = self.records.load(id)
         vmid = self._require_local(record, "exec into")
         if self._oci_status(record, self._ct_status(record)) != "running":
@@ -455,7 +448,7 @@ class ProxmoxDriver:
 
         sys.stdout.flush()
         sys.stderr.flush()
-        if detach:
+        if options.detach:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
             if pid_file:
                 _write_pid(pid_file, proc.pid)
