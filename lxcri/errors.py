@@ -35,6 +35,15 @@ class ContainerNotFound(LxcriError, LookupError):
     """No container with that id exists under the runtime's root."""
 
 
+_ENOENT = 2  # errno.ENOENT on Linux
+
+
+def not_found(id: str, root: str) -> ContainerNotFound:
+    """The one wording of "no container `id` under `root`", whichever backend looked."""
+    return ContainerNotFound(f"container `{id}` does not exist under {root}: `lxcri list` shows "
+                             "the containers there", errno=_ENOENT, container_id=id)
+
+
 class ContainerExists(LxcriError, FileExistsError):
     """A container with that id exists already."""
 

@@ -24,6 +24,7 @@ from lxcri.errors import (
     ContainerStateError,
     InvalidBundle,
     LxcriError,
+    not_found,
 )
 
 TYPE_CHECKING = False
@@ -188,9 +189,7 @@ class OciBinaryBackend:
         kw: Dict[str, Any] = {"container_id": id}
         if "does not exist" in low or "not found" in low and "container" in low and \
                 "executable" not in low:
-            return ContainerNotFound(
-                f"container `{id}` does not exist under {self.root}: `lxcri list` shows the "
-                "containers there", errno=errno_mod.ENOENT, **kw) if id else LxcriError(text, **kw)
+            return not_found(id, self.root) if id else LxcriError(text, **kw)
         if "already exists" in low or "already in use" in low:
             return ContainerExists(text, errno=errno_mod.EEXIST, **kw)
         if "executable file not found" in low or "no such file or directory" in low and \
@@ -205,9 +204,7 @@ class OciBinaryBackend:
     def _require(self, id: str) -> None:
         if not os.path.isfile(os.path.join(self.root, id, "state.json")) and \
                 not os.path.isfile(os.path.join(self.root, id, "status")):
-            raise ContainerNotFound(
-                f"container `{id}` does not exist under {self.root}: `lxcri list` shows the "
-                "containers there", errno=errno_mod.ENOENT, container_id=id)
+            raise not_found(id, self.root)
 
     # -- operations ------------------------------------------------------------------------
 

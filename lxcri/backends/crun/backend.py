@@ -20,6 +20,7 @@ from lxcri.errors import (
     ContainerStateError,
     InvalidConfig,
     LxcriError,
+    not_found,
 )
 
 TYPE_CHECKING = False
@@ -106,9 +107,7 @@ class CrunBackend:
 
     def _require(self, id: str) -> None:
         if not os.path.isfile(os.path.join(self._status_dir(id), "status")):
-            raise ContainerNotFound(
-                f"container `{id}` does not exist under {self.root}: "
-                "`lxcri list` shows the containers there", errno=errno_mod.ENOENT, container_id=id)
+            raise not_found(id, self.root)
 
     def _call(self, what: str, id: Optional[str], fn: Callable[[Any], int]) -> int:
         err = ffi.new("libcrun_error_t *")

@@ -39,6 +39,7 @@ from lxcri.errors import (
     InvalidArgument,
     InvalidBundle,
     LxcriError,
+    not_found,
 )
 from lxcri.host import Host
 
@@ -116,9 +117,7 @@ class LiblxcDriver:
 
         text = _read(self._file(id, "lxcri.json"))
         if text is None:
-            raise ContainerNotFound(
-                f"container `{id}` does not exist under {self.lxcpath}: `lxcri list` shows "
-                "the containers there", errno=errno_mod.ENOENT, container_id=id)
+            raise not_found(id, self.lxcpath)
         try:
             return dict(json.loads(text))
         except ValueError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from lxcri.errors import ContainerExists, ContainerNotFound, LxcriError
+from lxcri.errors import ContainerExists, LxcriError, not_found
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -76,9 +76,7 @@ class VmidMap:
     def load(self, container_id: str) -> Dict[str, Any]:
         record = self.get(container_id)
         if record is None:
-            raise ContainerNotFound(
-                f"container `{container_id}` does not exist under {self.dir}: "
-                "`lxcri list` shows the containers there", container_id=container_id)
+            raise not_found(container_id, self.dir)
         return record
 
     def get(self, container_id: str) -> Optional[Dict[str, Any]]:
