@@ -113,15 +113,6 @@ lxcri_set_child_subreaper (int on)
   return prctl (PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0);
 }
 
-static int
-lxcri_get_child_subreaper (void)
-{
-  int value = 0;
-  if (prctl (PR_GET_CHILD_SUBREAPER, &value, 0, 0, 0) < 0)
-    return -1;
-  return value;
-}
-
 /* libcrun's run/create block every signal and leave them blocked: callers save the
    mask before and restore it after (done here so Python need not import `signal`). */
 static int

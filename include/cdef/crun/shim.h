@@ -17,7 +17,6 @@ int lxcri_container_state_json (libcrun_context_t *context, const char *id, char
 int lxcri_spec_json (bool rootless, char **out, libcrun_error_t *err);
 void lxcri_free (void *ptr);
 int lxcri_set_child_subreaper (int on);
-int lxcri_get_child_subreaper (void);
 
 typedef struct { ...; } sigset_t;
 int lxcri_sigmask_save (sigset_t *out);
