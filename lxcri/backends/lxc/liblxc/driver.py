@@ -4,7 +4,7 @@ How OCI's lifecycle maps onto LXC:
 - `create` writes an LXC config (mapping.py) to <lxcpath>/<id>/config and forks
   a *monitor* (monitor.py: double fork, own session, the caller's stdio) that calls
   liblxc's non-daemonized start. liblxc clones the container's init, then runs our
-  `lxc.hook.start-host` script on the host: it reports the init's pid through a
+  `lxc.hook.start-host` script (hooks.py) on the host: it reports the init's pid through a
   fifo (`lxcri create` returns: the container is "created") and blocks reading a
   second fifo. The user's process is not executed until `start` writes to it.
 - liblxc's start returns when the init exits, with its wait status in
@@ -282,15 +282,12 @@ class LiblxcDriver:
         import json
         import time
 
+        from lxcri.backends.lxc.liblxc import hooks, monitor
         from lxcri.backends.lxc.liblxc import mapping as lxc_config
-        from lxcri.backends.lxc.liblxc import monitor
 
         directory = self._dir(id)
-        quoted = "'" + directory.replace("'", "'\"'\"'") + "'"
         hook = self._file(id, "lxcri.hook-start-host")
-        with open(hook, "w") as f:
-            f.write(_START_HOST_HOOK.replace("@DIR@", quoted))
-        os.chmod(hook, 0o700)
+        hooks.write_start_host(hook, directory)
         items = list(items) + [("lxc.hook.start-host", hook)]
         if mask_lines:
             mount_hook = self._file(id, "lxcri.hook-mount")
@@ -624,18 +621,3 @@ class LiblxcDriver:
             },
             "annotations": {"org.linuxcontainers.lxc.version": availability({})[1]},
         }
-
-
-
-_START_HOST_HOOK = """#!/bin/sh
-# lxcri: liblxc runs this on the host once the container's init exists and before
-# it executes the user's process: report the init's pid to `lxcri create`, then
-# hold the container in OCI's "created" state until `lxcri start` writes a line.
-d=@DIR@
-exec 3<>"$d/lxcri.start" || exit 1
-exec 4<>"$d/lxcri.ready" || exit 1
-echo "$LXC_PID $$" >&4
-exec 4>&-
-read -r _ <&3 || exit 1
-exit 0
-"""
