@@ -42,6 +42,7 @@ from lxcri.errors import (
     not_found,
 )
 from lxcri.host import Host
+from lxcri.host.procfs import read_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,14 +56,6 @@ _SIGKILL, _SIGTERM, _SIGINT, _SIGHUP, _SIGQUIT = 9, 15, 2, 1, 3
 
 
 # --- small file helpers (lxcri's own files) -----------------------------------------------
-
-def _read(path: str) -> Optional[str]:
-    try:
-        with open(path) as f:
-            return f.read()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
 
 def _write_atomic(path: str, text: str) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
@@ -115,7 +108,7 @@ class LiblxcDriver:
     def _meta(self, id: str) -> Dict[str, Any]:
         import json
 
-        text = _read(self._file(id, "lxcri.json"))
+        text = read_text(self._file(id, "lxcri.json"))
         if text is None:
             raise not_found(id, self.lxcpath)
         try:
@@ -126,14 +119,14 @@ class LiblxcDriver:
 
     def _pids(self, id: str) -> Tuple[int, Optional[str], int]:
         """(init pid, its start time, hook pid); (0, None, 0) before the init exists."""
-        text = _read(self._file(id, "lxcri.pid"))
+        text = read_text(self._file(id, "lxcri.pid"))
         if not text:
             return 0, None, 0
         parts = text.split()
         return int(parts[0]), parts[1], int(parts[2]) if len(parts) > 2 else 0
 
     def _monitor(self, id: str) -> Tuple[int, Optional[str]]:
-        text = _read(self._file(id, "lxcri.monitor"))
+        text = read_text(self._file(id, "lxcri.monitor"))
         if not text:
             return 0, None
         pid, start = text.split()
@@ -224,7 +217,7 @@ class LiblxcDriver:
         for line in data.decode(errors="replace").splitlines():
             if line.startswith("exit "):
                 return int(line.split()[1])
-        text = _read(self._file(id, "lxcri.exit"))
+        text = read_text(self._file(id, "lxcri.exit"))
         if text is not None:
             return int(text.split()[0])
         raise LxcriError(f"container `{id}`: its lxcri monitor ended without an exit status; "

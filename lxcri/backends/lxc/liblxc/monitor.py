@@ -13,8 +13,9 @@ import os
 import sys
 
 from lxcri.backends.lxc.liblxc.binding import load_binding
-from lxcri.backends.lxc.liblxc.driver import _SIGKILL, _read, _write_atomic, exit_code_of
+from lxcri.backends.lxc.liblxc.driver import _SIGKILL, _write_atomic, exit_code_of
 from lxcri.errors import LxcriError
+from lxcri.host.procfs import read_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def wait_ready(driver: LiblxcDriver, id: str, ready: int, status_r: int) -> Tupl
 def _start_error(driver: LiblxcDriver, id: str, msg: str) -> LxcriError:
     lines = [ln[5:].strip() for ln in msg.splitlines() if ln.startswith("fail ")]
     detail = lines[0] if lines else "the lxcri monitor process ended unexpectedly"
-    log_lines = [ln for ln in (_read(driver._file(id, "lxc.log")) or "").splitlines()
+    log_lines = [ln for ln in (read_text(driver._file(id, "lxc.log")) or "").splitlines()
                  if " ERROR " in ln]
     if log_lines:
         detail += "; liblxc: " + log_lines[0].split(" - ", 2)[-1]
