@@ -1,7 +1,8 @@
 """Facts about the host lxcri runs on, read from /proc and /sys in one place.
 
     mountinfo  /proc/self/mountinfo, parsed (octal escapes undone)
-    cgroups    the cgroup mode, where each controller lives, a process's cgroups
+    cgroups    the cgroup mode, where each controller lives, a process's cgroups,
+               the pids of a Proxmox CT
     procfs     process start times, /proc/PID/cgroup, maps
     prctl      prctl(2) for a process without libcrun
     libraries  the libcrun this process loaded and what it links (for `lxcri info`)
@@ -68,6 +69,12 @@ class Host:
         from lxcri.host import cgroups
 
         return cgroups.cgroup_pids(directory)
+
+    def pve_ct_pids(self, vmid: int) -> List[int]:
+        """Every pid of Proxmox CT vmid on this node (its cgroups under /sys/fs/cgroup/lxc)."""
+        from lxcri.host import cgroups
+
+        return cgroups.pve_ct_pids(vmid)
 
     def hierarchies(self) -> Dict[str, int]:
         """Which cgroup hierarchy (1 or 2) each controller lives on here."""

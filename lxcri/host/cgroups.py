@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from lxcri.host.mountinfo import Mount
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+# Where Proxmox VE (cgroup v2) puts a CT's processes on its node: <PVE_CT_ROOT>/<vmid>.
+PVE_CT_ROOT = CGROUP_ROOT + "/lxc"
 # Mount options of a v1 hierarchy that are not controllers.
 _NOT_CONTROLLERS = ("rw", "ro", "relatime", "noexec", "nosuid", "nodev", "clone_children",
                     "noprefix", "xattr")
@@ -153,3 +155,17 @@ def cgroup_pids(directory: str) -> List[int]:
             text = procfs.read_text(os.path.join(dirpath, "cgroup.procs")) or ""
             pids.extend(int(p) for p in text.split())
     return pids
+
+
+def pve_ct_pids(vmid: int) -> List[int]:
+    """Every pid of Proxmox CT vmid on this node, sorted, from the cgroups under
+    PVE_CT_ROOT/vmid (reads the host); a cgroup.procs that cannot be read is skipped."""
+    pids: List[int] = []
+    for dirpath, _dirs, files in os.walk(os.path.join(PVE_CT_ROOT, str(vmid))):
+        if "cgroup.procs" in files:
+            try:
+                with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                    pids.extend(int(line) for line in f if line.strip())
+            except (OSError, ValueError):
+                continue
+    return sorted(set(pids))

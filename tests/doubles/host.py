@@ -1,8 +1,9 @@
 """TEST DOUBLE for lxcri.host.Host: a scripted host that records what a driver asks of it.
 
 Processes are {pid: starttime} (a pid missing is gone), cgroups {pid: {controller: dir}},
-files {path: text}; kill() records (pid, signal) and raises ProcessLookupError for a
-gone pid, as os.kill does; write() records (path, text) and updates files.
+files {path: text}, ct_members {vmid: [pid]} (a Proxmox CT's processes); kill() records
+(pid, signal) and raises ProcessLookupError for a gone pid, as os.kill does; write()
+records (path, text) and updates files.
 """
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ class RecordingHost:
                  cgroups: Optional[Dict[int, Dict[str, str]]] = None,
                  files: Optional[Dict[str, str]] = None,
                  cgroup_members: Optional[Dict[str, List[int]]] = None,
-                 hierarchies: Optional[Dict[str, int]] = None) -> None:
+                 hierarchies: Optional[Dict[str, int]] = None,
+                 ct_members: Optional[Dict[int, List[int]]] = None) -> None:
         self.processes = dict(processes or {})
         self.cgroups = dict(cgroups or {})
         self.files = dict(files or {})
         self.cgroup_members = dict(cgroup_members or {})
+        self.ct_members = dict(ct_members or {})
         self._hierarchies = dict(hierarchies or {"memory": 2, "pids": 2, "freezer": 2})
         self.calls: List[Tuple[object, ...]] = []
         self.killed: List[Tuple[int, int]] = []
@@ -50,6 +53,10 @@ class RecordingHost:
     def cgroup_pids(self, directory: str) -> List[int]:
         self.calls.append(("cgroup_pids", directory))
         return list(self.cgroup_members.get(directory, []))
+
+    def pve_ct_pids(self, vmid: int) -> List[int]:
+        self.calls.append(("pve_ct_pids", vmid))
+        return sorted(self.ct_members.get(vmid, []))
 
     def hierarchies(self) -> Dict[str, int]:
         return dict(self._hierarchies)

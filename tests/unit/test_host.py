@@ -60,6 +60,19 @@ def test_a_process_cgroup_directories_per_controller() -> None:
         "cpuacct": "/sys/fs/cgroup/cpu,cpuacct/lxc/c1", "": "/sys/fs/cgroup/unified/lxc/c1/init"}
 
 
+def test_a_proxmox_ct_pids_are_every_cgroup_procs_below_its_vmid(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cgroups, "PVE_CT_ROOT", str(tmp_path))
+    (tmp_path / "100" / "ns" / "init.scope").mkdir(parents=True)
+    (tmp_path / "100" / "cgroup.procs").write_text("")
+    (tmp_path / "100" / "ns" / "cgroup.procs").write_text("12\n7\n\n")
+    (tmp_path / "100" / "ns" / "init.scope" / "cgroup.procs").write_text("7\n3\n")
+    (tmp_path / "101").mkdir()
+    (tmp_path / "101" / "cgroup.procs").write_text("99\n")
+    assert cgroups.pve_ct_pids(100) == [3, 7, 12]
+    assert cgroups.pve_ct_pids(102) == []  # no such CT on this node
+
+
 # ------------------------------------------------------------------ the liblxc driver's logic
 
 def container(root: Path, id: str, files: Dict[str, str]) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from doubles.host import RecordingHost
 from lxcri.backends.lxc import proxmox
 from lxcri.backends.lxc.proxmox.driver import ProxmoxDriver
 from lxcri.backends.lxc.proxmox.records import VmidMap
@@ -123,6 +124,22 @@ def test_signals_go_to_the_ct_init_on_the_node(node: FakeNode, tmp_path: Path) -
     finally:
         init.kill()
         init.wait()
+    assert node.calls()[-1][0] == "config"  # the marker check; no pct stop
+
+
+def test_kill_all_and_ps_ask_the_host_for_the_ct_processes(node: FakeNode, tmp_path: Path) -> None:
+    host = RecordingHost(processes={4001: "1", 4002: "2"}, ct_members={100: [4001, 4002, 4003]})
+    driver = ProxmoxDriver(str(tmp_path / "state"), node.options(), host=host)
+    create(driver, tmp_path)
+    driver.start("lxc-web")
+    node.edit_ct(100, pid=4001)
+    driver.kill("lxc-web", signal.SIGUSR1, all=True)
+    assert host.killed == [(4001, signal.SIGUSR1), (4002, signal.SIGUSR1)]  # 4003 is gone
+    assert ("pve_ct_pids", 100) in host.calls
+    assert driver.ps("lxc-web") == [4001, 4002, 4003]
+    host.killed.clear()
+    driver.kill("lxc-web", signal.SIGUSR1)  # without all: the init alone
+    assert host.killed == [(4001, signal.SIGUSR1)]
     assert node.calls()[-1][0] == "config"  # the marker check; no pct stop
 
 

@@ -2,8 +2,10 @@
 
     binding  loads lxcri._lxc (the compiled liblxc binding) and checks its version
     driver   LiblxcDriver: create, start, state, kill, delete, exec, ... (state, kill
-             and delete read lxcri's files and ask a lxcri.host.Host, never liblxc);
-             also the monitor process and the start-host hook (not split out yet)
+             and delete read lxcri's files and ask a lxcri.host.Host, never liblxc)
+    monitor  the process create forks to run a container with liblxc and record its
+             exit code (loaded by create and run only)
+    hooks    the start-host hook script: reports the init, holds it until `start`
     mapping  config.json -> LXC config items and the mount hook's lines (pure)
 """
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 How OCI's lifecycle maps onto LXC:
 - `create` writes an LXC config (mapping.py) to <lxcpath>/<id>/config and forks
-  a *monitor* (double fork, own session, the caller's stdio) that calls liblxc's
-  non-daemonized start. liblxc clones the container's init, then runs our
-  `lxc.hook.start-host` script on the host: it reports the init's pid through a
+  a *monitor* (monitor.py: double fork, own session, the caller's stdio) that calls
+  liblxc's non-daemonized start. liblxc clones the container's init, then runs our
+  `lxc.hook.start-host` script (hooks.py) on the host: it reports the init's pid through a
   fifo (`lxcri create` returns: the container is "created") and blocks reading a
   second fifo. The user's process is not executed until `start` writes to it.
 - liblxc's start returns when the init exits, with its wait status in
@@ -42,6 +42,7 @@ from lxcri.errors import (
     not_found,
 )
 from lxcri.host import Host
+from lxcri.host.procfs import read_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,14 +56,6 @@ _SIGKILL, _SIGTERM, _SIGINT, _SIGHUP, _SIGQUIT = 9, 15, 2, 1, 3
 
 
 # --- small file helpers (lxcri's own files) -----------------------------------------------
-
-def _read(path: str) -> Optional[str]:
-    try:
-        with open(path) as f:
-            return f.read()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
 
 def _write_atomic(path: str, text: str) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
@@ -115,7 +108,7 @@ class LiblxcDriver:
     def _meta(self, id: str) -> Dict[str, Any]:
         import json
 
-        text = _read(self._file(id, "lxcri.json"))
+        text = read_text(self._file(id, "lxcri.json"))
         if text is None:
             raise not_found(id, self.lxcpath)
         try:
@@ -126,14 +119,14 @@ class LiblxcDriver:
 
     def _pids(self, id: str) -> Tuple[int, Optional[str], int]:
         """(init pid, its start time, hook pid); (0, None, 0) before the init exists."""
-        text = _read(self._file(id, "lxcri.pid"))
+        text = read_text(self._file(id, "lxcri.pid"))
         if not text:
             return 0, None, 0
         parts = text.split()
         return int(parts[0]), parts[1], int(parts[2]) if len(parts) > 2 else 0
 
     def _monitor(self, id: str) -> Tuple[int, Optional[str]]:
-        text = _read(self._file(id, "lxcri.monitor"))
+        text = read_text(self._file(id, "lxcri.monitor"))
         if not text:
             return 0, None
         pid, start = text.split()
@@ -224,7 +217,7 @@ class LiblxcDriver:
         for line in data.decode(errors="replace").splitlines():
             if line.startswith("exit "):
                 return int(line.split()[1])
-        text = _read(self._file(id, "lxcri.exit"))
+        text = read_text(self._file(id, "lxcri.exit"))
         if text is not None:
             return int(text.split()[0])
         raise LxcriError(f"container `{id}`: its lxcri monitor ended without an exit status; "
@@ -282,14 +275,12 @@ class LiblxcDriver:
         import json
         import time
 
+        from lxcri.backends.lxc.liblxc import hooks, monitor
         from lxcri.backends.lxc.liblxc import mapping as lxc_config
 
         directory = self._dir(id)
-        quoted = "'" + directory.replace("'", "'\"'\"'") + "'"
         hook = self._file(id, "lxcri.hook-start-host")
-        with open(hook, "w") as f:
-            f.write(_START_HOST_HOOK.replace("@DIR@", quoted))
-        os.chmod(hook, 0o700)
+        hooks.write_start_host(hook, directory)
         items = list(items) + [("lxc.hook.start-host", hook)]
         if mask_lines:
             mount_hook = self._file(id, "lxcri.hook-mount")
@@ -310,9 +301,9 @@ class LiblxcDriver:
         args = [a if isinstance(a, str) else str(a) for a in spec["process"]["args"]]
         ready = os.open(self._file(id, "lxcri.ready"), os.O_RDWR | os.O_CLOEXEC | os.O_NONBLOCK)
         try:
-            status_r = self._spawn_monitor(id, args, preserve_fds)
+            status_r = monitor.spawn_monitor(self, id, args, preserve_fds)
             try:
-                pid, hook_pid = self._wait_ready(id, ready, status_r)
+                pid, hook_pid = monitor.wait_ready(self, id, ready, status_r)
             except BaseException:
                 os.close(status_r)
                 raise
@@ -336,120 +327,6 @@ class LiblxcDriver:
                 os.close(status_r)
 
         return status_r, close
-
-    def _wait_ready(self, id: str, ready: int, status_r: int) -> Tuple[int, int]:
-        """Block until the start-host hook reports the init's pid, or the monitor fails."""
-        import select
-
-        p = select.poll()
-        p.register(ready, select.POLLIN)
-        p.register(status_r, select.POLLIN | select.POLLHUP)
-        buf = b""
-        while True:
-            try:
-                events = p.poll()
-            except InterruptedError:
-                continue
-            for fd, _ev in events:
-                if fd == ready:
-                    try:
-                        buf += os.read(ready, 256)
-                    except BlockingIOError:
-                        continue
-                    if b"\n" in buf:
-                        pid, hook_pid = buf.split(b"\n", 1)[0].split()
-                        return int(pid), int(hook_pid)
-                else:
-                    msg = os.read(status_r, 65536).decode(errors="replace")
-                    raise self._start_error(id, msg)
-
-    def _start_error(self, id: str, msg: str) -> LxcriError:
-        lines = [ln[5:].strip() for ln in msg.splitlines() if ln.startswith("fail ")]
-        detail = lines[0] if lines else "the lxcri monitor process ended unexpectedly"
-        log_lines = [ln for ln in (_read(self._file(id, "lxc.log")) or "").splitlines()
-                     if " ERROR " in ln]
-        if log_lines:
-            detail += "; liblxc: " + log_lines[0].split(" - ", 2)[-1]
-        return LxcriError(f"cannot create container `{id}`: {detail}", container_id=id)
-
-    def _spawn_monitor(self, id: str, args: List[str], preserve_fds: int) -> int:
-        """Double-fork the monitor; return the read end of its status pipe."""
-        import fcntl
-
-        r, w = os.pipe2(os.O_CLOEXEC)
-        high = fcntl.fcntl(w, fcntl.F_DUPFD_CLOEXEC, 3 + preserve_fds + 1)
-        os.close(w)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child processes
-            code = 1
-            try:
-                os.close(r)
-                os.setsid()
-                if os.fork() == 0:
-                    self._monitor_main(id, args, high, preserve_fds)
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(high)
-        while True:
-            try:
-                os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                break
-        return r
-
-    def _monitor_main(self, id: str, args: List[str], status_w: int,
-                      preserve_fds: int) -> None:  # pragma: no cover - runs in the monitor
-        """The monitor: run the container with liblxc until it exits, record its exit code."""
-        code = 1
-        try:
-            os.closerange(3 + preserve_fds, status_w)
-            os.closerange(status_w + 1, 1 << 16)
-            start = self.host.starttime(os.getpid())
-            _write_atomic(self._file(id, "lxcri.monitor"), f"{os.getpid()} {start}\n")
-            ffi, lib = load_binding()
-            c = lib.lxc_container_new(id.encode(), self.lxcpath.encode())
-            if c == ffi.NULL:
-                self._report(status_w, "fail liblxc cannot load the container's config")
-                os._exit(1)
-            c.want_daemonize(c, False)
-            c.want_close_all_fds(c, False)
-            keep = [ffi.new("char[]", a.encode()) for a in args]
-            argv = ffi.new("char *[]", keep + [ffi.NULL])
-            ok = c.start(c, 0, argv)
-            wait_status = c.error_num
-            if ok or not os.path.exists(self._file(id, "lxcri.ready")):
-                # The init existed (the start-host hook reported it): record how it ended.
-                if ok:
-                    exit_code = exit_code_of(wait_status)
-                elif os.path.exists(self._file(id, "lxcri.start")):
-                    exit_code = 128 + _SIGKILL  # killed while created
-                else:
-                    exit_code = exit_code_of(wait_status) if wait_status > 0 else 255
-                _write_atomic(self._file(id, "lxcri.exit"), f"{exit_code}\n")
-                self._report(status_w, f"exit {exit_code}")
-                code = 0
-            else:
-                err = ffi.string(c.error_string).decode(errors="replace") \
-                    if c.error_string != ffi.NULL else "liblxc could not start the container"
-                self._report(status_w, f"fail {err}")
-            lib.lxc_container_put(c)
-        except BaseException as exc:
-            self._report(status_w, f"fail {type(exc).__name__}: {exc}")
-        finally:
-            os._exit(code)
-
-    @staticmethod
-    def _report(fd: int, line: str) -> None:  # pragma: no cover - runs in the monitor
-        try:
-            os.write(fd, (line.replace("\n", " ") + "\n").encode())
-        except OSError:
-            pass  # nobody is listening any more (a detached create): lxcri.exit has it
 
     def start(self, id: str) -> None:
         self._meta(id)
@@ -737,17 +614,3 @@ class LiblxcDriver:
             },
             "annotations": {"org.linuxcontainers.lxc.version": availability({})[1]},
         }
-
-
-_START_HOST_HOOK = """#!/bin/sh
-# lxcri: liblxc runs this on the host once the container's init exists and before
-# it executes the user's process: report the init's pid to `lxcri create`, then
-# hold the container in OCI's "created" state until `lxcri start` writes a line.
-d=@DIR@
-exec 3<>"$d/lxcri.start" || exit 1
-exec 4<>"$d/lxcri.ready" || exit 1
-echo "$LXC_PID $$" >&4
-exec 4>&-
-read -r _ <&3 || exit 1
-exit 0
-"""

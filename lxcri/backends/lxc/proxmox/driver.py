@@ -34,6 +34,7 @@ from lxcri.errors import (
     InvalidBundle,
     LxcriError,
 )
+from lxcri.host import Host
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # proxmoxer, json, subprocess and tarfile load only when an operation needs them
@@ -47,8 +48,6 @@ if TYPE_CHECKING:  # proxmoxer, json, subprocess and tarfile load only when an o
 OCI_VERSION = "1.0.2"
 VMID_ANNOTATION = "lxcri.proxmox.vmid"
 NODE_ANNOTATION = "lxcri.proxmox.node"
-# Where PVE (cgroup v2) puts a CT's processes on its node: ps reads it.
-CGROUP_ROOT = "/sys/fs/cgroup/lxc"
 # Seconds a `kill TERM` (a clean shutdown) waits before PVE stops the CT hard.
 SHUTDOWN_TIMEOUT = 30
 _CREATE_ATTEMPTS = 5  # VMID races with other creators
@@ -61,8 +60,12 @@ class ProxmoxDriver:
 
     name = "lxc"
 
-    def __init__(self, root: str, options: Dict[str, Any], *, debug: bool = False) -> None:
+    def __init__(self, root: str, options: Dict[str, Any], *, debug: bool = False,
+                 host: Optional[Host] = None) -> None:
+        """host: where a CT's processes are looked up and signalled on the node (a test
+        double in unit tests)."""
         self.root = os.path.abspath(root)
+        self.host = host if host is not None else Host()
         self.dir = os.path.join(backend_root(self.root, "lxc"), "proxmox")
         section = settings(options)  # not kept: it may hold the token secret
         self.debug = debug
@@ -353,9 +356,9 @@ class ProxmoxDriver:
             self._check_marker(record, f"send signal {signal} to")
             pid = int(ct.get("pid") or 0)
             if self.transport.kind == "pct" and pid > 0:
-                for target in (self._pids(vmid) if all else []) or [pid]:
+                for target in (self.host.pve_ct_pids(vmid) if all else []) or [pid]:
                     try:
-                        os.kill(target, signal)
+                        self.host.kill(target, signal)
                     except ProcessLookupError:
                         pass
             elif signal == 9:
@@ -468,20 +471,9 @@ class ProxmoxDriver:
                 container_id=record["id"])
         return int(vmid)
 
-    def _pids(self, vmid: int) -> List[int]:
-        pids: List[int] = []
-        for dirpath, _dirs, files in os.walk(os.path.join(CGROUP_ROOT, str(vmid))):
-            if "cgroup.procs" in files:
-                try:
-                    with open(os.path.join(dirpath, "cgroup.procs")) as f:
-                        pids.extend(int(line) for line in f if line.strip())
-                except (OSError, ValueError):
-                    continue
-        return sorted(set(pids))
-
     def ps(self, id: str) -> List[int]:
         record = self.records.load(id)
-        return self._pids(self._require_local(record, "list the processes of"))
+        return self.host.pve_ct_pids(self._require_local(record, "list the processes of"))
 
     def pause(self, id: str) -> None:
         self._no_pause(id, "pause")
