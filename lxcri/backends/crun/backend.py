@@ -109,7 +109,9 @@ class CrunBackend:
         if not os.path.isfile(os.path.join(self._status_dir(id), "status")):
             raise not_found(id, self.root)
 
-    def _call(self, what: str, id: Optional[str], fn: Callable[[Any], int]) -> int:
+    def _libcrun(self, what: str, id: Optional[str], fn: Callable[[Any], int]) -> int:
+        """Call libcrun (fn gets the error struct), with the process state it changes
+        saved and restored, and its error raised as lxcri's."""
         err = ffi.new("libcrun_error_t *")
         with _SavedProcessState():
             ret = fn(err)
@@ -139,8 +141,9 @@ class CrunBackend:
                 f"refusing to {what} container `{id}` from an unsealed interpreter: "
                 "use lxcri.Runtime (isolated) or the lxcri command", container_id=id)
 
-    def _start_process(self, id: str, options: CreateOptions, what: str,
+    def _first_process(self, id: str, options: CreateOptions, what: str,
                        call: Callable[[Any, Any, Any], int], *, detach: bool) -> int:
+        """create/run: the container's first process, from the sealed interpreter."""
         self._require_sealed(what, id)
         if os.path.exists(self._status_dir(id)):
             raise ContainerExists(
@@ -168,12 +171,12 @@ class CrunBackend:
             pid = self._pid(id)
             self.start(id)
             return _wait_exit_code(pid)
-        return self._start_process(
+        return self._first_process(
             id, options, "run", lambda ctx, c, err: lib.libcrun_container_run(ctx, c, 0, err),
             detach=options.detach)
 
     def create(self, id: str, options: CreateOptions) -> None:
-        self._start_process(
+        self._first_process(
             id, options, "create",
             lambda ctx, c, err: lib.libcrun_container_create(ctx, c, 0, err), detach=True)
 
@@ -192,7 +195,7 @@ class CrunBackend:
         process_path = str(options.process)
         sys.stdout.flush()
         sys.stderr.flush()
-        return self._call(f"cannot exec in container `{id}`", id,
+        return self._libcrun(f"cannot exec in container `{id}`", id,
                           lambda err: lib.libcrun_container_exec_process_file(
                               ctx, id.encode(), process_path.encode(), err))
 
@@ -206,14 +209,14 @@ class CrunBackend:
         self._require(id)
         keep: List[Any] = []
         ctx = self._context(id, keep)
-        self._call(f"cannot {what} container `{id}`", id, lambda err: fn(ctx, id.encode(), err))
+        self._libcrun(f"cannot {what} container `{id}`", id, lambda err: fn(ctx, id.encode(), err))
 
     def ps(self, id: str) -> List[int]:
         self._require(id)
         keep: List[Any] = []
         ctx = self._context(id, keep)
         pids = ffi.new("pid_t **")
-        self._call(f"cannot list the processes of container `{id}`", id,
+        self._libcrun(f"cannot list the processes of container `{id}`", id,
                    lambda err: lib.libcrun_container_read_pids(ctx, id.encode(), True, pids, err))
         out: List[int] = []
         if pids[0] != ffi.NULL:
@@ -229,7 +232,7 @@ class CrunBackend:
         keep: List[Any] = []
         ctx = self._context(id, keep)
         data = resources_json.encode()
-        self._call(f"cannot update container `{id}`", id,
+        self._libcrun(f"cannot update container `{id}`", id,
                    lambda err: lib.libcrun_container_update(ctx, id.encode(), data, len(data), err))
 
     def _status(self, id: str) -> str:
@@ -242,7 +245,7 @@ class CrunBackend:
         keep: List[Any] = []
         ctx = self._context(id, keep)
         try:
-            self._call(f"cannot start container `{id}`", id,
+            self._libcrun(f"cannot start container `{id}`", id,
                        lambda err: lib.libcrun_container_start(ctx, id.encode(), err))
         except LxcriError:
             status = self._status(id)  # explain the usual cause in the user's terms
@@ -258,7 +261,7 @@ class CrunBackend:
         ctx = self._context(id, keep)
         out = ffi.new("char **")
         try:
-            self._call(f"cannot read the state of container `{id}`", id,
+            self._libcrun(f"cannot read the state of container `{id}`", id,
                        lambda err: lib.lxcri_container_state_json(ctx, id.encode(), out, err))
             return ffi.string(out[0]).decode() if out[0] != ffi.NULL else ""
         finally:
@@ -269,7 +272,7 @@ class CrunBackend:
         keep: List[Any] = []
         ctx = self._context(id, keep)
         fn = lib.libcrun_container_killall if all else lib.libcrun_container_kill
-        self._call(f"cannot send signal {signal} to container `{id}`", id,
+        self._libcrun(f"cannot send signal {signal} to container `{id}`", id,
                    lambda err: fn(ctx, id.encode(), str(signal).encode(), err))
 
     def delete(self, id: str, *, force: bool = False) -> None:
@@ -277,7 +280,7 @@ class CrunBackend:
         keep: List[Any] = []
         ctx = self._context(id, keep)
         try:
-            self._call(f"cannot delete container `{id}`", id,
+            self._libcrun(f"cannot delete container `{id}`", id,
                        lambda err: lib.libcrun_container_delete(ctx, ffi.NULL, id.encode(),
                                                                 force, err))
         except LxcriError:
@@ -306,7 +309,7 @@ class CrunBackend:
         if not os.path.isdir(self.root):
             return iter(())
         lst = ffi.new("libcrun_container_list_t **")
-        self._call(f"cannot list containers under {self.root}", None,
+        self._libcrun(f"cannot list containers under {self.root}", None,
                    lambda err: lib.libcrun_get_containers_list(lst, self.root.encode(), err))
         ids = []
         node = lst[0]
