@@ -27,7 +27,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
-# The four seals that make a memfd immutable; the same test crun applies.
+# The four seals that make a memfd immutable; the same test crun applies. They are
+# tested as a mask: a copy made by runc also has F_SEAL_EXEC.
 _SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 _PATH_ENV = "_LXCRI_SEALED_PATH"
 
@@ -49,7 +50,7 @@ def is_sealed() -> bool:
         return False
     try:
         try:
-            return fcntl.fcntl(fd, fcntl.F_GET_SEALS) == _SEALS
+            return fcntl.fcntl(fd, fcntl.F_GET_SEALS) & _SEALS == _SEALS
         except OSError:  # not a memfd
             return bool(os.fstatvfs(fd).f_flag & os.ST_RDONLY)
     finally:

@@ -74,3 +74,29 @@ def test_an_ordinary_interpreter_is_not_sealed_and_a_sealed_copy_is() -> None:
     out = subprocess.run(argv, executable=f"/proc/self/fd/{fd}", pass_fds=(fd,), env=env,
                          capture_output=True, text=True, timeout=60)
     assert (out.returncode, out.stdout) == (0, "True\n"), out.stderr
+
+
+
+def test_seals_are_tested_as_a_mask() -> None:
+    """A copy with more than the four seals (runc adds F_SEAL_EXEC) counts as sealed too."""
+    import fcntl
+    import os
+    import subprocess
+
+    from lxcri import sealed
+
+    f_seal_exec = getattr(fcntl, "F_SEAL_EXEC", 0x20)  # Python 3.12+ names it
+    memfd = os.memfd_create("lxcri-mask", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        with open("/proc/self/exe", "rb") as src:
+            os.write(memfd, src.read())
+        fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, sealed._SEALS | f_seal_exec)
+        seals = fcntl.fcntl(memfd, fcntl.F_GET_SEALS)
+        assert seals & f_seal_exec and seals != sealed._SEALS
+        argv, env = sealed.sealed_python_argv(
+            "from lxcri import sealed; print(sealed.is_sealed())", [])
+        out = subprocess.run(argv, executable=f"/proc/self/fd/{memfd}", pass_fds=(memfd,),
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert (out.returncode, out.stdout) == (0, "True\n"), out.stderr
+    finally:
+        os.close(memfd)
