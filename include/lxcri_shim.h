@@ -1,5 +1,6 @@
 /* lxcri_shim.h: small C helpers compiled into lxcri._crun (FILE*-based libcrun calls,
-   build facts, prctl). Everything here is lxcri's own code. */
+   build facts, prctl, the in-place seal of lxcri_seal.h). Everything here is lxcri's
+   own code. */
 #ifndef LXCRI_SHIM_H
 #define LXCRI_SHIM_H
 
@@ -14,6 +15,8 @@
 #include <libcrun/status.h>
 #include <libcrun/error.h>
 #include <libcrun/custom-handler.h>
+
+#include "lxcri_seal.h"
 
 #ifdef HAVE_SECCOMP /* from config.h, through the libcrun headers */
 #  include <seccomp.h>

@@ -2,7 +2,8 @@
    header): the module's version, libcrun's build facts (config.h's HAVE_*), the
    libcrun calls that write to a FILE* (state, spec) as malloc'ed strings, the child
    subreaper flag, the signal mask libcrun leaves blocked, and config.json checks
-   libcrun would only make inside the container. */
+   libcrun would only make inside the container; the in-place seal of /proc/self/exe
+   (include/lxcri_seal.h). */
 #define LXCRI_HAVE_SYSTEMD ...
 #define LXCRI_HAVE_CAP ...
 #define LXCRI_HAVE_SECCOMP ...
@@ -27,3 +28,6 @@ const char *lxcri_container_problem (libcrun_container_t *container);
 #define LXCRI_HAVE_TIME_NS ...
 const char *lxcri_mount_options (void);
 const char *lxcri_seccomp_version (void);
+
+/* 0, or -errno with *what naming the step that failed (a static string). */
+int lxcri_seal_exe_in_place (const char **what);
