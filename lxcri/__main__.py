@@ -2,9 +2,10 @@
 
 Order matters and is the reason this module exists:
 1. Commands that start a process inside a container (create, run, exec)
-   re-execute lxcri from a sealed copy of the interpreter first (lxcri.sealed),
-   before anything heavy is imported, since everything imported before the
-   re-exec is imported twice.
+   seal the process first (lxcri.sealed): /proc/self/exe is replaced in place
+   by a sealed copy, or, where that cannot be done, lxcri re-executes from a
+   sealed copy of the interpreter, before anything heavy is imported, since
+   everything imported before the re-exec is imported twice.
 2. lxcri.cli.fast parses the argv engines send, with no third-party import.
 3. Whatever it does not fully understand goes to the typer app (lxcri.cli.app),
    which owns help and error messages.
@@ -40,15 +41,15 @@ def needs_seal(argv: Sequence[str]) -> bool:
     return word in sealed
 
 
-def seal() -> None:
-    """Re-execute from a sealed copy of the executable unless already sealed (may not return)."""
+def seal(debug: bool = False) -> None:
+    """Seal the process: in place, else by a re-exec from a sealed copy (may not return)."""
     from lxcri import sealed
 
-    sealed.reexec_if_needed()
+    sealed.seal(debug)
 
 
 def _seal_command(options: GlobalOptions) -> int:
-    seal()
+    seal(options.debug)
     return 0
 
 

@@ -10,8 +10,11 @@ crun guards against it by re-executing itself from a sealed memfd copy when
 libcrun is loaded. lxcri's build disarms that load-time re-exec (it would
 restart any Python program that imports lxcri) and applies the same guard here,
 only where a process enters a container:
-- the CLI re-executes itself from a sealed copy before create/run/exec
-  (`reexec_if_needed`), before anything heavy is imported;
+- the CLI seals itself before create/run/exec (`seal`): it replaces
+  /proc/self/exe in place by a sealed copy (`seal_in_place`, in C:
+  include/lxcri_seal.h), and only where that cannot be done (no lxcri._crun, no
+  CAP_SYS_ADMIN, a kernel without CONFIG_CHECKPOINT_RESTORE, another thread)
+  re-executes itself from a sealed copy (`reexec_if_needed`);
 - the library runs those operations in a helper process started from a sealed
   copy (lxcri.isolation), created once per process and reused.
 The crun backend refuses to start a container from an unsealed process.
@@ -103,6 +106,43 @@ def sealed_python_argv(code: str, args: list[str]) -> tuple[list[str], dict[str,
     boot = (f"import os,sys;sys.path[:0]=os.environ.pop({_PATH_ENV!r}).split(os.pathsep);"
             + code)
     return [sys.executable or "python3", "-I", "-S", "-c", boot, *args], env
+
+
+def seal_in_place() -> Optional[str]:
+    """Make /proc/self/exe a sealed memfd copy of itself without an exec; None when done, else why not.
+
+    Loads lxcri._crun (libcrun), which create/run/exec load anyway. The process
+    must be single-threaded.
+    """
+    try:
+        from lxcri.backends.crun.binding import ffi, lib
+    except Exception as exc:  # BackendUnavailable, ImportError: no usable lxcri._crun
+        return str(exc)
+    what = ffi.new("const char **")
+    ret = lib.lxcri_seal_exe_in_place(what)
+    if ret != 0:
+        return f"{ffi.string(what[0]).decode()}: {os.strerror(-ret)}"
+    if not is_sealed():
+        return "/proc/self/exe is still not sealed"
+    return None
+
+
+def seal(debug: bool = False) -> None:
+    """Seal this process before it starts a process in a container (may not return).
+
+    In place when it can (`seal_in_place`), else by re-executing from a sealed
+    copy (`reexec_if_needed`); why the first did not work is said only with
+    --debug.
+    """
+    if is_sealed():
+        return
+    why = seal_in_place()
+    if why is None:
+        return
+    if debug:
+        sys.stderr.write(f"lxcri: debug: cannot seal the process in place ({why}): "
+                         "re-executing from a sealed copy\n")
+    reexec_if_needed()
 
 
 def reexec_if_needed() -> None:

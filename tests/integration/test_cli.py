@@ -1,6 +1,9 @@
 """The `lxcri` command with real containers through the embedded crun backend."""
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import json
 import os
 import signal
@@ -139,3 +142,99 @@ def test_ctrl_c_reaches_a_foreground_container(cli: Cli, make_bundle: Any, state
         if fg.poll() is None:
             fg.kill()
             fg.wait()
+
+
+# --- the CVE-2019-5736 guard: the CLI seals /proc/self/exe in place -------------------
+
+SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+
+
+def host_interpreter() -> str:
+    """The interpreter the lxcri command runs on (its shebang's, symlinks resolved)."""
+    with open(LXCRI, "rb") as f:
+        shebang = f.readline()
+    return os.path.realpath(shebang[2:].split()[0].decode())
+
+
+def fingerprint(path: str) -> tuple[str, int, int]:
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    st = os.stat(path)
+    return digest, st.st_mtime_ns, st.st_ctime_ns
+
+
+def test_create_seals_in_place_without_a_reexec(cli: Cli, make_bundle: Any) -> None:
+    cid = new_id("seal")
+    created = cli("--debug", "create", "--bundle", str(make_bundle("sleep", "30")), cid)
+    assert created.returncode == 0, created.stderr
+    assert "cannot seal" not in created.stderr
+    try:
+        pid = cli.state(cid)["pid"]
+        # Until start the container's process is a copy of the CLI's: its executable
+        # is a sealed memfd...
+        assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:lxcri")
+        fd = os.open(f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            assert fcntl.fcntl(fd, fcntl.F_GET_SEALS) & SEALS == SEALS
+        finally:
+            os.close(fd)
+        # ... and the process is the one the command started, not a re-exec (which
+        # runs `python -I -S -c <boot>` with the boot's sys.path in the environment).
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        assert b"-c" not in argv and os.fsencode(LXCRI) in argv, argv
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            assert b"_LXCRI_SEALED_PATH=" not in f.read()
+    finally:
+        cli("delete", "--force", cid)
+
+
+def test_create_reexecs_when_it_cannot_seal_in_place(cli: Cli, make_bundle: Any) -> None:
+    # Without CAP_SYS_ADMIN (nor CAP_SYS_RESOURCE) the kernel refuses to change
+    # /proc/self/exe: the CLI falls back to the re-exec, saying why only with --debug.
+    drop = ["setpriv", "--inh-caps=-sys_admin,-sys_resource,-checkpoint_restore",
+            "--bounding-set=-sys_admin,-sys_resource,-checkpoint_restore", "--"]
+    bundle = str(make_bundle("true"))
+    ids = [new_id("noseal"), new_id("noseal")]
+    try:
+        quiet = subprocess.run(drop + cli.argv("create", "--bundle", bundle, ids[0]),
+                               capture_output=True, text=True, timeout=60)
+        assert "cannot seal" not in quiet.stderr
+        loud = subprocess.run(drop + cli.argv("--debug", "create", "--bundle", bundle, ids[1]),
+                              capture_output=True, text=True, timeout=60)
+        assert "cannot seal the process in place (prctl PR_SET_MM_MAP" in loud.stderr, loud.stderr
+        assert "re-executing from a sealed copy" in loud.stderr
+    finally:
+        for cid in ids:
+            cli("delete", "--force", cid)
+
+
+def test_container_cannot_write_the_host_interpreter(cli: Cli, make_bundle: Any) -> None:
+    """What a hostile container does (CVE-2019-5736): open /proc/<init>/exe, write it later."""
+    host = host_interpreter()
+    before = fingerprint(host)
+    cid = new_id("cve")
+    assert cli("create", "--bundle", str(make_bundle("sleep", "30")), cid).returncode == 0
+    try:
+        exe = f"/proc/{cli.state(cid)['pid']}/exe"
+        host_st = os.stat(host)
+        held = os.open(exe, os.O_RDONLY | os.O_CLOEXEC)  # what an attacker would keep
+        try:
+            assert (os.fstat(held).st_dev, os.fstat(held).st_ino) != (host_st.st_dev,
+                                                                      host_st.st_ino)
+            for path in (exe, f"/proc/self/fd/{held}"):
+                if path != exe:
+                    assert cli("start", cid).returncode == 0
+                    wait_status(cli, cid, "running")
+                with pytest.raises(OSError) as exc:
+                    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                    try:
+                        os.write(fd, b"\x7fELF")  # what the file begins with anyway
+                    finally:
+                        os.close(fd)
+                assert exc.value.errno in (errno.EPERM, errno.ETXTBSY)
+        finally:
+            os.close(held)
+    finally:
+        cli("delete", "--force", cid)
+    assert fingerprint(host) == before

@@ -59,10 +59,10 @@ class RecordingCommands:
 def seals(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts calls of lxcri.__main__.seal, replaced in every test by a no-op test double.
 
-    The real one re-executes the process: here that would be pytest itself.
+    The real one remaps the process or re-executes it: here that would be pytest itself.
     """
     made: list[int] = []
-    monkeypatch.setattr(entry, "seal", lambda: made.append(1))
+    monkeypatch.setattr(entry, "seal", lambda debug=False: made.append(1))
     return made
 
 

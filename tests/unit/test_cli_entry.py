@@ -42,7 +42,7 @@ def test_main_seals_only_commands_that_enter_a_container(argv: list[str], sealed
 
 def test_main_stops_when_sealing_fails(monkeypatch: pytest.MonkeyPatch, recorder: RecordingCommands,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    def refuse() -> None:
+    def refuse(debug: bool = False) -> None:
         raise OSError(38, "memfd_create not supported")
 
     monkeypatch.setattr(entry, "seal", refuse)

@@ -40,8 +40,8 @@ class FailingRuntime:
 
 @pytest.fixture(autouse=True)
 def no_seal(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The real seal re-executes the process: here that would be pytest itself.
-    monkeypatch.setattr(entry, "seal", lambda: None)
+    # The real seal remaps or re-executes the process: here that would be pytest itself.
+    monkeypatch.setattr(entry, "seal", lambda debug=False: None)
 
 
 @pytest.fixture
