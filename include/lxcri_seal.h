@@ -9,9 +9,10 @@
       address, offset and protection (MAP_FIXED|MAP_PRIVATE); a mapping whose
       contents no longer match the file (relocated data, RELRO, .data, the zeroed
       start of .bss) gets its saved contents back;
-   3. points the mm's exe_file at the memfd (prctl PR_SET_MM_EXE_FILE): the kernel
-      allows that only once nothing maps the old file any more.
-   Needs CAP_SYS_RESOURCE (PR_SET_MM), a kernel with CONFIG_CHECKPOINT_RESTORE, and a
+   3. points the mm's exe_file at the memfd: prctl PR_SET_MM_MAP with exe_fd (needs
+      CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), else PR_SET_MM_EXE_FILE (needs
+      CAP_SYS_RESOURCE); the kernel allows either only once nothing maps the old file.
+   Needs a kernel with CONFIG_CHECKPOINT_RESTORE, and a
    single-threaded process (another thread could run the code being remapped). All
    signals are blocked meanwhile: a handler could touch the executable's data while
    a mapping is being swapped. Returns 0, or -errno with `what` naming the step. */
