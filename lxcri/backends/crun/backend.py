@@ -12,7 +12,6 @@ import errno as errno_mod
 import os
 import sys
 
-from lxcri import sealed
 from lxcri.backends.crun.binding import check, ffi, handler_manager, lib, prepare_process
 from lxcri.errors import (
     ContainerExists,
@@ -134,6 +133,8 @@ class CrunBackend:
 
     @staticmethod
     def _require_sealed(what: str, id: str) -> None:
+        from lxcri import sealed  # only create/run/exec need it, not state/kill/delete
+
         if not sealed.is_sealed():
             # The container's first process is a copy of this one: without a sealed
             # executable, the container could overwrite the host's Python.
