@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,46 @@ def test_container_cannot_write_the_host_interpreter(cli: Cli, make_bundle: Any)
     finally:
         cli("delete", "--force", cid)
     assert fingerprint(host) == before
+
+
+def memfd_noexec_argv(argv: list[str]) -> list[str]:
+    """argv run in a pid namespace of its own with vm.memfd_noexec = 1 there (the sysctl is
+    per pid namespace: the host's stays as it is), under a /proc of that namespace."""
+    if not os.path.exists("/proc/sys/vm/memfd_noexec"):
+        pytest.skip("this kernel has no vm.memfd_noexec (Linux < 6.3): every memfd is executable")
+    return ["unshare", "--pid", "--fork", "--mount-proc", "--", "sh", "-c",
+            'echo 1 > /proc/sys/vm/memfd_noexec && [ "$(cat /proc/sys/vm/memfd_noexec)" = 1 ] '
+            '&& exec "$@"', "sh", *argv]
+
+
+def test_seals_where_memfds_are_noexec(cli: Cli, make_bundle: Any) -> None:
+    """vm.memfd_noexec = 1 makes a memfd made without MFD_EXEC unexecutable: the in-place
+    seal, the re-exec fallback and the library's helper all make theirs with MFD_EXEC."""
+    host = open("/proc/sys/vm/memfd_noexec").read() if os.path.exists(
+        "/proc/sys/vm/memfd_noexec") else None
+    bundle = str(make_bundle("echo", "noexec-ok"))
+    drop = ["setpriv", "--inh-caps=-sys_admin,-sys_resource,-checkpoint_restore",
+            "--bounding-set=-sys_admin,-sys_resource,-checkpoint_restore", "--"]
+    done = subprocess.run(memfd_noexec_argv(cli.argv("--debug", "run", "--bundle", bundle,
+                                                      new_id("nx"))),
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "noexec-ok\n"), done.stderr
+    assert "re-executing" not in done.stderr
+    # Without CAP_SYS_ADMIN the in-place seal is refused and the CLI re-execs from a memfd
+    # copy; that copy must execute. (The container itself then cannot be cloned without
+    # CAP_SYS_ADMIN: libcrun's refusal is what shows the re-exec'd interpreter got there.)
+    done = subprocess.run(memfd_noexec_argv(
+        drop + cli.argv("--debug", "run", "--bundle", bundle, new_id("nx"))),
+        capture_output=True, text=True, timeout=60)
+    assert "re-executing from a sealed copy" in done.stderr, done.stderr
+    assert "clone: Operation not permitted" in done.stderr, done.stderr
+    assert "Permission denied" not in done.stderr and "internal error" not in done.stderr
+    library = ("import sys, lxcri\n"
+               "with lxcri.Runtime(root=sys.argv[1]) as rt:\n"
+               "    sys.exit(rt.run(sys.argv[2], bundle=sys.argv[3]))\n")
+    done = subprocess.run(memfd_noexec_argv(
+        [sys.executable, "-c", library, str(cli.root), new_id("nx"), bundle]),
+        capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "noexec-ok\n"), done.stderr
+    if host is not None:  # the host's setting was never touched
+        assert open("/proc/sys/vm/memfd_noexec").read() == host
