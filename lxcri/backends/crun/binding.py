@@ -53,12 +53,14 @@ _process_setup_done = False
 _handler_manager: Any = ffi.NULL  # libcrun's, made once by prepare_process
 
 
-def prepare_process(debug: bool = False) -> None:
-    """Once per process: libcrun's logging and handler registry are process globals."""
+def prepare_process(debug: bool = False) -> int:
+    """Once per process: libcrun's logging and handler registry are process globals.
+    Sets and returns libcrun's verbosity for `debug`."""
     global _process_setup_done, _handler_manager
-    lib.libcrun_set_verbosity(_debug_verbosity() if debug else lib.LIBCRUN_VERBOSITY_ERROR)
+    verbosity = _debug_verbosity() if debug else int(lib.LIBCRUN_VERBOSITY_ERROR)
+    lib.libcrun_set_verbosity(verbosity)
     if _process_setup_done:
-        return
+        return verbosity
     err = ffi.new("libcrun_error_t *")
     handler = ffi.new("crun_output_handler *")
     handler_arg = ffi.new("void **")
@@ -67,6 +69,7 @@ def prepare_process(debug: bool = False) -> None:
     if _handler_manager == ffi.NULL:
         check(-1, err)
     _process_setup_done = True
+    return verbosity
 
 
 def handler_manager() -> Any:
@@ -92,9 +95,15 @@ def check(ret: int, err: Any, what: str = "", container_id: Optional[str] = None
         if err[0].msg != ffi.NULL:
             msg = ffi.string(err[0].msg).decode("utf-8", "replace")
         lib.libcrun_error_release(err)
+    raise error(status, msg, what, container_id)
+
+
+def error(status: int, msg: str, what: str = "", container_id: Optional[str] = None) -> LxcriError:
+    """The exception for libcrun's error (errno `status`, text `msg`)."""
+    msg = msg or "unknown libcrun error"
     if status:
         msg = f"{msg}: {os.strerror(status)}"
-    raise classify(msg, status, what, container_id)
+    return classify(msg, status, what, container_id)
 
 
 def classify(msg: str, status: int, what: str, container_id: Optional[str]) -> LxcriError:
