@@ -59,8 +59,9 @@ def timing_report(rows: Sequence[Row], verdicts: Sequence[Verdict]) -> str:
     for row in rows:
         if row.per > 1 and not row.skipped:
             each = ", ".join(f"{v.label} {v.median_ms() / row.per:.2f} ms" for v in row.variants if v.samples)
+            n = len(row.variants[0].samples)
             notes.append(f"{row.title}: one sample is the wall time of {row.per} containers, "
-                         f"{len(row.variants[0].samples)} samples; per container: {each}")
+                         f"{n} sample{'' if n == 1 else 's'}; per container: {each}")
     return text + "".join(f"\n{n}" for n in notes)
 
 
