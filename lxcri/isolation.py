@@ -195,6 +195,7 @@ _lock = threading.RLock()
 _inflight_fds: Set[int] = set()
 _waiting: Dict[int, int] = {}  # an op child's pid -> our write end of its result pipe
 _watched: Dict[int, Optional[int]] = {}  # pid -> wait status, for run(keep=True)
+_reaped_ops: Set[int] = set()  # op children reaped whose threads have not seen it yet
 _exited = threading.Condition(_lock)
 _RESULT = struct.Struct("=iiI")  # struct lxcri_op_result
 
@@ -243,6 +244,12 @@ class _Forker:
                         f"cannot fork the lxcri operation process: {os.strerror(ffi.errno)}")
                 _waiting[pid], w = w, -1  # the reaper closes it, or reports a crash there
             ret, status, msg = _read_result(r)
+            # It exits right after writing: once the caller has the answer, the process
+            # that held its fds must be gone.
+            with _exited:
+                while pid not in _reaped_ops:
+                    _exited.wait(1.0)
+                _reaped_ops.discard(pid)
         finally:
             os.close(r)
             if w >= 0:
@@ -415,6 +422,8 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
                         except OSError:
                             pass
                     os.close(result_w)
+                    _reaped_ops.add(pid)
+                    _exited.notify_all()
                     continue
                 if pid in _watched:
                     _watched[pid] = status
