@@ -36,7 +36,7 @@ finally:
 INCLUDE = build_ffi.INCLUDE
 # include/cdef/crun/, in this order: later declarations use types from earlier ones.
 CDEF_FILES = ("error.h", "logging.h", "handler.h", "context.h", "container.h", "status.h",
-              "features.h", "shim.h", "fork.h")
+              "features.h", "fork.h", "shim.h")
 
 
 # Facts about the crun tree: each snippet compiles (at file scope, after libcrun's

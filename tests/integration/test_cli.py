@@ -151,10 +151,9 @@ SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SE
 
 
 def host_interpreter() -> str:
-    """The interpreter the lxcri command runs on (its shebang's, symlinks resolved)."""
-    with open(LXCRI, "rb") as f:
-        shebang = f.readline()
-    return os.path.realpath(shebang[2:].split()[0].decode())
+    """The interpreter the lxcri command runs on (the launcher starts its venv's python3),
+    symlinks resolved."""
+    return os.path.realpath(os.path.join(os.path.dirname(LXCRI), "python3"))
 
 
 def fingerprint(path: str) -> tuple[str, int, int]:
@@ -282,3 +281,47 @@ def test_seals_where_memfds_are_noexec(cli: Cli, make_bundle: Any) -> None:
     assert (done.returncode, done.stdout) == (0, "noexec-ok\n"), done.stderr
     if host is not None:  # the host's setting was never touched
         assert open("/proc/sys/vm/memfd_noexec").read() == host
+
+
+def test_the_command_is_the_native_launcher_on_one_isolated_interpreter(
+        cli: Cli, make_bundle: Any) -> None:
+    """`lxcri` is a binary that starts the venv's interpreter once, with -I -S; the
+    container's first process (before start, a copy of the command) shows that argv."""
+    with open(LXCRI, "rb") as f:
+        assert f.read(4) == b"\x7fELF"
+    cid = new_id("launch")
+    assert cli("create", "--bundle", str(make_bundle("true")), cid).returncode == 0
+    try:
+        with open(f"/proc/{cli.state(cid)['pid']}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        assert argv[1:3] == [b"-I", b"-S"], argv
+        assert argv[3].endswith(b"/lxcri/_launch.py") and argv[4] == os.fsencode(LXCRI), argv
+    finally:
+        cli("delete", "--force", cid)
+
+
+def test_the_launcher_falls_back_to_the_console_script(tmp_path: Path) -> None:
+    """Outside a self-contained venv the launcher runs `lxcri-python` beside it (pip's
+    console script, on pip's interpreter), and without one it says what to do."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    launcher = bindir / "lxcri"
+    launcher.write_bytes(Path(LXCRI).read_bytes())
+    launcher.chmod(0o755)
+    gone = subprocess.run([str(launcher), "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert gone.returncode == 127 and gone.stdout == ""
+    assert gone.stderr.count("\n") == 1 and "lxcri-python" in gone.stderr, gone.stderr
+    assert "reinstall lxcri" in gone.stderr
+    script = bindir / "lxcri-python"
+    script.write_bytes(Path(LXCRI + "-python").read_bytes())  # its #! names the venv's python
+    script.chmod(0o755)
+    done = subprocess.run([str(launcher), "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("lxcri version "), done.stderr
+    # A symlink to the real launcher finds the venv it belongs to (/proc/self/exe).
+    link = tmp_path / "link"
+    link.symlink_to(LXCRI)
+    traced = subprocess.run([str(link), "--version"], capture_output=True, text=True, timeout=60)
+    assert traced.returncode == 0 and traced.stdout == subprocess.run(
+        [LXCRI, "--version"], capture_output=True, text=True, timeout=60).stdout
