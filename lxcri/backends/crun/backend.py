@@ -12,7 +12,14 @@ import errno as errno_mod
 import os
 import sys
 
-from lxcri.backends.crun.binding import check, ffi, handler_manager, lib, prepare_process
+from lxcri.backends.crun.binding import (
+    LibcrunCall,
+    check,
+    ffi,
+    handler_manager,
+    lib,
+    prepare_process,
+)
 from lxcri.errors import (
     ContainerExists,
     ContainerNotFound,
@@ -112,9 +119,9 @@ class CrunBackend:
         """Call libcrun (fn gets the error struct), with the process state it changes
         saved and restored, and its error raised as lxcri's."""
         err = ffi.new("libcrun_error_t *")
-        with _SavedProcessState():
+        with _SavedProcessState(), LibcrunCall() as call:
             ret = fn(err)
-        return check(ret, err, what, id)
+        return check(ret, err, what, id, call=call, root=self.root)
 
     def _load(self, config_path: str, bundle: str) -> Any:
         err = ffi.new("libcrun_error_t *")
@@ -157,10 +164,11 @@ class CrunBackend:
         sys.stdout.flush()  # the container writes straight to fd 1 and 2
         sys.stderr.flush()
         err = ffi.new("libcrun_error_t *")
-        with _SavedProcessState():
+        with _SavedProcessState(), LibcrunCall() as libcrun_call:
             os.chdir(bundle)  # libcrun resolves root.path and records the bundle from the cwd
             ret = call(ctx, container, err)
-        return check(ret, err, f"cannot {what} container `{id}`", id)
+        return check(ret, err, f"cannot {what} container `{id}`", id, call=libcrun_call,
+                     config_path=options.config, root=self.root)
 
     # -- operations ------------------------------------------------------------------------
 
