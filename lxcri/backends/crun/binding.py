@@ -256,7 +256,7 @@ def _hook_exit(path: str, code: int) -> str:
 
 
 # The limits a runtime hits on the host (errno values; Linux).
-_EMFILE, _ENFILE, _ENOSPC, _EDQUOT, _ENOMEM = 24, 23, 28, 122, 12
+_EMFILE, _ENFILE, _ENOSPC, _EDQUOT, _ENOMEM, _EPERM = 24, 23, 28, 122, 12, 1
 def _limit_failure(msg: str, status: int, what: str, container_id: Optional[str],
                    config_path: Optional[str], root: Optional[str]) -> Optional[LxcriError]:
     """A failure caused by a limit (open files, disk space, memory) in one line that
@@ -271,6 +271,10 @@ def _limit_failure(msg: str, status: int, what: str, container_id: Optional[str]
             "applies the container's rlimits to the runtime itself before the container "
             f"starts, and then failed ({msg}): raise it to at least {MIN_NOFILE}",
             errno=status or None, container_id=container_id)
+    if status in (_ENOSPC,) and "/cgroup.procs" in msg and _own_nofile() < MIN_NOFILE:
+        # libcrun could not open the parent's cpuset files to copy cpus and mems into the
+        # new cgroup, went on, and the kernel refuses to put a task into an empty cpuset.
+        status = _EMFILE
     if status in (_EMFILE, _ENFILE):
         scope = "the system" if status == _ENFILE else "this process"
         return ResourceExhausted(
@@ -281,10 +285,25 @@ def _limit_failure(msg: str, status: int, what: str, container_id: Optional[str]
         return ResourceExhausted(
             f"{prefix}{msg}: the state root {root} is full; free space there or use "
             "another --root", errno=status, container_id=container_id)
+    if status in (_ENOSPC, _EDQUOT) and "/cgroup.procs" not in msg and "/sys/fs/cgroup" not in msg:
+        return ResourceExhausted(f"{prefix}{msg}: that file system is full; free space there",
+                                 errno=status, container_id=container_id)
+    if status == _EPERM and msg.startswith("setrlimit `"):
+        return ResourceExhausted(
+            f"{prefix}{msg}: process.rlimits asks for a hard limit above the runtime's own, "
+            "which only CAP_SYS_RESOURCE may raise; lower it in config.json or raise the "
+            "hard limit (`ulimit -H`) of whatever starts lxcri", errno=status,
+            container_id=container_id)
     if status == _ENOMEM:
         return ResourceExhausted(f"{prefix}{msg}: out of memory", errno=status,
                                  container_id=container_id)
     return None
+
+
+def _own_nofile() -> int:
+    import resource
+
+    return int(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
 def _config_nofile(config_path: Optional[str]) -> Optional[int]:
