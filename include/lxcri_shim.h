@@ -253,8 +253,18 @@ lxcri_call_end (int *limits_failed)
       if (now.rlim_cur == lxcri_saved_limits[resource].rlim_cur
           && now.rlim_max == lxcri_saved_limits[resource].rlim_max)
         continue;
-      if (setrlimit (resource, &lxcri_saved_limits[resource]) < 0)
-        failed++;
+      if (setrlimit (resource, &lxcri_saved_limits[resource]) == 0)
+        continue;
+      /* A lowered hard limit stays without CAP_SYS_RESOURCE: get the soft one as close
+         to what it was as the hard one allows. */
+      if (lxcri_saved_limits[resource].rlim_cur > now.rlim_cur)
+        {
+          struct rlimit soft = now;
+          soft.rlim_cur = lxcri_saved_limits[resource].rlim_cur < now.rlim_max
+                            ? lxcri_saved_limits[resource].rlim_cur : now.rlim_max;
+          (void) setrlimit (resource, &soft);
+        }
+      failed++;
     }
   *limits_failed = failed;
   if (lxcri_capture_stream != NULL)

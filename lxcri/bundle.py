@@ -245,7 +245,8 @@ def hooks_with_path(config_path: str, path: str) -> list[tuple[str, Optional[int
 
 
 def rlimit_of(config_path: str, name: str) -> Optional[int]:
-    """The soft value of process.rlimits entry `name` (e.g. RLIMIT_NOFILE), or None."""
+    """The limit process.rlimits entry `name` (e.g. RLIMIT_NOFILE) sets: the lower of its
+    soft and hard values; None when there is no such entry, or it is not numbers."""
     config = read_config(config_path)
     process = config.get("process") if config is not None else None
     limits = process.get("rlimits") if isinstance(process, dict) else None
@@ -253,8 +254,11 @@ def rlimit_of(config_path: str, name: str) -> Optional[int]:
         return None
     for entry in limits:
         if isinstance(entry, dict) and entry.get("type") == name:
-            soft = entry.get("soft")
-            return soft if isinstance(soft, int) and not isinstance(soft, bool) else None
+            # libcrun reads a missing soft or hard as 0; the lower one is what binds.
+            values = [entry.get("soft", 0), entry.get("hard", 0)]
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                return min(values)
+            return None
     return None
 
 

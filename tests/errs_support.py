@@ -36,7 +36,7 @@ def leftovers(root: Path, id: str) -> List[str]:
     file in lxcri's private directory that names it), cgroups, processes. Empty when the
     runtime cleaned up."""
     left = [f"state:{e}" for e in state_left(root) if id in e]
-    left += [f"cgroup:{c}" for c in cgroups_named(id)]
+    left += [f"cgroup:{c}" for c in sorted(set(cgroups_named(id)))]
     left += [f"pid:{p}" for p in processes_in_cgroup_of(id)]
     return left
 
@@ -48,3 +48,14 @@ def one_line(stderr: str) -> str:
     assert "Traceback" not in stderr and "internal error" not in stderr, stderr
     assert len(lines[0]) <= 400, f"{len(lines[0])} chars: {lines[0]}"
     return lines[0]
+
+
+def remove_cgroups(id: str) -> None:
+    """Remove the (empty) cgroups named `id` a failed test left, deepest first, so one
+    failure does not leak into the host."""
+    for path in sorted(set(cgroups_named(id)), key=len, reverse=True):
+        for dirpath, _dirs, _files in sorted(os.walk(path), key=lambda w: -len(w[0])):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
