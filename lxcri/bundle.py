@@ -257,7 +257,7 @@ def rlimit_of(config_path: str, name: str) -> Optional[int]:
             # libcrun reads a missing soft or hard as 0; the lower one is what binds.
             values = [entry.get("soft", 0), entry.get("hard", 0)]
             if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-                return min(values)
+                return int(min(values))
             return None
     return None
 
