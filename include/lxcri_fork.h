@@ -57,13 +57,15 @@ struct lxcri_op
 struct lxcri_op_result
 {
   int32_t ret;
-  int32_t status; /* the error's errno, or LXCRI_OP_DIED */
-  uint32_t len;   /* bytes of message after the record */
+  int32_t status;   /* the error's errno, or LXCRI_OP_DIED */
+  uint32_t len;     /* bytes of the error's message after the record */
+  uint32_t logged;  /* then bytes of what libcrun wrote to stderr (its tail) */
 };
 
 /* status of a result written for a child that died without writing one */
 #define LXCRI_OP_DIED (-1)
-#define LXCRI_OP_MSG_MAX (PIPE_BUF - (int) sizeof (struct lxcri_op_result))
+#define LXCRI_OP_MSG_MAX 1024
+#define LXCRI_OP_LOGGED_MAX (PIPE_BUF - (int) sizeof (struct lxcri_op_result) - LXCRI_OP_MSG_MAX)
 
 static int
 lxcri_op_call (struct lxcri_op *op, libcrun_error_t *err)
@@ -91,21 +93,30 @@ lxcri_op_call (struct lxcri_op *op, libcrun_error_t *err)
   return -1;
 }
 
-/* Write a whole result record (one write: the pipe keeps it atomic). */
+/* Write a whole result record (one write of at most PIPE_BUF: the pipe keeps it atomic).
+   logged: what libcrun wrote to stderr meanwhile; its end is kept when it is long. */
 static void
-lxcri_op_write_result (int fd, int32_t ret, int32_t status, const char *msg)
+lxcri_op_write_result (int fd, int32_t ret, int32_t status, const char *msg, const char *logged)
 {
   char buf[PIPE_BUF];
-  struct lxcri_op_result res = { ret, status, 0 };
-  size_t len = msg ? strlen (msg) : 0;
+  struct lxcri_op_result res = { ret, status, 0, 0 };
+  size_t len = msg ? strlen (msg) : 0, n = logged ? strlen (logged) : 0;
 
   if (len > (size_t) LXCRI_OP_MSG_MAX)
     len = LXCRI_OP_MSG_MAX;
+  if (n > (size_t) LXCRI_OP_LOGGED_MAX)
+    {
+      logged += n - LXCRI_OP_LOGGED_MAX;
+      n = LXCRI_OP_LOGGED_MAX;
+    }
   res.len = (uint32_t) len;
+  res.logged = (uint32_t) n;
   memcpy (buf, &res, sizeof res);
   if (len)
     memcpy (buf + sizeof res, msg, len);
-  while (write (fd, buf, sizeof res + len) < 0 && errno == EINTR)
+  if (n)
+    memcpy (buf + sizeof res + len, logged, n);
+  while (write (fd, buf, sizeof res + len + n) < 0 && errno == EINTR)
     ;
 }
 
@@ -124,7 +135,8 @@ lxcri_op_child_main (struct lxcri_op *op, const struct lxcri_op_child *how, cons
   libcrun_error_t err = NULL;
   sigset_t none;
   int moved[256];
-  int floor = nfds + 3, i, ret;
+  int floor = nfds + 3, i, ret, limits_failed;
+  const char *logged;
 
   /* The helper's SIGCHLD handler reaps; libcrun waits for its own children. */
   signal (SIGCHLD, SIG_DFL);
@@ -142,7 +154,7 @@ lxcri_op_child_main (struct lxcri_op *op, const struct lxcri_op_child *how, cons
     {
       if (moved[i] < 0 || dup2 (moved[i], i) < 0)
         {
-          lxcri_op_write_result (result_fd, -1, errno, "cannot pass the caller's fds on");
+          lxcri_op_write_result (result_fd, -1, errno, "cannot pass the caller's fds on", NULL);
           _exit (0);
         }
       close (moved[i]);
@@ -152,10 +164,13 @@ lxcri_op_child_main (struct lxcri_op *op, const struct lxcri_op_child *how, cons
 
   if (how->cwd && chdir (how->cwd) < 0)
     {
-      lxcri_op_write_result (result_fd, -1, errno, "cannot change to the bundle directory");
+      lxcri_op_write_result (result_fd, -1, errno, "cannot change to the bundle directory", NULL);
       _exit (0);
     }
   libcrun_set_verbosity (how->verbosity);
+  /* Keep what libcrun writes to stderr (a failing hook is only logged), and pass it on
+     to the caller's stderr as it comes (the rlimits it sets die with this process). */
+  lxcri_call_begin (1);
   if (how->log)
     {
       crun_output_handler handler = NULL;
@@ -170,11 +185,12 @@ lxcri_op_child_main (struct lxcri_op *op, const struct lxcri_op_child *how, cons
   ret = lxcri_op_call (op, &err);
   if (ret >= 0)
     {
-      lxcri_op_write_result (result_fd, ret, 0, NULL);
+      lxcri_op_write_result (result_fd, ret, 0, NULL, NULL);
       _exit (0);
     }
 failed:
-  lxcri_op_write_result (result_fd, -1, err ? err->status : 0, err ? err->msg : NULL);
+  logged = lxcri_call_end (&limits_failed);
+  lxcri_op_write_result (result_fd, -1, err ? err->status : 0, err ? err->msg : NULL, logged);
   _exit (0);
 }
 

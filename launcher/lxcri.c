@@ -12,14 +12,17 @@
    The fast path needs a self-contained virtual environment, as `make` and a plain
    `python -m venv` + `pip install` make: this file in <venv>/bin, <venv>/pyvenv.cfg
    with the Python version and no system site packages, <venv>/bin/python3, and
-   lxcri in <venv>/lib/pythonX.Y/site-packages. Anywhere else (a system-wide or user
-   install, a venv that sees system packages) it execs `lxcri-python` from its own
+   lxcri in <venv>/lib/pythonX.Y/site-packages, and no .pth file there but setuptools'
+   distutils-precedence.pth (a .pth may add the paths or run the code an installation
+   relies on, which only site processing honours). Anywhere else (a system-wide or user
+   install, a venv that sees system packages or has .pth files) it execs `lxcri-python` from its own
    directory: pip's ordinary console script for the same entry point, on the
    interpreter pip chose, with site processing as usual.
 
    /proc/self/exe, not argv[0], locates the installation: a symlink to this file (e.g.
    /usr/local/bin/lxcri -> /opt/lxcri/bin/lxcri) finds the venv it belongs to. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -72,6 +75,39 @@ read_pyvenv_cfg (const char *path, char *version, size_t size, int *system_site)
   return version[0] ? 0 : -1;
 }
 
+/* Whether the site-packages directory holding `launch` (.../site-packages/lxcri/_launch.py)
+   has a .pth file that site processing would act on. */
+static int
+has_pth_files (const char *launch)
+{
+  char site[PATH_MAX];
+  char *cut;
+  struct dirent *de;
+  DIR *d;
+  int found = 0;
+
+  snprintf (site, sizeof site, "%s", launch);
+  cut = strstr (site, "/lxcri/_launch.py");
+  if (cut == NULL)
+    return 1;
+  *cut = '\0';
+  d = opendir (site);
+  if (d == NULL)
+    return 1;
+  while ((de = readdir (d)) != NULL)
+    {
+      size_t n = strlen (de->d_name);
+      if (n > 4 && strcmp (de->d_name + n - 4, ".pth") == 0
+          && strcmp (de->d_name, "distutils-precedence.pth") != 0)
+        {
+          found = 1;
+          break;
+        }
+    }
+  closedir (d);
+  return found;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -104,7 +140,8 @@ main (int argc, char **argv)
       && path_join (python, dir, "python3") == 0 && access (python, X_OK) == 0
       && snprintf (rel, sizeof rel, "../lib/python%s/site-packages/lxcri/_launch.py", version)
              < (int) sizeof rel
-      && path_join (launch, dir, rel) == 0 && access (launch, R_OK) == 0)
+      && path_join (launch, dir, rel) == 0 && access (launch, R_OK) == 0
+      && !has_pth_files (launch))
     {
       args[0] = python;
       args[1] = (char *) "-I";

@@ -17,17 +17,20 @@ from lxcri.errors import (
     ContainerNotFound,
     ContainerStateError,
     HelperError,
+    HookFailed,
     InvalidArgument,
     InvalidBundle,
     InvalidConfig,
     LxcriError,
     ProxmoxError,
+    ResourceExhausted,
 )
 
 __all__ = [
     "__version__", "Runtime", "State", "LxcriError", "ContainerNotFound", "ContainerExists",
     "InvalidArgument", "InvalidBundle", "InvalidConfig", "ContainerStateError", "CgroupError",
-    "BackendUnavailable", "ConfigFileError", "HelperError", "ProxmoxError",
+    "BackendUnavailable", "ConfigFileError", "HelperError", "ProxmoxError", "HookFailed",
+    "ResourceExhausted",
 ]
 
 

@@ -141,6 +141,9 @@ class Owners:
                 continue  # a concurrent release removed the empty directory: make it again
             try:
                 os.write(fd, f"{runtime}\n".encode())
+            except OSError:  # a full disk: the half-made record must not stay behind
+                os.unlink(tmp)
+                raise
             finally:
                 os.close(fd)
             try:

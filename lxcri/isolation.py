@@ -197,10 +197,10 @@ _waiting: Dict[int, int] = {}  # an op child's pid -> our write end of its resul
 _watched: Dict[int, Optional[int]] = {}  # pid -> wait status, for run(keep=True)
 _reaped_ops: Set[int] = set()  # op children reaped whose threads have not seen it yet
 _exited = threading.Condition(_lock)
-_RESULT = struct.Struct("=iiI")  # struct lxcri_op_result
+_RESULT = struct.Struct("=iiII")  # struct lxcri_op_result
 
 
-def _read_result(fd: int) -> Tuple[int, int, str]:
+def _read_result(fd: int) -> Tuple[int, int, str, str]:
     def exact(n: int) -> bytes:
         buf = b""
         while len(buf) < n:
@@ -210,9 +210,10 @@ def _read_result(fd: int) -> Tuple[int, int, str]:
             buf += chunk
         return buf
 
-    ret, status, n = _RESULT.unpack(exact(_RESULT.size))
+    ret, status, n, logged = _RESULT.unpack(exact(_RESULT.size))
     msg = exact(n).decode("utf-8", "replace") if n else ""
-    return ret, status, msg
+    text = exact(logged).decode("utf-8", "replace") if logged else ""
+    return ret, status, msg, text
 
 
 class _Forker:
@@ -224,7 +225,7 @@ class _Forker:
         self.stdio = stdio
 
     def call(self, op: Any, cwd: Optional[str], log: Optional[str], log_format: str,
-             verbosity: int) -> Tuple[int, int, str]:
+             verbosity: int) -> Tuple[int, int, str, str]:
         from lxcri.backends.crun.binding import ffi, lib
 
         how = ffi.new("struct lxcri_op_child *")
@@ -243,7 +244,7 @@ class _Forker:
                     raise errors.HelperError(
                         f"cannot fork the lxcri operation process: {os.strerror(ffi.errno)}")
                 _waiting[pid], w = w, -1  # the reaper closes it, or reports a crash there
-            ret, status, msg = _read_result(r)
+            ret, status, msg, logged = _read_result(r)
             # It exits right after writing: once the caller has the answer, the process
             # that held its fds must be gone.
             with _exited:
@@ -256,7 +257,7 @@ class _Forker:
                 os.close(w)
         if status == lib.LXCRI_OP_DIED:
             raise errors.HelperError(msg)
-        return ret, status, msg
+        return ret, status, msg, logged
 
     def watch(self, pid: int) -> Callable[[], int]:
         """For a process that becomes ours once its parent exits (a created container's
@@ -391,7 +392,7 @@ def _op_child(ctrl: socket.socket, reply_fd: int, stdio: List[int], request: Dic
 
 def _died(status: int) -> bytes:
     msg = f"the lxcri operation process died ({_describe(status)})".encode()
-    return _RESULT.pack(-1, -1, len(msg)) + msg
+    return _RESULT.pack(-1, -1, len(msg), 0) + msg
 
 
 def serve(ctrl_fd: int, exe_fd: int) -> None:

@@ -231,6 +231,7 @@ class Runtime:
         the built-in lxc-* rule, default_runtime, crun."""
         path = os.path.realpath(bundle if bundle is not None else os.curdir)
         config_path = config if os.path.isabs(config) else os.path.join(path, config)
+        bundle_mod.check_config_limits(config_path)  # before anything reads it
         return self._choose(id, config_path, runtime)
 
     def _choose(self, id: str, config_path: str, runtime: Optional[str]) -> Any:
@@ -283,6 +284,7 @@ class Runtime:
         if not os.path.isdir(path):
             bundle_mod.load_bundle(bundle, config)  # raises with the reason
         config_path = config if os.path.isabs(config) else os.path.join(path, config)
+        bundle_mod.check_config_limits(config_path)  # before anything reads it
         # What the backend receives: absolute paths, and systemd's sockets counted.
         resolved = options.replace(bundle=path, config=config_path,
                                    pid_file=self._abs(options.pid_file),

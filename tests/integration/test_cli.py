@@ -325,3 +325,36 @@ def test_the_launcher_falls_back_to_the_console_script(tmp_path: Path) -> None:
     traced = subprocess.run([str(link), "--version"], capture_output=True, text=True, timeout=60)
     assert traced.returncode == 0 and traced.stdout == subprocess.run(
         [LXCRI, "--version"], capture_output=True, text=True, timeout=60).stdout
+
+
+def test_the_launcher_leaves_a_venv_with_pth_files_to_site(tmp_path: Path) -> None:
+    """A .pth file (other than setuptools' distutils-precedence.pth) may be what makes an
+    installation work, and only site processing reads it: the launcher then takes the
+    console script's way (here missing, so it says so) instead of -I -S."""
+    real_bin = Path(LXCRI).parent
+    cfg = (real_bin.parent / "pyvenv.cfg").read_text()
+    version = next(line.split("=", 1)[1].strip() for line in cfg.splitlines()
+                   if line.split("=", 1)[0].strip() in ("version", "version_info"))
+    major_minor = ".".join(version.split(".")[:2])
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    site = venv / "lib" / f"python{major_minor}" / "site-packages"
+    site.mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text(cfg)
+    (venv / "bin" / "python3").symlink_to(real_bin / "python3")
+    (site / "lxcri").symlink_to(Path(lxcri_package_dir()))
+    launcher = venv / "bin" / "lxcri"
+    launcher.write_bytes(Path(LXCRI).read_bytes())
+    launcher.chmod(0o755)
+    (site / "distutils-precedence.pth").write_text("")
+    (site / "extra-paths.pth").write_text(f"{real_bin.parent}\n")
+    done = subprocess.run([str(launcher), "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 127 and "lxcri-python" in done.stderr, done.stderr
+
+
+def lxcri_package_dir() -> str:
+    found = subprocess.run([os.path.join(os.path.dirname(LXCRI), "python3"), "-c",
+                            "import lxcri, os; print(os.path.dirname(lxcri.__file__))"],
+                           capture_output=True, text=True, timeout=60, check=True)
+    return found.stdout.strip()

@@ -24,6 +24,7 @@ struct lxcri_op_result {
   int32_t ret;
   int32_t status;
   uint32_t len;
+  uint32_t logged;
 };
 
 struct lxcri_op_child {

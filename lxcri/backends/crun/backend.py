@@ -12,7 +12,15 @@ import errno as errno_mod
 import os
 import sys
 
-from lxcri.backends.crun.binding import check, error, ffi, handler_manager, lib, prepare_process
+from lxcri.backends.crun.binding import (
+    LibcrunCall,
+    check,
+    error,
+    ffi,
+    handler_manager,
+    lib,
+    prepare_process,
+)
 from lxcri.errors import (
     ContainerExists,
     ContainerNotFound,
@@ -30,7 +38,7 @@ if TYPE_CHECKING:  # typing, json and signal stay out of the CLI's start-up path
 
     class Forker(Protocol):
         def call(self, op: Any, cwd: Optional[str], log: Optional[str], log_format: str,
-                 verbosity: int) -> Tuple[int, int, str]: ...
+                 verbosity: int) -> Tuple[int, int, str, str]: ...
 
         def watch(self, pid: int) -> Callable[[], int]: ...
 
@@ -113,7 +121,7 @@ class CrunBackend:
 
     def _op(self, kind: int, what: str, id: str, ctx: Any, keep: List[Any], *,
             container: Any = None, arg: Optional[bytes] = None, flag: int = 0,
-            cwd: Optional[str] = None) -> int:
+            cwd: Optional[str] = None, config_path: Optional[str] = None) -> int:
         """One libcrun operation that changes process state (lxcri_op_call): here, or
         through the helper's forker in a child of its own."""
         op = ffi.new("struct lxcri_op *")
@@ -126,19 +134,20 @@ class CrunBackend:
             op.arg_len = len(arg)
         op.flag = flag
         if self.forker is not None:
-            ret, status, msg = self.forker.call(op, cwd, self._log, self._log_format,
-                                                self._verbosity)
+            ret, status, msg, logged = self.forker.call(op, cwd, self._log, self._log_format,
+                                                        self._verbosity)
             if ret >= 0:
                 return ret
-            raise error(status, msg, what, id)
+            raise error(status, msg, what, id, call=LibcrunCall.finished(logged),
+                        config_path=config_path, root=self.root)
         sys.stdout.flush()  # the container writes straight to fd 1 and 2
         sys.stderr.flush()
         err = ffi.new("libcrun_error_t *")
-        with _SavedProcessState():
+        with _SavedProcessState(), LibcrunCall() as call:
             if cwd is not None:
                 os.chdir(cwd)  # libcrun resolves root.path and records the bundle from the cwd
             ret = lib.lxcri_op_call(op, err)
-        return check(ret, err, what, id)
+        return check(ret, err, what, id, call=call, config_path=config_path, root=self.root)
 
     def _status_dir(self, id: str) -> str:
         return os.path.join(self.root, id)
@@ -151,9 +160,9 @@ class CrunBackend:
         """Call libcrun (fn gets the error struct), with the process state it changes
         saved and restored, and its error raised as lxcri's."""
         err = ffi.new("libcrun_error_t *")
-        with _SavedProcessState():
+        with _SavedProcessState(), LibcrunCall() as call:
             ret = fn(err)
-        return check(ret, err, what, id)
+        return check(ret, err, what, id, call=call, root=self.root)
 
     def _load(self, config_path: str, bundle: str) -> Any:
         err = ffi.new("libcrun_error_t *")
@@ -194,7 +203,7 @@ class CrunBackend:
         keep: List[Any] = []
         ctx = self._context(id, keep, options, detach=detach)
         return self._op(kind, f"cannot {what} container `{id}`", id, ctx, keep,
-                        container=container, cwd=bundle)
+                        container=container, cwd=bundle, config_path=options.config)
 
     # -- operations ------------------------------------------------------------------------
 
