@@ -53,9 +53,9 @@ class State:
 
     @classmethod
     def from_json(cls, text: str, runtime: str = "crun") -> "State":
-        import json
+        from lxcri import jsonlite
 
-        return cls.from_dict(json.loads(text), runtime)
+        return cls.from_dict(jsonlite.loads(text), runtime)
 
     def to_dict(self) -> Dict[str, Any]:
         """The OCI state document (ociVersion, id, status, pid, bundle, ...)."""
