@@ -76,11 +76,23 @@ def join(path: str, pid: int) -> None:
 
 
 def remove(path: Optional[str]) -> None:
-    """Remove the cgroup (its processes have ended); parents lxcri made (lxcri-vm) stay."""
+    """Remove the cgroup (its processes have ended), and lxcri-vm above it once empty."""
+    import errno
+    import time
+
     if not path:
         return
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.rmdir(path)
+            break
+        except OSError as exc:
+            # EBUSY while the last exiting task (QEMU's threads) is still leaving it.
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
     try:
-        os.rmdir(path)
         parent = os.path.dirname(path)
         if os.path.basename(parent) == "lxcri-vm":
             os.rmdir(parent)  # fails while another container's cgroup is in it
