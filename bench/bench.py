@@ -19,6 +19,9 @@ alike), with medians and ratios computed from medians:
                  and every warm-up round; no target, ratios reported
   floor          host `/bin/true` and `python -c pass`: what no runtime can beat
   peak RSS       ru_maxrss of each runtime command (via GNU time), max of 5 runs
+  vm             `lxcri run --runtime vm` of /bin/true on TCG (and KVM where usable),
+                 with the time to the guest's first instruction, the boot and QEMU's
+                 RSS; --vm-rounds runs after all other rows (lxcri_bench/vm.py)
 
 Targets (reported, never asserted): `lxcri run` and create+start+delete at or
 below runc; in-process `Runtime.run` <= 0.8x `crun run`; `lxcri state` <= 25 ms.
@@ -72,6 +75,7 @@ from lxcri_bench.podman import find_podman  # noqa: E402
 from lxcri_bench.procs import become_subreaper  # noqa: E402
 from lxcri_bench.report import loadavg, report  # noqa: E402
 from lxcri_bench.session import Bench  # noqa: E402
+from lxcri_bench.vm import format_vm, measure_vm  # noqa: E402
 from lxcri_bench.worker import worker_main  # noqa: E402
 
 
@@ -87,6 +91,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=30, help="measured rounds (default 30)")
     p.add_argument("--podman-rounds", type=int, default=10,
                    help="measured rounds of the podman row, at most --rounds (default 10; 0 skips it)")
+    p.add_argument("--vm-rounds", type=int, default=3,
+                   help="runs of the vm backend row (report only; default 3, 0 skips it)")
     p.add_argument("--warmup", type=int, default=3, help="uncounted rounds first (default 3)")
     p.add_argument("--seed", type=int, default=None, help="shuffle seed (default: random)")
     p.add_argument("--json", type=Path, help="also write raw samples and summaries here")
@@ -138,6 +144,10 @@ def main(argv: Sequence[str]) -> int:
             bench.worker.fetch_vmhwm()
         bench.teardown_state()
         text, data = report(bench, args, (load_before, load_after))
+        if args.vm_rounds > 0:
+            data["vm"] = measure_vm(args.lxcri, args.python, bench.bundle, workdir,
+                                    args.vm_rounds)
+            text += "\n\n" + format_vm(data["vm"])
         print(text)
         if args.json:
             args.json.write_text(json.dumps(data, indent=1) + "\n")
