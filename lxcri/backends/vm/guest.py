@@ -47,9 +47,15 @@ def find_guest(options: Dict[str, Any]) -> Tuple[Optional[str], str]:
 
 
 def find_qemu(options: Dict[str, Any]) -> Tuple[Optional[str], str]:
-    path = options.get("qemu") or shutil.which("qemu-system-x86_64")
-    if path and os.access(str(path), os.X_OK):
-        return str(path), ""
+    if options.get("qemu"):
+        path = str(options["qemu"])
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path, ""
+        return None, (f"[runtimes.vm] qemu = {path!r} is not an executable file: fix the path "
+                      "in lxcri.toml or remove it to use qemu-system-x86_64 from PATH")
+    found = shutil.which("qemu-system-x86_64")
+    if found:
+        return found, ""
     return None, ("qemu-system-x86_64 not found: install Debian's qemu-system-x86 "
                   "(`make test-deps` does) or set [runtimes.vm] qemu")
 
@@ -65,6 +71,11 @@ def accel(options: Dict[str, Any]) -> Tuple[str, str]:
     if choice == "kvm" and found != "kvm":
         return "tcg", f"[runtimes.vm] accel = \"kvm\", but {why}"
     return found, why
+
+
+def _opt(value: str) -> str:
+    """A value inside a QEMU option list: commas are doubled."""
+    return value.replace(",", ",,")
 
 
 def qemu_argv(qemu: str, guest_dir: str, plan: Dict[str, Any], *, accel_name: str,
@@ -84,10 +95,10 @@ def qemu_argv(qemu: str, guest_dir: str, plan: Dict[str, Any], *, accel_name: st
     argv = [qemu, "-name", name, "-machine", "microvm,rtc=on", "-accel", accel_arg,
             "-cpu", cpu, "-smp", str(plan["vcpus"]), "-m", f"{plan['memory_mib']}M",
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-            "-kernel", os.path.join(guest_dir, "vmlinux"),
-            "-initrd", os.path.join(guest_dir, "initramfs.cpio"),
+            "-kernel", _opt(os.path.join(guest_dir, "vmlinux")),
+            "-initrd", _opt(os.path.join(guest_dir, "initramfs.cpio")),
             "-append", " ".join(cmdline),
-            "-chardev", f"file,id=console,path={console},append=on",
+            "-chardev", f"file,id=console,path={_opt(console)},append=on",
             "-serial", "chardev:console",
             "-chardev", f"socket,id=qmp,fd={qmp_fd}", "-mon", "chardev=qmp,mode=control",
             "-device", f"virtio-serial-device,max_ports={len(slot_fds) + 1}"]
@@ -96,7 +107,7 @@ def qemu_argv(qemu: str, guest_dir: str, plan: Dict[str, Any], *, accel_name: st
                  "-device", f"virtserialport,chardev=slot{i},name=lxcri.{i}"]
     for share in plan["shares"]:
         ro = ",readonly=on" if share["readonly"] else ""
-        argv += ["-fsdev", f"local,id={share['tag']},path={share['path']},"
+        argv += ["-fsdev", f"local,id={share['tag']},path={_opt(share['path'])},"
                            f"security_model=passthrough{ro}",
                  "-device", f"virtio-9p-device,fsdev={share['tag']},mount_tag={share['tag']}"]
     return argv
