@@ -14,6 +14,9 @@
  * guest -> host:  H "uptime release" (hello) | r root ready | P pid | O stdout bytes |
  *                 E stderr bytes | F message (a failure) | X exit code (128+N: signal N)
  *
+ * With `lxcri.net=user` on the command line eth0 gets QEMU's user-mode network
+ * (10.0.2.15/24, gateway 10.0.2.2); otherwise the guest has only loopback.
+ *
  * The process runs chrooted into /root (the container's rootfs over 9p) in its own
  * session; its stdio are pipes the agent relays, so that stdout, stderr and the exit
  * code of one process travel in order on one port. PID 1 never exits: on a fatal error
@@ -40,7 +43,10 @@
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -198,15 +204,19 @@ static void load_modules(void) {
     fclose(f);
 }
 
-static int cmdline_slots(void) {
-    char text[4096] = {0};
+static char cmdline[4096];
+
+static void read_cmdline(void) {
     int fd = open("/proc/cmdline", O_RDONLY);
     if (fd >= 0) {
-        ssize_t n = read(fd, text, sizeof text - 1);
+        ssize_t n = read(fd, cmdline, sizeof cmdline - 1);
         (void)n;
         close(fd);
     }
-    char *p = strstr(text, "lxcri.slots=");
+}
+
+static int cmdline_slots(void) {
+    char *p = strstr(cmdline, "lxcri.slots=");
     int n = p ? atoi(p + strlen("lxcri.slots=")) : 1;
     if (n < 1)
         n = 1;
@@ -268,6 +278,43 @@ static void loopback_up(void) {
         ifr.ifr_flags |= IFF_UP;
         ioctl(s, SIOCSIFFLAGS, &ifr);
     }
+    close(s);
+}
+
+static void set_addr(struct sockaddr *sa, const char *ip) {
+    struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+    memset(sin, 0, sizeof *sin);
+    sin->sin_family = AF_INET;
+    inet_pton(AF_INET, ip, &sin->sin_addr);
+}
+
+/* lxcri.net=user: QEMU's user-mode network (slirp) on eth0, its fixed addresses. */
+static void user_net_up(void) {
+    for (int i = 0; i < 500 && access("/sys/class/net/eth0", F_OK) < 0; i++)
+        usleep(10000);
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    struct rtentry rt;
+    if (s < 0)
+        return;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "eth0");
+    set_addr(&ifr.ifr_addr, "10.0.2.15");
+    if (ioctl(s, SIOCSIFADDR, &ifr) < 0)
+        say("eth0: cannot set its address: %s", strerror(errno));
+    set_addr(&ifr.ifr_netmask, "255.255.255.0");
+    ioctl(s, SIOCSIFNETMASK, &ifr);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    memset(&rt, 0, sizeof rt);
+    set_addr(&rt.rt_dst, "0.0.0.0");
+    set_addr(&rt.rt_gateway, "10.0.2.2");
+    set_addr(&rt.rt_genmask, "0.0.0.0");
+    rt.rt_flags = RTF_UP | RTF_GATEWAY;
+    if (ioctl(s, SIOCADDRT, &rt) < 0)
+        say("eth0: cannot add the default route: %s", strerror(errno));
     close(s);
 }
 
@@ -653,7 +700,10 @@ int main(void) {
     mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, NULL);
     mkdir(ROOT, 0755);
     load_modules();
+    read_cmdline();
     loopback_up();
+    if (strstr(cmdline, "lxcri.net=user"))
+        user_net_up();
     nslots = cmdline_slots();
     open_ports();
 

@@ -3,7 +3,7 @@
 
 The initramfs holds the static agent as /init, /dev/console, and the kernel modules the
 guest needs (virtio-mmio for microvm's ACPI-described devices, virtio_console for the
-serial ports, 9p over virtio for the shares), each with the modules it depends on
+serial ports, 9p over virtio for the shares, virtio_net for the user-mode network), each with the modules it depends on
 (from the modules' own `depends=` modinfo), listed in load order in /modules.list.
 Written without cpio or kmod: the newc format is a header of hex fields per entry.
 """
@@ -15,7 +15,7 @@ import os
 import re
 import sys
 
-WANTED = ["virtio_mmio", "virtio_console", "9pnet_virtio", "9p"]
+WANTED = ["virtio_mmio", "virtio_console", "9pnet_virtio", "9p", "virtio_net"]
 XZ_MAGIC = b"\xfd7zXZ\x00"
 
 

@@ -213,6 +213,50 @@ def test_lifecycle_exec_pause_resume_and_kill(vm_cli: VmCli, make_bundle: Any,
     assert vm_cli("state", id).returncode != 0
 
 
+def test_network_loopback_only_or_user_mode(vm_cli: VmCli, make_bundle: Any) -> None:
+    """A network namespace gives the guest loopback only; none (the host's network) gives it
+    QEMU's user-mode network, through which it reaches a server on the host's loopback."""
+    import socket
+    import threading
+
+    proc = vm_cli("run", "--bundle", str(make_bundle("ls", "/sys/class/net")), vm_id("lo"))
+    assert (proc.returncode, proc.stdout.split()) == (0, ["lo"]), proc.stderr
+
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(BOOT)
+    port = server.getsockname()[1]
+    got: List[bytes] = []
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+            with conn:
+                conn.settimeout(30)
+                got.append(conn.recv(100))
+                conn.sendall(b"pong\n")
+        except OSError:
+            pass
+
+    def edit(spec: Dict[str, Any]) -> None:
+        spec["linux"]["namespaces"] = [ns for ns in spec["linux"]["namespaces"]
+                                       if ns["type"] != "network"]
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        script = f"ls /sys/class/net | tr '\\n' ' '; echo; echo ping | nc 10.0.2.2 {port}"
+        proc = vm_cli("run", "--bundle", str(make_bundle("sh", "-c", script, edit=edit)),
+                      vm_id("net"))
+    finally:
+        server.close()
+        thread.join(5)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["eth0 lo ", "pong"]
+    assert got == [b"ping\n"]
+
+
 def test_kill_KILL_ends_a_running_vm_with_137(vm_cli: VmCli, make_bundle: Any) -> None:
     id = vm_id("kill")
     with open(os.devnull, "w") as null:

@@ -58,6 +58,18 @@ def test_a_config_becomes_shares_mounts_and_a_sized_vm() -> None:
     assert int(p["mounts"][4][3]) & spec.MS_RDONLY
     assert p["mounts"][2][4] == "mode=755"
     assert (p["memory_mib"], p["memory_limit"], p["vcpus"]) == (512, 512 * MIB, 2)
+    assert p["network"] == "none"  # a network namespace: loopback only
+
+
+def test_no_network_namespace_means_the_user_mode_network() -> None:
+    def edit(c: Dict[str, Any]) -> None:
+        c["linux"]["namespaces"] = [{"type": "pid"}]
+
+    p = plan(edit)
+    assert p["network"] == "user"
+    argv = " ".join(guest.qemu_argv("/q", "/g", p, accel_name="tcg", slot_fds=[5], qmp_fd=4,
+                                    console="/c", name="n"))
+    assert "-netdev user,id=net0" in argv and "lxcri.net=user" in argv
 
 
 def test_without_limits_the_defaults_apply() -> None:

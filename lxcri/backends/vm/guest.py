@@ -82,9 +82,12 @@ def qemu_argv(qemu: str, guest_dir: str, plan: Dict[str, Any], *, accel_name: st
               slot_fds: List[int], qmp_fd: int, console: str, name: str) -> List[str]:
     """QEMU's command line: microvm, the kernel and initramfs, one virtio-serial port per slot
     (chardevs on connected sockets the monitor holds the other ends of), a 9p share per
-    entry of plan["shares"], QMP on qmp_fd, the serial console appended to `console`."""
+    entry of plan["shares"], QMP on qmp_fd, the serial console appended to `console`, and
+    a user-mode NIC when plan["network"] is "user"."""
     cmdline = ["console=ttyS0", "quiet", "panic=-1", "reboot=t", "mitigations=off",
                f"lxcri.slots={len(slot_fds)}"]
+    if plan.get("network") == "user":
+        cmdline.append("lxcri.net=user")
     if accel_name == "tcg":
         cmdline.append(TCG_CMDLINE)
         accel_arg = f"tcg,tb-size={TCG_TB_MIB}"
@@ -105,6 +108,8 @@ def qemu_argv(qemu: str, guest_dir: str, plan: Dict[str, Any], *, accel_name: st
     for i, fd in enumerate(slot_fds):
         argv += ["-chardev", f"socket,id=slot{i},fd={fd}",
                  "-device", f"virtserialport,chardev=slot{i},name=lxcri.{i}"]
+    if plan.get("network") == "user":
+        argv += ["-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0"]
     for share in plan["shares"]:
         ro = ",readonly=on" if share["readonly"] else ""
         argv += ["-fsdev", f"local,id={share['tag']},path={_opt(share['path'])},"

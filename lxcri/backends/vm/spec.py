@@ -4,7 +4,9 @@ plan() is pure (it reads the host only to stat bind sources and to count CPUs, b
 passed in by the caller in tests) and raises InvalidBundle, in one line naming the
 field, for anything a VM cannot honour: joining a namespace by path, device
 passthrough, a terminal, user-id mappings, hooks, an unknown mount type, a memory
-limit below what the guest kernel needs. Things a container runtime enforces *inside*
+limit below what the guest kernel needs. A network namespace (without a path) gives
+the guest loopback only; no network namespace (the host's network) gives it QEMU's
+user-mode network, NAT through the host's stack. Things a container runtime enforces *inside*
 a kernel it shares with the host (capabilities, seccomp, AppArmor/SELinux labels,
 rlimits, masked and read-only paths, sysctls, cgroup mounts) are accepted and not
 applied: in this backend the VM itself is the boundary (README, "The vm backend").
@@ -95,7 +97,8 @@ def plan(id: str, spec: Dict[str, Any], *, bundle: str, config_path: str,
     if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
         raise refuse("process.args must be a non-empty array of strings")
     linux = spec.get("linux") or {}
-    for ns in linux.get("namespaces") or []:
+    namespaces = linux.get("namespaces") or []
+    for ns in namespaces:
         if ns.get("path"):
             raise refuse(f"the {ns.get('type')} namespace joins {ns['path']}: a VM cannot "
                          "join a host namespace; drop the path")
@@ -201,6 +204,9 @@ def plan(id: str, spec: Dict[str, Any], *, bundle: str, config_path: str,
         "memory_mib": memory_mib, "memory_limit": limit_bytes,
         "vcpus": vcpus(resources, host_cpus),
         "cgroups_path": cgroups_path,
+        # A new network namespace is an empty one: loopback only. None asked for means the
+        # host's network: a VM cannot share it, so it gets QEMU's user-mode (NAT) network.
+        "network": "none" if any(ns.get("type") == "network" for ns in namespaces) else "user",
         "annotations": spec.get("annotations") or {},
     }
 
