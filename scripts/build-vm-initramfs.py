@@ -37,14 +37,20 @@ def module_index(moddir: str) -> dict[str, str]:
     index = {}
     for top, _dirs, files in os.walk(os.path.join(moddir, "kernel")):
         for name in files:
-            if name.endswith(".ko"):
-                index[name[:-3].replace("-", "_")] = os.path.join(top, name)
+            for ext in (".ko", ".ko.xz"):  # Debian 13 ships its modules xz-compressed
+                if name.endswith(ext):
+                    index[name[:-len(ext)].replace("-", "_")] = os.path.join(top, name)
     return index
 
 
-def depends(path: str) -> list[str]:
+def module_bytes(path: str) -> bytes:
     with open(path, "rb") as f:
         data = f.read()
+    return lzma.decompress(data) if path.endswith(".xz") else data
+
+
+def depends(path: str) -> list[str]:
+    data = module_bytes(path)
     m = re.search(rb"(?:^|\x00)depends=([^\x00]*)\x00", data)
     if not m or not m.group(1):
         return []
@@ -100,7 +106,8 @@ def main() -> None:
     builtin = set()
     with open(os.path.join(moddir, "modules.builtin")) as f:
         for line in f:
-            builtin.add(os.path.basename(line.strip())[:-3].replace("-", "_"))
+            name = os.path.basename(line.strip())
+            builtin.add(name[:name.index(".ko")].replace("-", "_") if ".ko" in name else name)
     index = module_index(moddir)
     order = load_order(index, builtin)
 
@@ -112,8 +119,7 @@ def main() -> None:
         cpio.add("init", 0o100755, f.read())
     listing = []
     for name in order:
-        with open(index[name], "rb") as f:
-            cpio.add(f"lib/modules/{name}.ko", 0o100644, f.read())
+        cpio.add(f"lib/modules/{name}.ko", 0o100644, module_bytes(index[name]))
         listing.append(f"/lib/modules/{name}.ko")
     cpio.add("modules.list", 0o100644, ("\n".join(listing) + "\n").encode())
     tmp = os.path.join(a.out, "initramfs.cpio.tmp")
