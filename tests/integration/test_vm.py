@@ -414,6 +414,22 @@ def test_refusals_come_before_qemu(vm_cli: VmCli, make_bundle: Any, case: str) -
         assert vm_cli("state", id).returncode != 0
 
 
+def test_the_library_runs_a_vm_through_its_sealed_helper(vm_cli: VmCli, make_bundle: Any,
+                                                          state_root: Path) -> None:
+    """lxcri.Runtime (whose helper runs a sealed interpreter copy) finds the guest too."""
+    import sys
+
+    bundle = make_bundle("sh", "-c", "echo from-api; exit 6")
+    id = vm_id("api")
+    vm_cli.ids.append(id)
+    code = ("import lxcri, sys; rt = lxcri.Runtime(root=sys.argv[1]); "
+            "c = rt.run(sys.argv[2], bundle=sys.argv[3], runtime='vm'); "
+            "left = rt.list(); rt.close(); print('code', c, len(left))")
+    proc = subprocess.run([sys.executable, "-P", "-c", code, str(state_root), id, str(bundle)],
+                          capture_output=True, text=True, timeout=BOOT, stdin=subprocess.DEVNULL)
+    assert proc.stdout == "from-api\ncode 6 0\n", proc.stderr
+
+
 def test_info_lists_vm_with_its_accelerator(vm_cli: VmCli) -> None:
     info = json.loads(subprocess.run([LXCRI, "info", "--format", "json"], capture_output=True,
                                      text=True, check=True, timeout=60).stdout)

@@ -2,8 +2,10 @@
 
 The guest files (vmlinux, initramfs.cpio, built) come from scripts/build-vm-guest.sh;
 `make venv` installs them into <venv>/share/lxcri/vm. They are looked up in
-[runtimes.vm] guest_dir, $LXCRI_VM_GUEST_DIR, <sys.prefix>/share/lxcri/vm,
-/usr/local/share/lxcri/vm and /usr/share/lxcri/vm, in that order.
+[runtimes.vm] guest_dir, $LXCRI_VM_GUEST_DIR, share/lxcri/vm of the prefix lxcri is
+installed in (found from this file's path: the sealed helper of lxcri.Runtime runs
+an interpreter copy whose sys.prefix is the base Python's, not the venv's), of
+sys.prefix, /usr/local/share/lxcri/vm and /usr/share/lxcri/vm, in that order.
 """
 from __future__ import annotations
 
@@ -30,8 +32,15 @@ def guest_dirs(options: Dict[str, Any]) -> List[str]:
         dirs.append(str(options["guest_dir"]))
     if os.environ.get("LXCRI_VM_GUEST_DIR"):
         dirs.append(os.environ["LXCRI_VM_GUEST_DIR"])
-    dirs += [os.path.join(sys.prefix, "share", "lxcri", "vm"), "/usr/local/share/lxcri/vm",
-             "/usr/share/lxcri/vm"]
+    site = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    if os.path.basename(site) in ("site-packages", "dist-packages"):
+        dirs.append(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(site))),
+                                 "share", "lxcri", "vm"))
+    for d in (os.path.join(sys.prefix, "share", "lxcri", "vm"), "/usr/local/share/lxcri/vm",
+              "/usr/share/lxcri/vm"):
+        if d not in dirs:
+            dirs.append(d)
     return dirs
 
 
