@@ -39,6 +39,7 @@ _SIGKILL = 9
 _FATAL = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 24, 25, 26, 27,
                     29, 30, 31})
 PR_SET_PDEATHSIG = 1
+KILL_GRACE = 10.0  # seconds the guest has to carry out a KILL before QEMU is killed
 
 
 def frame(kind: str, payload: bytes = b"") -> bytes:
@@ -105,6 +106,7 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
         self.ready = False
         self.paused = False
         self.kill_code: Optional[int] = None
+        self.kill_deadline: Optional[float] = None  # KILL sent into the guest: QEMU's end
         self.exit_code: Optional[int] = None
         self.qemu_pid = 0
         self.log_fd = -1
@@ -296,7 +298,16 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
             if self.exit_code is not None:
                 break
             timeout = None if self.ready else max(0.0, deadline - time.monotonic())
+            if self.kill_deadline is not None:
+                left = max(0.0, self.kill_deadline - time.monotonic())
+                timeout = left if timeout is None else min(timeout, left)
             events = poller.poll(None if timeout is None else int(timeout * 1000) + 1)
+            if self.kill_deadline is not None and time.monotonic() >= self.kill_deadline:
+                # The guest did not end the process after a KILL: end the VM instead.
+                self.log("KILL not carried out by the guest in time: killing QEMU")
+                self.kill_code, self.kill_deadline = 128 + _SIGKILL, None
+                self.stop_qemu()
+                continue
             if not events and not self.ready:
                 self.log("boot timed out")
                 self.report(f"fail the VM did not boot within {self.launch['boot_timeout']}s; "
@@ -522,6 +533,8 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
                     self.stop_qemu()
                 return {"ok": True}
             self.send(slot, "K", f"{sig}{' all' if request.get('all') else ''}".encode())
+            if sig == _SIGKILL and self.kill_deadline is None:
+                self.kill_deadline = time.monotonic() + KILL_GRACE
             return {"ok": True}
         if op in ("pause", "resume"):
             reply = self.qmp_command("stop" if op == "pause" else "cont")
