@@ -23,7 +23,7 @@ TCG_CMDLINE = "tsc_early_khz=2000000 lpj=4000000 tsc=reliable"
 TCG_TB_MIB = 128      # QEMU's translation cache under TCG (its default is 1 GiB)
 # QEMU's own memory beside the guest's RAM, added to the cgroup limit (README).
 OVERHEAD_MIB = {"tcg": 96 + TCG_TB_MIB, "kvm": 96}
-EXEC_SLOTS = 4        # concurrent execs per container (slot 0 is the container's process)
+EXEC_SLOTS = 8        # concurrent execs per container (slot 0 is the container's process)
 
 
 def guest_dirs(options: Dict[str, Any]) -> List[str]:

@@ -222,6 +222,18 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
             raise RuntimeError(f"QEMU exited ({status}): {self.qemu_log_tail()}") from None
         return proc
 
+    def console_tail(self) -> str:
+        """The guest kernel's last console line (a panic, say)."""
+        try:
+            with open(self.file("console.log"), "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+                lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines()]
+        except OSError:
+            return ""
+        # microvm has no PCI: every boot logs that, and it says nothing about a failure.
+        lines = [ln for ln in lines if ln and "No config space access function" not in ln]
+        return lines[-1] if lines else ""
+
     def qemu_log_tail(self) -> str:
         try:
             with open(self.file("qemu.log"), "rb") as f:
@@ -310,8 +322,10 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
                 continue
             if not events and not self.ready:
                 self.log("boot timed out")
-                self.report(f"fail the VM did not boot within {self.launch['boot_timeout']}s; "
-                            f"see {self.file('console.log')}")
+                last = self.console_tail()
+                self.report(f"fail the VM did not boot within {self.launch['boot_timeout']}s "
+                            "(raise [runtimes.vm] boot_timeout in lxcri.toml)"
+                            + (f"; the guest's console said: {last}" if last else ""))
                 self.stop_qemu()
                 proc.wait()
                 return 255
@@ -339,8 +353,10 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
             return self.exit_code
         if not self.ready:
             tail = self.qemu_log_tail()
+            last = self.console_tail()
             self.report(f"fail QEMU exited ({status}) before the guest was ready"
-                        + (f": {tail}" if tail else f"; see {self.file('console.log')}"))
+                        + (f": {tail}" if tail else "")
+                        + (f"; the guest's console said: {last}" if last else ""))
             return 255
         code = self.kill_code if self.kill_code is not None else 255
         self.log(f"qemu exited ({status}) without an exit code from the guest: {code}")
