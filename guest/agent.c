@@ -10,6 +10,7 @@
  * host -> guest:  h hostname | M fstype\0source\0target\0flags\0data\0 (a mount, or
  *                 fstype "devnodes": populate a /dev tmpfs) | a arg | e env | c cwd |
  *                 u "uid gid" | g gid (supplementary) | R prepare the root (slot 0) |
+ *                 T (the next process gets a terminal) | W "rows cols" (its size) |
  *                 S spawn | I stdin bytes (empty: EOF) | K "signal all"
  * guest -> host:  H "uptime release" (hello) | r root ready | P pid | O stdout bytes |
  *                 E stderr bytes | F message (a failure) | X exit code (128+N: signal N)
@@ -48,6 +49,7 @@
 #include <net/route.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -73,6 +75,9 @@ struct slot {
     char *cwd;
     uid_t uid; gid_t gid;
     gid_t groups[64]; int ngroups;
+    int terminal;        /* the next process gets a pseudo-terminal */
+    int tty;             /* the running process's pty master, -1 when none */
+    struct winsize ws;   /* its window size, from W frames */
 };
 
 static struct slot slots[MAX_SLOTS];
@@ -414,6 +419,7 @@ static void reset_config(struct slot *s) {
     s->argv = NULL; s->envp = NULL; s->cwd = NULL;
     s->argc = s->envc = 0;
     s->uid = 0; s->gid = 0; s->ngroups = 0;
+    s->terminal = 0;
 }
 
 static char *dup_n(const unsigned char *p, size_t len) {
@@ -471,6 +477,27 @@ static void spawn(int idx) {
     if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0 ||
         pipe2(report, O_CLOEXEC) < 0)
         fatal("pipe: %s", strerror(errno));
+    int master = -1, peer = -1;
+    if (s->terminal) {
+        /* The container's own devpts instance when it has one, so that its tty is there. */
+        master = open(ROOT "/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (master < 0)
+            master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        int unlock = 0;
+        if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
+            (peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+            send_text(idx, 'F', "cannot allocate a terminal: %s", strerror(errno));
+            send_text(idx, 'X', "%d", 126);
+            if (master >= 0)
+                close(master);
+            close(pin[0]); close(pin[1]); close(pout[0]); close(pout[1]);
+            close(perr[0]); close(perr[1]); close(report[0]); close(report[1]);
+            reset_config(s);
+            return;
+        }
+        if (s->ws.ws_row)
+            ioctl(master, TIOCSWINSZ, &s->ws);
+    }
     pid_t pid = fork();
     if (pid < 0)
         fatal("fork: %s", strerror(errno));
@@ -481,9 +508,16 @@ static void spawn(int idx) {
         for (int sig = 1; sig < NSIG; sig++)
             signal(sig, SIG_DFL);
         setsid();
-        dup2(pin[0], 0);
-        dup2(pout[1], 1);
-        dup2(perr[1], 2);
+        if (peer >= 0) {
+            ioctl(peer, TIOCSCTTY, 0);
+            dup2(peer, 0);
+            dup2(peer, 1);
+            dup2(peer, 2);
+        } else {
+            dup2(pin[0], 0);
+            dup2(pout[1], 1);
+            dup2(perr[1], 2);
+        }
         const char *step = "chroot";
         if (chroot(ROOT) < 0)
             goto fail;
@@ -514,9 +548,18 @@ static void spawn(int idx) {
     close(pin[0]); close(pout[1]); close(perr[1]); close(report[1]);
     s->pid = pid;
     s->exited = 0;
-    s->in = pin[1];
-    s->out = pout[0];
-    s->err = perr[0];
+    if (master >= 0) {
+        close(peer);
+        close(pin[1]); close(pout[0]); close(perr[0]);
+        s->tty = master;
+        s->out = master;
+        s->in = fcntl(master, F_DUPFD_CLOEXEC, 3);
+        s->err = -1;
+    } else {
+        s->in = pin[1];
+        s->out = pout[0];
+        s->err = perr[0];
+    }
     fcntl(s->in, F_SETFL, O_NONBLOCK);
     fcntl(s->out, F_SETFL, O_NONBLOCK);
     fcntl(s->err, F_SETFL, O_NONBLOCK);
@@ -581,6 +624,7 @@ static void finish(int idx) {
              : WIFSIGNALED(s->status) ? 128 + WTERMSIG(s->status) : 255;
     send_text(idx, 'X', "%d", code);
     if (s->out >= 0) { close(s->out); s->out = -1; }
+    s->tty = -1;
     if (s->err >= 0) { close(s->err); s->err = -1; }
     if (s->in >= 0) { close(s->in); s->in = -1; }
     s->pending.len = 0;
@@ -642,6 +686,20 @@ static void handle(int idx, char type, const unsigned char *p, size_t len) {
     case 'R':
         send_text(idx, 'r', "ready");
         break;
+    case 'T':
+        s->terminal = 1;
+        break;
+    case 'W': {
+        char *t = dup_n(p, len);
+        unsigned rows = 0, cols = 0;
+        sscanf(t, "%u %u", &rows, &cols);
+        free(t);
+        s->ws.ws_row = (unsigned short)rows;
+        s->ws.ws_col = (unsigned short)cols;
+        if (s->tty >= 0)
+            ioctl(s->tty, TIOCSWINSZ, &s->ws);
+        break;
+    }
     case 'S':
         if (s->pid != 0) {
             send_text(idx, 'F', "a process is already running in slot %d", idx);
@@ -698,6 +756,8 @@ int main(void) {
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, NULL);
+    mkdir("/dev/pts", 0755);  /* /dev/ptmx's instance, for a terminal without the rootfs's */
+    mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "ptmxmode=0666,mode=0620");
     mkdir(ROOT, 0755);
     load_modules();
     read_cmdline();
@@ -716,7 +776,7 @@ int main(void) {
     if (sfd < 0)
         fatal("signalfd: %s", strerror(errno));
     for (int i = 0; i < nslots; i++)
-        slots[i].in = slots[i].out = slots[i].err = -1;
+        slots[i].in = slots[i].out = slots[i].err = slots[i].tty = -1;
 
     char uptime[64] = "0";
     int fd = open("/proc/uptime", O_RDONLY);

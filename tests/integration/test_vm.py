@@ -257,6 +257,70 @@ def test_network_loopback_only_or_user_mode(vm_cli: VmCli, make_bundle: Any) -> 
     assert got == [b"ping\n"]
 
 
+def test_a_terminal_through_the_console_socket(vm_cli: VmCli, make_bundle: Any,
+                                               tmp_path: Path) -> None:
+    """process.terminal: the master of a pty goes to --console-socket; the process has a tty
+    in the guest, its window size follows the master's, input and output pass through."""
+    import array
+    import fcntl
+    import socket
+    import struct
+    import termios
+
+    def edit(spec: Dict[str, Any]) -> None:
+        spec["process"]["terminal"] = True
+
+    script = ('tty; while [ "$(stty size)" != "33 111" ]; do sleep 0.1; done; echo sized; '
+              'read x; echo "got-$x"; exit 3')
+    bundle = make_bundle("sh", "-c", script, edit=edit)
+    path = tmp_path / "console.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    server.settimeout(BOOT)
+    id = vm_id("tty")
+    with open(os.devnull, "w") as null:
+        run = vm_cli.popen("run", "--console-socket", str(path), "--bundle", str(bundle), id,
+                           stdin=subprocess.DEVNULL, stdout=null, stderr=subprocess.PIPE)
+    master = -1
+    try:
+        conn, _ = server.accept()
+        fds = array.array("i")
+        _msg, anc, _flags, _addr = conn.recvmsg(256, socket.CMSG_SPACE(4))
+        conn.close()
+        fds.frombytes(anc[0][2][:4])
+        master = fds[0]
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
+        out = b""
+        while b"sized" not in out:
+            chunk = os.read(master, 4096)
+            assert chunk, out
+            out += chunk
+        os.write(master, b"hello\n")
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the last holder of the slave has gone
+                break
+            if not chunk:
+                break
+            out += chunk
+            if b"got-hello" in out:
+                break
+        _o, err = run.communicate(timeout=BOOT)
+    finally:
+        server.close()
+        if master >= 0:
+            os.close(master)
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    text = out.decode(errors="replace").replace("\r", "")
+    assert run.returncode == 3, err
+    assert text.splitlines()[0].startswith("/dev/pts/"), text
+    assert "got-hello" in text and "hello\n" in text  # the guest's pty echoes the input
+
+
 def test_kill_KILL_ends_a_running_vm_with_137(vm_cli: VmCli, make_bundle: Any) -> None:
     id = vm_id("kill")
     with open(os.devnull, "w") as null:
@@ -396,7 +460,8 @@ REFUSALS = {
     "memory": (_tiny_memory, [], "below the 128 MiB"),
     "bind-source": (_missing_bind, [], "does not exist"),
     "preserve-fds": (None, ["--preserve-fds", "1"], "cannot pass host fds"),
-    "console-socket": (None, ["--console-socket", "/tmp/vmt-no-socket"], "console socket"),
+    "console-socket": (_terminal, ["--console-socket", "/tmp/vmt-no-socket"],
+                       "cannot send the terminal to the console socket /tmp/vmt-no-socket"),
 }
 
 

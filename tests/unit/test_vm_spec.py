@@ -46,7 +46,7 @@ def test_a_config_becomes_shares_mounts_and_a_sized_vm() -> None:
     p = plan()
     assert (p["rootfs"], p["readonly"], p["hostname"]) == ("/b/rootfs", True, "h1")
     assert p["process"] == {"args": ["sh", "-c", "true"], "env": ["PATH=/bin"], "cwd": "/work",
-                            "uid": 5, "gid": 6, "groups": [7]}
+                            "uid": 5, "gid": 6, "groups": [7], "terminal": False}
     assert [(s["tag"], s["path"], s["readonly"]) for s in p["shares"]] == [
         ("root", "/b/rootfs", True), ("s1", "/srv/data", True), ("s2", "/srv/files", False)]
     targets = [(m[0], m[2]) for m in p["mounts"]]
@@ -84,7 +84,8 @@ def test_without_limits_the_defaults_apply() -> None:
     (lambda c: c["linux"]["namespaces"].append({"type": "ipc", "path": "/proc/1/ns/ipc"}),
      "the ipc namespace joins /proc/1/ns/ipc: a VM cannot join a host namespace"),
     (lambda c: c["linux"].update(devices=[{"path": "/dev/sda"}]), "linux.devices asks for /dev/sda"),
-    (lambda c: c["process"].update(terminal=True), "process.terminal is true"),
+    (lambda c: c["process"].update(terminal=True),
+     "process.terminal is true but no --console-socket was given"),
     (lambda c: c["linux"].update(uidMappings=[{"containerID": 0}]), "maps no user ids"),
     (lambda c: c.update(hooks={"poststart": [{"path": "/x"}]}), "hooks (poststart)"),
     (lambda c: c["mounts"].append({"destination": "/m", "type": "overlay"}),

@@ -53,6 +53,31 @@ def _write_atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def send_terminal(id: str, console_socket: str) -> int:
+    """A host pseudo-terminal for a process in the guest: its master goes to the console
+    socket (SCM_RIGHTS, as runc and crun send it); the slave, in raw mode (the guest's own
+    pty does the line discipline), is returned for the monitor to relay."""
+    import tty as tty_mod
+
+    master, slave = os.openpty()
+    try:
+        tty_mod.setraw(slave)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.connect(console_socket)
+            socket.send_fds(sock, [os.ttyname(slave).encode()], [master])
+        finally:
+            sock.close()
+    except OSError as exc:
+        os.close(slave)
+        raise InvalidArgument(f"container `{id}`: cannot send the terminal to the console "
+                              f"socket {console_socket}: {exc.strerror}", errno=exc.errno,
+                              container_id=id) from None
+    finally:
+        os.close(master)
+    return slave
+
+
 class VmBackend:
     """The Backend protocol (lxcri.backends.base) on QEMU microvms."""
 
@@ -188,10 +213,6 @@ class VmBackend:
         from lxcri.backends.vm import availability, cgroup, guest
         from lxcri.backends.vm import spec as vm_spec
 
-        if options.console_socket is not None:
-            raise InvalidArgument(f"container `{id}`: the vm backend has no terminal (console "
-                                  "socket) support yet; run without --console-socket and "
-                                  "process.terminal", container_id=id)
         if options.preserve_fds or options.listen_fds:
             raise InvalidArgument(f"container `{id}`: the vm backend cannot pass host fds "
                                   "(--preserve-fds, LISTEN_FDS) into a VM", container_id=id)
@@ -205,6 +226,7 @@ class VmBackend:
         except (OSError, ValueError) as exc:
             raise InvalidBundle(f"cannot read {config_path}: {exc}") from None
         plan = vm_spec.plan(id, config, bundle=str(options.bundle), config_path=config_path,
+                            console_socket=options.console_socket is not None,
                             default_memory_mib=int(self.options.get("memory",
                                                                     vm_spec.DEFAULT_MEMORY_MIB)),
                             host_cpus=os.cpu_count() or 1)
@@ -242,7 +264,15 @@ class VmBackend:
                       "cgroup": where,
                       "boot_timeout": int(self.options.get("boot_timeout",
                                                            DEFAULT_BOOT_TIMEOUT))}
-            status_r = monitor.spawn(directory, plan, launch)
+            tty = None
+            if plan["process"]["terminal"]:
+                tty = send_terminal(id, str(options.console_socket))
+                launch["tty_fd"] = tty
+            try:
+                status_r = monitor.spawn(directory, plan, launch)
+            finally:
+                if tty is not None:
+                    os.close(tty)
             try:
                 self._wait_ready(id, status_r)
             except BaseException:
@@ -408,9 +438,6 @@ class VmBackend:
         if status != "running":
             raise ContainerStateError(f"cannot exec in container `{id}`: it is {status}, not "
                                       "running", container_id=id)
-        if options.console_socket is not None:
-            raise InvalidArgument(f"cannot exec in container `{id}`: the vm backend has no "
-                                  "terminal support yet", container_id=id)
         if options.preserve_fds or options.listen_fds:
             raise InvalidArgument(f"cannot exec in container `{id}`: the vm backend cannot "
                                   "pass host fds into a VM", container_id=id)
@@ -421,20 +448,31 @@ class VmBackend:
         except (OSError, ValueError) as exc:
             raise InvalidArgument(f"cannot exec in container `{id}`: cannot read {path}: "
                                   f"{exc}", container_id=id) from None
-        proc = vm_spec.exec_process(id, process, path)
-        if options.detach:
-            return self._exec_detached(id, proc, options.pid_file)
-        sock = self._connect(id)
+        proc = vm_spec.exec_process(id, process, path, options.console_socket is not None)
+        fds = [0, 1, 2]
+        tty = None
+        if proc["terminal"]:
+            tty = send_terminal(id, str(options.console_socket))
+            fds = [tty, tty, tty]
         try:
-            return self._exec_relay(id, sock, proc, options.pid_file)
+            if options.detach:
+                return self._exec_detached(id, proc, options.pid_file, fds)
+            sock = self._connect(id)
+            try:
+                return self._exec_relay(id, sock, proc, options.pid_file, fds)
+            finally:
+                sock.close()
         finally:
-            sock.close()
+            if tty is not None:
+                os.close(tty)
 
     def _exec_relay(self, id: str, sock: socket.socket, proc: Dict[str, Any],
-                    pid_file: Optional[str], report: Optional[int] = None) -> int:
-        """Hand our stdio to the monitor with the request; wait for the pid and the exit."""
+                    pid_file: Optional[str], fds: List[int],
+                    report: Optional[int] = None) -> int:
+        """Hand the process's stdio (ours, or a terminal's) to the monitor with the request;
+        wait for the pid and the exit."""
         socket.send_fds(sock, [json.dumps({"op": "exec", "process": proc}).encode() + b"\n"],
-                        [0, 1, 2])
+                        fds)
         buf = bytearray()
         answer = self._read_line(sock, buf)
         if answer is not None and "pid" in answer:
@@ -458,7 +496,8 @@ class VmBackend:
             os.write(report, f"fail {why}\n".encode())
         raise LxcriError(f"cannot exec in container `{id}`: {why}", container_id=id)
 
-    def _exec_detached(self, id: str, proc: Dict[str, Any], pid_file: Optional[str]) -> int:
+    def _exec_detached(self, id: str, proc: Dict[str, Any], pid_file: Optional[str],
+                       fds: List[int]) -> int:
         """A relay process (double-forked, own session) that lives as long as the exec'd
         process and exits with its code: the pid an engine waits for."""
         import sys
@@ -475,7 +514,7 @@ class VmBackend:
                 os.setsid()
                 if os.fork() == 0:
                     try:
-                        code = self._exec_relay(id, sock, proc, pid_file, report=w)
+                        code = self._exec_relay(id, sock, proc, pid_file, fds, report=w)
                     except BaseException:
                         code = 255
                     os._exit(code & 0xff)

@@ -30,7 +30,7 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional
+    from typing import Any, Dict, List, Optional, Tuple
 
 _HEAD = struct.Struct("!cI")
 _SIGKILL = 9
@@ -39,6 +39,7 @@ _SIGKILL = 9
 _FATAL = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 24, 25, 26, 27,
                     29, 30, 31})
 PR_SET_PDEATHSIG = 1
+WINSIZE_POLL = 0.5  # seconds between looks at a terminal's size
 KILL_GRACE = 10.0  # seconds the guest has to carry out a KILL before QEMU is killed
 
 
@@ -82,7 +83,8 @@ def spawn(state_dir: str, plan: Dict[str, Any], launch: Dict[str, Any]) -> int:
 
 
 class Slot:
-    __slots__ = ("index", "sock", "rx", "client", "fds", "stdin_open", "busy", "pid")
+    __slots__ = ("index", "sock", "rx", "client", "fds", "stdin_open", "busy", "pid", "terminal",
+                 "winsize")
 
     def __init__(self, index: int, sock: socket.socket) -> None:
         self.index = index
@@ -93,6 +95,8 @@ class Slot:
         self.stdin_open = False
         self.busy = False
         self.pid = 0
+        self.terminal = False
+        self.winsize: Optional[Tuple[int, int]] = None
 
 
 class Monitor:  # pragma: no cover - runs in the monitor process (tested end to end)
@@ -146,12 +150,35 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
         self.send(slot, "u", f"{proc['uid']} {proc['gid']}".encode())
         for gid in proc["groups"]:
             self.send(slot, "g", str(gid).encode())
+        slot.terminal = bool(proc.get("terminal"))
+        slot.winsize = None
+        if slot.terminal:
+            self.send(slot, "T")
+            self.check_winsize(slot)
+
+    def check_winsize(self, slot: Slot) -> None:
+        """Forward the host terminal's size (the engine sets it on the master) to the guest."""
+        import fcntl
+        import termios
+
+        try:
+            rows, cols, _x, _y = struct.unpack(
+                "HHHH", fcntl.ioctl(slot.fds[1], termios.TIOCGWINSZ, b"\0" * 8))
+        except OSError:
+            return
+        if (rows, cols) != slot.winsize and rows:
+            slot.winsize = (rows, cols)
+            self.send(slot, "W", f"{rows} {cols}".encode())
 
     # -- main -------------------------------------------------------------------------
 
     def main(self) -> None:
         code = 255
         try:
+            tty = self.launch.get("tty_fd")
+            if tty is not None:  # the process's terminal is the monitor's stdio
+                for fd in (0, 1, 2):
+                    os.dup2(tty, fd)
             os.closerange(3, self.status_w)
             os.closerange(self.status_w + 1, 1 << 16)
             os.chdir(self.dir)
@@ -313,7 +340,12 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
             if self.kill_deadline is not None:
                 left = max(0.0, self.kill_deadline - time.monotonic())
                 timeout = left if timeout is None else min(timeout, left)
+            terminals = [s for s in self.slots if s.terminal and (s.index == 0 or s.busy)]
+            if terminals:  # no SIGWINCH reaches the monitor: poll the size
+                timeout = WINSIZE_POLL if timeout is None else min(timeout, WINSIZE_POLL)
             events = poller.poll(None if timeout is None else int(timeout * 1000) + 1)
+            for slot in terminals:
+                self.check_winsize(slot)
             if self.kill_deadline is not None and time.monotonic() >= self.kill_deadline:
                 # The guest did not end the process after a KILL: end the VM instead.
                 self.log("KILL not carried out by the guest in time: killing QEMU")
@@ -619,6 +651,7 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
             slot.client.close()
         slot.client, slot.fds, slot.busy, slot.stdin_open, slot.pid = None, [-1, -1, -1], \
             False, False, 0
+        slot.terminal = False
 
     def on_qmp(self) -> None:
         try:

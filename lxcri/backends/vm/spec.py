@@ -3,8 +3,8 @@
 plan() is pure (it reads the host only to stat bind sources and to count CPUs, both
 passed in by the caller in tests) and raises InvalidBundle, in one line naming the
 field, for anything a VM cannot honour: joining a namespace by path, device
-passthrough, a terminal, user-id mappings, hooks, an unknown mount type, a memory
-limit below what the guest kernel needs. A network namespace (without a path) gives
+passthrough, a terminal without a console socket, user-id mappings, hooks, an unknown
+mount type, a memory limit below what the guest kernel needs. A network namespace (without a path) gives
 the guest loopback only; no network namespace (the host's network) gives it QEMU's
 user-mode network, NAT through the host's stack. Things a container runtime enforces *inside*
 a kernel it shares with the host (capabilities, seccomp, AppArmor/SELinux labels,
@@ -82,6 +82,7 @@ def vcpus(resources: Dict[str, Any], host_cpus: int) -> int:
 
 
 def plan(id: str, spec: Dict[str, Any], *, bundle: str, config_path: str,
+         console_socket: bool = False,
          default_memory_mib: int = DEFAULT_MEMORY_MIB, host_cpus: int = 1,
          is_dir: Callable[[str], bool] = os.path.isdir,
          exists: Callable[[str], bool] = os.path.exists) -> Dict[str, Any]:
@@ -90,9 +91,9 @@ def plan(id: str, spec: Dict[str, Any], *, bundle: str, config_path: str,
     process = spec.get("process")
     if not isinstance(process, dict):
         raise refuse("process is missing: the vm backend runs one process per VM")
-    if process.get("terminal"):
-        raise refuse("process.terminal is true: the vm backend has no terminal (console "
-                     "socket) support yet; run without -t")
+    if process.get("terminal") and not console_socket:
+        raise refuse("process.terminal is true but no --console-socket was given to send "
+                     "the terminal to")
     args = process.get("args")
     if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
         raise refuse("process.args must be a non-empty array of strings")
@@ -125,6 +126,7 @@ def plan(id: str, spec: Dict[str, Any], *, bundle: str, config_path: str,
         "uid": int(user.get("uid", 0)),
         "gid": int(user.get("gid", 0)),
         "groups": [int(g) for g in user.get("additionalGids") or []],
+        "terminal": bool(process.get("terminal")),
     }
 
     shares: List[Dict[str, Any]] = [{"tag": "root", "path": rootfs,
@@ -211,11 +213,12 @@ def plan(id: str, spec: Dict[str, Any], *, bundle: str, config_path: str,
     }
 
 
-def exec_process(id: str, process: Dict[str, Any], path: str) -> Dict[str, Any]:
+def exec_process(id: str, process: Dict[str, Any], path: str,
+                 console_socket: bool = False) -> Dict[str, Any]:
     """An exec's process.json as the agent takes it, or InvalidBundle."""
-    if process.get("terminal"):
-        raise InvalidBundle(f"cannot exec in container `{id}`: the vm backend has no terminal "
-                            "support yet; exec without -t", container_id=id)
+    if process.get("terminal") and not console_socket:
+        raise InvalidBundle(f"cannot exec in container `{id}`: {path} asks for a terminal but "
+                            "no --console-socket was given to send it to", container_id=id)
     args = process.get("args")
     if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
         raise InvalidBundle(f"cannot exec in container `{id}`: {path}: args must be a "
@@ -224,4 +227,5 @@ def exec_process(id: str, process: Dict[str, Any], path: str) -> Dict[str, Any]:
     return {"args": args, "env": [e for e in process.get("env") or [] if isinstance(e, str)],
             "cwd": process.get("cwd") or "/", "uid": int(user.get("uid", 0)),
             "gid": int(user.get("gid", 0)),
-            "groups": [int(g) for g in user.get("additionalGids") or []]}
+            "groups": [int(g) for g in user.get("additionalGids") or []],
+            "terminal": bool(process.get("terminal"))}
