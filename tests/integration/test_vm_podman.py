@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import subprocess
 import uuid
 from typing import Dict
 
@@ -19,6 +21,7 @@ from engines_support import (  # noqa: F401
     Podman,
     podman_fixture,
     podman_session,
+    require,
     rootfs_tar,
     run,
 )
@@ -69,6 +72,40 @@ def test_podman_run_rm_through_a_routing_rule_to_vm(podman: Podman) -> None:
     # The VM's memory cgroup is the one podman named (cgroupsPath), under its parent.
     parent = f"/sys/fs/cgroup/memory/{podman.cgroup_parent}"
     assert not [d for d in (os.listdir(parent) if os.path.isdir(parent) else []) if cid in d]
+
+
+def in_pty(pm: Podman, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """podman under script(1), so that its stdin/stdout is a terminal (as in test_podman)."""
+    require("script", packages="bsdutils")
+    return run(["script", "--quiet", "--return", "--command", shlex.join(pm.argv(*args)),
+                "/dev/null"], env=pm.env, timeout=timeout)
+
+
+def test_podman_run_and_exec_with_a_terminal_in_a_vm(podman: Podman) -> None:
+    """`podman run -t` and `podman exec -t`: the process has a tty in the guest."""
+    if os.path.basename(podman.runtime) != "lxcri":
+        pytest.skip("routing rules are lxcri's; the runtime under test is not lxcri")
+    _vm_available()
+    podman.lxcri_toml.write_text('[[routing]]\npattern = "vmt-*"\nruntime = "vm"\n')
+    try:
+        name = f"vmt-tty-{uuid.uuid4().hex[:8]}"
+        proc = in_pty(podman, *podman.run_args("--rm", "-t", "--name", name, "--annotation",
+                                               f"lxcri.name={name}", podman.image, "sh", "-c",
+                                               "tty; test -t 0 && echo stdin-is-a-tty; exit 5"))
+        assert proc.returncode == 5, proc.stdout + proc.stderr
+        lines = proc.stdout.replace("\r", "").splitlines()
+        assert lines[0].startswith("/dev/pts/") and "stdin-is-a-tty" in lines, proc.stdout
+        name = f"vmt-tty-{uuid.uuid4().hex[:8]}"
+        podman(*podman.run_args("-d", "--name", name, "--annotation", f"lxcri.name={name}",
+                                podman.image, "sleep", "600"), check=True, timeout=240)
+        proc = in_pty(podman, "exec", "-t", name, "sh", "-c", "tty; exit 4", timeout=120)
+        assert proc.returncode == 4, proc.stdout + proc.stderr
+        assert proc.stdout.replace("\r", "").startswith("/dev/pts/"), proc.stdout
+        podman("rm", "--force", "--time", "0", name, check=True, timeout=120)
+    finally:
+        podman.lxcri_toml.write_text("")
+    assert not runtimes(podman)
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _is_vm_qemu(p, podman)]
 
 
 def _is_vm_qemu(pid: str, pm: Podman) -> bool:

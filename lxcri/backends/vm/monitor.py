@@ -15,6 +15,10 @@ recorded in `exit` (and "exit N" on the status pipe) before QEMU is told to quit
 Slots 1.. serve `exec`: the exec'ing lxcri sends its stdio fds with the request
 (SCM_RIGHTS) and waits on the connection for {"pid"} and {"exit"}.
 
+With a terminal (process.terminal and a console socket) the monitor's stdio is the raw
+slave of a host pty whose master went to the console socket; the agent gives the
+process a pty in the guest, and the monitor forwards the slave's window size.
+
 ctl.sock requests (one JSON line each, one JSON line answers): start, kill {signal,
 all}, pause, resume, exec {process} (+ 3 fds). Files in the state directory: see
 lxcri.backends.vm.backend.
