@@ -109,6 +109,23 @@ def choose(id: str, *, explicit: Optional[str], annotations: Mapping[str, str],
 
 # -- ownership records -------------------------------------------------------------------------
 
+_CLAIM_ATTEMPTS = 100  # each lost only to a release that emptied the directories meanwhile
+
+
+def _make_dirs(path: str) -> None:
+    """mkdir -p, racing releases that remove the same directories once empty (makedirs
+    raises FileExistsError when one vanishes between its mkdir and its check)."""
+    parent = os.path.dirname(path)
+    os.makedirs(os.path.dirname(parent), 0o700, exist_ok=True)  # the state root stays
+    for directory in (parent, path):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # the parent went meanwhile: the caller tries again
+            return
+
+
 class Owners:
     """`<root>/.lxcri/owners/<id>` holds the name of the backend that created <id>."""
 
@@ -130,13 +147,13 @@ class Owners:
         place; link fails if the name exists), so two concurrent creates of one id
         cannot both win.
         """
-        for attempt in (1, 2):
-            os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        for attempt in range(_CLAIM_ATTEMPTS):
+            _make_dirs(self.dir)
             tmp = os.path.join(self.dir, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             except FileNotFoundError:
-                if attempt == 2:
+                if attempt == _CLAIM_ATTEMPTS - 1:
                     raise
                 continue  # a concurrent release removed the empty directory: make it again
             try:
