@@ -32,14 +32,20 @@ from lxcri import sealed
 from lxcri.backends import backend_root
 from lxcri.backends.lxc.liblxc import availability
 from lxcri.backends.lxc.liblxc.binding import load_binding
+from lxcri.backends.monitored import (
+    OCI_VERSION,
+    MonitoredBackend,
+    exec_args,
+    new_meta,
+    read_config,
+    read_process,
+    write_atomic,
+)
 from lxcri.errors import (
-    ContainerExists,
-    ContainerNotFound,
     ContainerStateError,
     InvalidArgument,
     InvalidBundle,
     LxcriError,
-    not_found,
 )
 from lxcri.host import Host
 from lxcri.host.procfs import read_text
@@ -48,20 +54,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
-    from lxcri.options import CreateOptions, ExecOptions, RunOptions
+    from lxcri.options import CreateOptions, ExecOptions
 
-OCI_VERSION = "1.0.2"
 _MONITOR_EXIT_TIMEOUT = 30.0  # seconds delete waits for liblxc to tear a container down
 _SIGKILL, _SIGTERM, _SIGINT, _SIGHUP, _SIGQUIT = 9, 15, 2, 1, 3
-
-
-# --- small file helpers (lxcri's own files) -----------------------------------------------
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def exit_code_of(wait_status: int) -> int:
@@ -82,10 +78,11 @@ def exit_code_of(wait_status: int) -> int:
 
 # --- the driver --------------------------------------------------------------------------
 
-class LiblxcDriver:
+class LiblxcDriver(MonitoredBackend):
     """OCI containers as LXC containers started by liblxc, state under <root>/.lxcri/lxc."""
 
     name = "liblxc"
+    _META, _EXIT, _LOG = "lxcri.json", "lxcri.exit", "lxc.log"
 
     def __init__(self, root: str, options: Optional[Dict[str, Any]] = None, *,
                  debug: bool = False, host: Optional[Host] = None) -> None:
@@ -93,29 +90,16 @@ class LiblxcDriver:
         in unit tests)."""
         self.root = os.path.abspath(root)
         self.host = host if host is not None else Host()
-        self.lxcpath = backend_root(self.root, "lxc")
+        self.dir = backend_root(self.root, "lxc")
         self.options = dict(options or {})
         self.debug = debug
 
     # -- files ------------------------------------------------------------------------
 
-    def _dir(self, id: str) -> str:
-        return os.path.join(self.lxcpath, id)
-
-    def _file(self, id: str, name: str) -> str:
-        return os.path.join(self.lxcpath, id, name)
-
-    def _meta(self, id: str) -> Dict[str, Any]:
-        import json
-
-        text = read_text(self._file(id, "lxcri.json"))
-        if text is None:
-            raise not_found(id, self.lxcpath)
-        try:
-            return dict(json.loads(text))
-        except ValueError:
-            raise LxcriError(f"container `{id}`: {self._file(id, 'lxcri.json')} is damaged; "
-                             f"`lxcri delete --force {id}` removes it", container_id=id) from None
+    @property
+    def lxcpath(self) -> str:
+        """LXC's name for the directory of its containers: our state root."""
+        return self.dir
 
     def _pids(self, id: str) -> Tuple[int, Optional[str], int]:
         """(init pid, its start time, hook pid); (0, None, 0) before the init exists."""
@@ -125,20 +109,13 @@ class LiblxcDriver:
         parts = text.split()
         return int(parts[0]), parts[1], int(parts[2]) if len(parts) > 2 else 0
 
-    def _monitor(self, id: str) -> Tuple[int, Optional[str]]:
-        text = read_text(self._file(id, "lxcri.monitor"))
-        if not text:
-            return 0, None
-        pid, start = text.split()
-        return int(pid), start
-
     def _status(self, id: str) -> Tuple[str, int]:
         """(OCI status, init pid) from lxcri's files and /proc; never asks LXC."""
         pid, start, _hook = self._pids(id)
         if os.path.exists(self._file(id, "lxcri.exit")):
             return "stopped", 0
         if pid == 0:
-            mon, mon_start = self._monitor(id)
+            mon, mon_start = self._proc(id, "lxcri.monitor")
             return ("creating", 0) if self.host.alive(mon, mon_start) else ("stopped", 0)
         if not self.host.alive(pid, start):
             return "stopped", 0
@@ -156,77 +133,13 @@ class LiblxcDriver:
             return "frozen 1" in events
         return False
 
-    # -- state ------------------------------------------------------------------------
-
-    def state(self, id: str) -> Dict[str, Any]:
-        meta = self._meta(id)
-        status, pid = self._status(id)
-        doc: Dict[str, Any] = {"ociVersion": OCI_VERSION, "id": id, "pid": pid,
-                               "status": status, "bundle": meta.get("bundle", ""),
-                               "rootfs": meta.get("rootfs", ""), "created": meta.get("created"),
-                               "owner": meta.get("owner", "")}
-        if meta.get("annotations"):
-            doc["annotations"] = meta["annotations"]
-        return doc
-
-    def state_json(self, id: str) -> str:
-        import json
-
-        return json.dumps(self.state(id))
-
-    def list(self) -> List[Dict[str, Any]]:
-        if not os.path.isdir(self.lxcpath):
-            return []
-        states = []
-        for id in sorted(os.listdir(self.lxcpath)):
-            try:
-                states.append(self.state(id))
-            except (ContainerNotFound, LxcriError):
-                continue  # not one of ours, deleted meanwhile, or half-written
-        return states
-
-    # -- create / start / run ---------------------------------------------------------
+    # -- create / start ---------------------------------------------------------------
 
     def create(self, id: str, options: CreateOptions) -> None:
-        self._create(id, options)[1]()
+        os.close(self._create(id, options))
 
-    def run(self, id: str, options: RunOptions) -> int:
-        status_r, close = self._create(id, options)
-        try:
-            self.start(id)
-            if options.detach:
-                return 0
-            code = self._wait_exit(id, status_r)
-        finally:
-            close()
-        if not options.keep:
-            self.delete(id, force=True)
-        return code
-
-    def _wait_exit(self, id: str, status_r: int) -> int:
-        """The container's exit code, from the monitor's status pipe (or lxcri.exit)."""
-        data = b""
-        while True:
-            try:
-                chunk = os.read(status_r, 4096)
-            except InterruptedError:
-                continue
-            if not chunk:
-                break
-            data += chunk
-        for line in data.decode(errors="replace").splitlines():
-            if line.startswith("exit "):
-                return int(line.split()[1])
-        text = read_text(self._file(id, "lxcri.exit"))
-        if text is not None:
-            return int(text.split()[0])
-        raise LxcriError(f"container `{id}`: its lxcri monitor ended without an exit status; "
-                         f"see {self._file(id, 'lxc.log')}", container_id=id)
-
-    def _create(self, id: str, options: CreateOptions) -> Tuple[int, Any]:
-        """Create the container; returns (status pipe read end, its closer)."""
-        import json
-
+    def _create(self, id: str, options: CreateOptions) -> int:
+        """Create the container; returns the read end of its monitor's status pipe."""
         bundle, config_path, pid_file = str(options.bundle), options.config, options.pid_file
         preserve_fds = options.preserve_fds + options.listen_fds  # both reach the container
 
@@ -240,28 +153,17 @@ class LiblxcDriver:
             raise InvalidArgument(f"container `{id}`: the lxc backend cannot pass a terminal "
                                   "to a console socket yet; run without --console-socket "
                                   "and process.terminal", container_id=id)
-        try:
-            with open(config_path, "rb") as f:
-                spec = json.loads(f.read())
-        except (OSError, ValueError) as exc:
-            raise InvalidBundle(f"cannot read {config_path}: {exc}") from None
+        spec = read_config(config_path)
         root_path = (spec.get("root") or {}).get("path", "rootfs")
         rootfs = os.path.realpath(os.path.join(bundle, root_path))
-        directory = self._dir(id)
         try:
             items, mask_lines = lxc_config.lxc_config(
-                spec, rootfs=rootfs, state_dir=directory,
+                spec, rootfs=rootfs, state_dir=self._dir(id),
                 layout=self.host.hierarchies(), debug=self.debug)
         except InvalidBundle as exc:
             raise InvalidBundle(f"container `{id}`: {config_path}: "
                                 f"{exc.message.split(': ', 1)[-1]}", container_id=id) from None
-        os.makedirs(self.lxcpath, mode=0o700, exist_ok=True)
-        try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            raise ContainerExists(
-                f"container `{id}` already exists under {self.lxcpath}: pick another id, "
-                "or `lxcri delete` the old one", errno=errno_mod.EEXIST, container_id=id) from None
+        self._make_dir(id)
         try:
             return self._create_in(id, spec, bundle, rootfs, items, mask_lines, pid_file,
                                    preserve_fds)
@@ -271,9 +173,8 @@ class LiblxcDriver:
 
     def _create_in(self, id: str, spec: Dict[str, Any], bundle: str, rootfs: str,
                    items: List[Tuple[str, str]], mask_lines: List[str], pid_file: Optional[str],
-                   preserve_fds: int) -> Tuple[int, Any]:
+                   preserve_fds: int) -> int:
         import json
-        import time
 
         from lxcri.backends.lxc.liblxc import hooks, monitor
         from lxcri.backends.lxc.liblxc import mapping as lxc_config
@@ -292,12 +193,8 @@ class LiblxcDriver:
             f.write(lxc_config.render(items))
         os.mkfifo(self._file(id, "lxcri.start"), 0o600)
         os.mkfifo(self._file(id, "lxcri.ready"), 0o600)
-        created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + \
-            ".%09dZ" % (time.time_ns() % 1_000_000_000)
-        _write_atomic(self._file(id, "lxcri.json"), json.dumps({
-            "bundle": bundle, "rootfs": rootfs, "created": created,
-            "annotations": spec.get("annotations") or {},
-            "owner": "root" if os.geteuid() == 0 else str(os.geteuid())}))
+        write_atomic(self._file(id, "lxcri.json"), json.dumps(
+            new_meta(bundle, rootfs, spec.get("annotations") or {})))
         args = [a if isinstance(a, str) else str(a) for a in spec["process"]["args"]]
         ready = os.open(self._file(id, "lxcri.ready"), os.O_RDWR | os.O_CLOEXEC | os.O_NONBLOCK)
         try:
@@ -316,25 +213,13 @@ class LiblxcDriver:
             raise LxcriError(f"cannot create container `{id}`: its init (pid {pid}) exited "
                              f"before it was started; see {self._file(id, 'lxc.log')}",
                              container_id=id)
-        _write_atomic(self._file(id, "lxcri.pid"), f"{pid} {start} {hook_pid}\n")
+        write_atomic(self._file(id, "lxcri.pid"), f"{pid} {start} {hook_pid}\n")
         if pid_file is not None:
-            _write_atomic(pid_file, str(pid))
-        done = [False]
-
-        def close() -> None:
-            if not done[0]:
-                done[0] = True
-                os.close(status_r)
-
-        return status_r, close
+            write_atomic(pid_file, str(pid))
+        return status_r
 
     def start(self, id: str) -> None:
-        self._meta(id)
-        status, _pid = self._status(id)
-        if status != "created":
-            raise ContainerStateError(
-                f"cannot start container `{id}`: it is {status}, and only a created container "
-                "can be started", container_id=id)
+        self._require_created(id)
         path = self._file(id, "lxcri.start")
         try:
             fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -352,11 +237,7 @@ class LiblxcDriver:
     # -- signals, delete ----------------------------------------------------------------
 
     def kill(self, id: str, signal: int, *, all: bool = False) -> None:  # noqa: A002
-        self._meta(id)
-        status, pid = self._status(id)
-        if status not in ("created", "running", "paused"):
-            raise ContainerStateError(f"cannot send signal {signal} to container `{id}`: it is "
-                                      f"{status}", container_id=id)
+        status, pid = self._require_signalable(id, signal)
         targets = [pid]
         if all:
             dirs = self.host.cgroup_dirs(pid)
@@ -378,27 +259,6 @@ class LiblxcDriver:
                 except ProcessLookupError:
                     pass
 
-    def delete(self, id: str, *, force: bool = False) -> None:
-        try:
-            self._meta(id)
-        except ContainerNotFound:
-            if force and os.path.isdir(self._dir(id)):
-                self._destroy(id)  # a half-written container: nothing of it runs
-                return
-            raise
-        except LxcriError:
-            if not force:
-                raise
-        status, pid = self._status(id)
-        if status in ("running", "paused") and not force:
-            raise ContainerStateError(
-                f"cannot delete container `{id}`: it is {status}; stop it first "
-                f"(`lxcri kill {id} KILL`) or use `delete --force`", container_id=id)
-        if status == "creating" and not force:
-            raise ContainerStateError(f"cannot delete container `{id}`: it is being created; "
-                                      "use `delete --force`", container_id=id)
-        self._destroy(id)
-
     def _destroy(self, id: str) -> None:
         """Stop whatever runs of the container, wait for liblxc's cleanup, remove its files."""
         import shutil
@@ -418,7 +278,7 @@ class LiblxcDriver:
                 self.host.kill(hook, _SIGKILL)
             except ProcessLookupError:
                 pass
-        mon, mon_start = self._monitor(id)
+        mon, mon_start = self._proc(id, "lxcri.monitor")
         if mon and not self.host.wait_gone(mon, mon_start, _MONITOR_EXIT_TIMEOUT):
             raise LxcriError(f"cannot delete container `{id}`: its lxcri monitor (pid {mon}) "
                              f"did not finish within {_MONITOR_EXIT_TIMEOUT:.0f}s; see "
@@ -444,27 +304,15 @@ class LiblxcDriver:
                              container_id=id)
         return ffi, lib, ffi.gc(c, lib.lxc_container_put)
 
-    def _require_running(self, id: str, what: str) -> int:
-        self._meta(id)
-        status, pid = self._status(id)
-        if status != "running":
-            raise ContainerStateError(f"cannot {what} container `{id}`: it is {status}, not "
-                                      "running", container_id=id)
-        return pid
-
     def pause(self, id: str) -> None:
-        self._require_running(id, "pause")
+        self._require(id, "pause", "running")
         ffi, lib, c = self._container(id)
         if not c.freeze(c):
             raise LxcriError(f"cannot pause container `{id}`: liblxc could not freeze it",
                              container_id=id)
 
     def resume(self, id: str) -> None:
-        self._meta(id)
-        status, _pid = self._status(id)
-        if status != "paused":
-            raise ContainerStateError(f"cannot resume container `{id}`: it is {status}, not "
-                                      "paused", container_id=id)
+        self._require(id, "resume", "paused")
         ffi, lib, c = self._container(id)
         if not c.unfreeze(c):
             raise LxcriError(f"cannot resume container `{id}`: liblxc could not thaw it",
@@ -513,28 +361,18 @@ class LiblxcDriver:
                                  errno=exc.errno, container_id=id) from None
 
     def exec(self, id: str, options: ExecOptions) -> int:
-        import json
-
         process_path, pid_file = str(options.process), options.pid_file
 
         if not sealed.is_sealed():
             raise LxcriError(f"refusing to exec into container `{id}` from an unsealed "
                              "interpreter: use lxcri.Runtime (isolated) or the lxcri command",
                              container_id=id)
-        self._require_running(id, "exec in")
-        try:
-            with open(process_path, "rb") as f:
-                process = json.loads(f.read())
-        except (OSError, ValueError) as exc:
-            raise InvalidArgument(f"cannot exec in container `{id}`: cannot read "
-                                  f"{process_path}: {exc}", container_id=id) from None
+        self._require(id, "exec in", "running")
+        process = read_process(id, process_path)
         if process.get("terminal") or options.console_socket is not None:
             raise InvalidArgument(f"cannot exec in container `{id}`: the lxc backend cannot "
                                   "give a process a terminal yet", container_id=id)
-        args = process.get("args")
-        if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
-            raise InvalidArgument(f"cannot exec in container `{id}`: {process_path}: args must "
-                                  "be a non-empty array of strings", container_id=id)
+        args = exec_args(id, process, process_path)
         ffi, lib, c = self._container(id)
         keep: List[Any] = []
 
@@ -582,7 +420,7 @@ class LiblxcDriver:
                              f"{args[0]!r}", container_id=id)
         pid = int(attached[0])
         if pid_file is not None:
-            _write_atomic(pid_file, str(pid))
+            write_atomic(pid_file, str(pid))
         if options.detach:
             return 0
         while True:

@@ -10,10 +10,11 @@ which a foreground `run` reads. Only create and run load this module.
 from __future__ import annotations
 
 import os
-import sys
 
 from lxcri.backends.lxc.liblxc.binding import load_binding
-from lxcri.backends.lxc.liblxc.driver import _SIGKILL, _write_atomic, exit_code_of
+from lxcri.backends.lxc.liblxc.driver import _SIGKILL, exit_code_of
+from lxcri.backends.monitored import double_fork, write_atomic
+from lxcri.backends.monitored import report as _report
 from lxcri.errors import LxcriError
 from lxcri.host.procfs import read_text
 
@@ -31,28 +32,8 @@ def spawn_monitor(driver: LiblxcDriver, id: str, args: List[str], preserve_fds: 
     r, w = os.pipe2(os.O_CLOEXEC)
     high = fcntl.fcntl(w, fcntl.F_DUPFD_CLOEXEC, 3 + preserve_fds + 1)
     os.close(w)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child processes
-        code = 1
-        try:
-            os.close(r)
-            os.setsid()
-            if os.fork() == 0:
-                _monitor_main(driver, id, args, high, preserve_fds)
-            code = 0
-        finally:
-            os._exit(code)
+    double_fork(lambda: _monitor_main(driver, id, args, high, preserve_fds), [r])
     os.close(high)
-    while True:
-        try:
-            os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            break
     return r
 
 
@@ -64,7 +45,7 @@ def _monitor_main(driver: LiblxcDriver, id: str, args: List[str], status_w: int,
         os.closerange(3 + preserve_fds, status_w)
         os.closerange(status_w + 1, 1 << 16)
         start = driver.host.starttime(os.getpid())
-        _write_atomic(driver._file(id, "lxcri.monitor"), f"{os.getpid()} {start}\n")
+        write_atomic(driver._file(id, "lxcri.monitor"), f"{os.getpid()} {start}\n")
         ffi, lib = load_binding()
         c = lib.lxc_container_new(id.encode(), driver.lxcpath.encode())
         if c == ffi.NULL:
@@ -84,7 +65,7 @@ def _monitor_main(driver: LiblxcDriver, id: str, args: List[str], status_w: int,
                 exit_code = 128 + _SIGKILL  # killed while created
             else:
                 exit_code = exit_code_of(wait_status) if wait_status > 0 else 255
-            _write_atomic(driver._file(id, "lxcri.exit"), f"{exit_code}\n")
+            write_atomic(driver._file(id, "lxcri.exit"), f"{exit_code}\n")
             _report(status_w, f"exit {exit_code}")
             code = 0
         else:
@@ -96,13 +77,6 @@ def _monitor_main(driver: LiblxcDriver, id: str, args: List[str], status_w: int,
         _report(status_w, f"fail {type(exc).__name__}: {exc}")
     finally:
         os._exit(code)
-
-
-def _report(fd: int, line: str) -> None:  # pragma: no cover - runs in the monitor
-    try:
-        os.write(fd, (line.replace("\n", " ") + "\n").encode())
-    except OSError:
-        pass  # nobody is listening any more (a detached create): lxcri.exit has it
 
 
 def wait_ready(driver: LiblxcDriver, id: str, ready: int, status_r: int) -> Tuple[int, int]:
