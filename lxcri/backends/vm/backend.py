@@ -15,21 +15,26 @@ qemu.log, console.log (the guest kernel's console).
 """
 from __future__ import annotations
 
-import errno as errno_mod
 import json
 import os
 import socket
 
 from lxcri.backends import RuntimeType, backend_root
+from lxcri.backends.monitored import (
+    OCI_VERSION,
+    MonitoredBackend,
+    double_fork,
+    new_meta,
+    read_config,
+    read_process,
+    read_status,
+    write_atomic,
+)
 from lxcri.errors import (
     BackendUnavailable,
-    ContainerExists,
-    ContainerNotFound,
     ContainerStateError,
     InvalidArgument,
-    InvalidBundle,
     LxcriError,
-    not_found,
 )
 from lxcri.host import Host
 from lxcri.host.procfs import read_text
@@ -38,19 +43,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
-    from lxcri.options import CreateOptions, ExecOptions, RunOptions
+    from lxcri.options import CreateOptions, ExecOptions
 
-OCI_VERSION = "1.0.2"
 DEFAULT_BOOT_TIMEOUT = 120  # seconds: a TCG boot takes 5-20 s on a loaded 2-CPU host
 _STOP_TIMEOUT = 30.0
 _SIGKILL = 9
-
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def send_terminal(id: str, console_socket: str) -> int:
@@ -78,11 +75,13 @@ def send_terminal(id: str, console_socket: str) -> int:
     return slave
 
 
-class VmBackend:
+class VmBackend(MonitoredBackend):
     """The Backend protocol (lxcri.backends.base) on QEMU microvms."""
 
     name = RuntimeType.VM
     warning: Optional[str] = None
+    _META, _EXIT, _LOG = "meta.json", "exit", "monitor.log"
+    _STATUS_TO_EOF = False  # after "exit N" the monitor still stops QEMU
 
     def __init__(self, root: str, *, debug: bool = False, systemd_cgroup: bool = False,
                  force_no_cgroup: bool = False, log: Optional[str] = None,
@@ -94,27 +93,7 @@ class VmBackend:
         self.debug = debug or log_level == "debug"
         self.host = Host()
 
-    # -- files --------------------------------------------------------------------------
-
-    def _file(self, id: str, name: str) -> str:
-        return os.path.join(self.dir, id, name)
-
-    def _meta(self, id: str) -> Dict[str, Any]:
-        text = read_text(self._file(id, "meta.json"))
-        if text is None:
-            raise not_found(id, self.dir)
-        try:
-            return dict(json.loads(text))
-        except ValueError:
-            raise LxcriError(f"container `{id}`: {self._file(id, 'meta.json')} is damaged; "
-                             f"`lxcri delete --force {id}` removes it", container_id=id) from None
-
-    def _proc(self, id: str, name: str) -> Tuple[int, Optional[str]]:
-        text = read_text(self._file(id, name))
-        if not text or len(text.split()) != 2:
-            return 0, None
-        pid, start = text.split()
-        return int(pid), start
+    # -- status -------------------------------------------------------------------------
 
     def _status(self, id: str) -> Tuple[str, int]:
         """(OCI status, the monitor's pid) from the monitor's files and /proc."""
@@ -141,75 +120,12 @@ class VmBackend:
             return False
         return creator > 0 and self.host.starttime(creator) is not None
 
-    # -- state --------------------------------------------------------------------------
-
-    def state(self, id: str) -> Dict[str, Any]:
-        meta = self._meta(id)
-        status, pid = self._status(id)
-        doc: Dict[str, Any] = {"ociVersion": OCI_VERSION, "id": id, "pid": pid,
-                               "status": status, "bundle": meta.get("bundle", ""),
-                               "rootfs": meta.get("rootfs", ""), "created": meta.get("created"),
-                               "owner": meta.get("owner", "")}
-        if meta.get("annotations"):
-            doc["annotations"] = meta["annotations"]
-        return doc
-
-    def state_json(self, id: str) -> str:
-        return json.dumps(self.state(id))
-
-    def list(self) -> List[Dict[str, Any]]:
-        if not os.path.isdir(self.dir):
-            return []
-        states = []
-        for id in sorted(os.listdir(self.dir)):
-            try:
-                states.append(self.state(id))
-            except LxcriError:
-                continue
-        return states
-
-    # -- create / start / run -----------------------------------------------------------
+    # -- create / start -----------------------------------------------------------------
 
     def create(self, id: str, options: CreateOptions) -> None:
         os.close(self._create(id, options))
 
-    def run(self, id: str, options: RunOptions) -> int:
-        status_r = self._create(id, options)
-        try:
-            self.start(id)
-            if options.detach:
-                return 0
-            code = self._wait_exit(id, status_r)
-        finally:
-            os.close(status_r)
-        if not options.keep:
-            self.delete(id, force=True)
-        return code
-
-    def _wait_exit(self, id: str, status_r: int) -> int:
-        data = b""
-        while True:
-            try:
-                chunk = os.read(status_r, 4096)
-            except InterruptedError:
-                continue
-            if not chunk:
-                break
-            data += chunk
-            if b"exit " in data and data.endswith(b"\n"):
-                break
-        for line in data.decode(errors="replace").splitlines():
-            if line.startswith("exit "):
-                return int(line.split()[1])
-        text = read_text(self._file(id, "exit"))
-        if text is not None:
-            return int(text.split()[0])
-        raise LxcriError(f"container `{id}`: its lxcri monitor ended without an exit status; "
-                         f"see {self._file(id, 'monitor.log')}", container_id=id)
-
     def _create(self, id: str, options: CreateOptions) -> int:
-        import time
-
         from lxcri.backends.vm import availability, cgroup, guest
         from lxcri.backends.vm import spec as vm_spec
 
@@ -220,11 +136,7 @@ class VmBackend:
         if not ok:
             raise BackendUnavailable(f"cannot create container `{id}`: {why}", container_id=id)
         config_path = options.config
-        try:
-            with open(config_path, "rb") as f:
-                config = json.loads(f.read())
-        except (OSError, ValueError) as exc:
-            raise InvalidBundle(f"cannot read {config_path}: {exc}") from None
+        config = read_config(config_path)
         plan = vm_spec.plan(id, config, bundle=str(options.bundle), config_path=config_path,
                             console_socket=options.console_socket is not None,
                             default_memory_mib=int(self.options.get("memory",
@@ -234,29 +146,18 @@ class VmBackend:
         qemu, _ = guest.find_qemu(self.options)
         accel_name, _why = guest.accel(self.options)
         assert guest_dir is not None and qemu is not None  # availability() said so
-        os.makedirs(self.dir, mode=0o700, exist_ok=True)
-        directory = os.path.join(self.dir, id)
+        directory = self._make_dir(id)
         try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            raise ContainerExists(
-                f"container `{id}` already exists under {self.dir}: pick another id, "
-                "or `lxcri delete` the old one", errno=errno_mod.EEXIST, container_id=id) from None
-        try:
-            created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + \
-                ".%09dZ" % (time.time_ns() % 1_000_000_000)
-            meta = {"bundle": str(options.bundle), "rootfs": plan["rootfs"], "created": created,
-                    "annotations": plan["annotations"], "creator": os.getpid(),
-                    "owner": "root" if os.geteuid() == 0 else str(os.geteuid()),
-                    "memory_mib": plan["memory_mib"], "vcpus": plan["vcpus"],
-                    "accel": accel_name}
-            _write_atomic(self._file(id, "meta.json"), json.dumps(meta))
+            meta = new_meta(str(options.bundle), plan["rootfs"], plan["annotations"])
+            meta.update({"creator": os.getpid(), "memory_mib": plan["memory_mib"],
+                         "vcpus": plan["vcpus"], "accel": accel_name})
+            write_atomic(self._file(id, "meta.json"), json.dumps(meta))
             limit = None
             if plan["memory_limit"] is not None:
                 limit = (plan["memory_mib"] + guest.OVERHEAD_MIB[accel_name]) * vm_spec.MIB
             where = cgroup.create(id, plan["cgroups_path"], limit)
             meta["cgroup"] = where
-            _write_atomic(self._file(id, "meta.json"), json.dumps(meta))
+            write_atomic(self._file(id, "meta.json"), json.dumps(meta))
             from lxcri.backends.vm import monitor
 
             launch = {"id": id, "qemu": qemu, "guest_dir": guest_dir, "accel": accel_name,
@@ -283,19 +184,11 @@ class VmBackend:
             raise
         pid, _start = self._proc(id, "monitor")
         if options.pid_file is not None:
-            _write_atomic(options.pid_file, str(pid))
+            write_atomic(options.pid_file, str(pid))
         return status_r
 
     def _wait_ready(self, id: str, status_r: int) -> None:
-        data = b""
-        while b"\n" not in data:
-            try:
-                chunk = os.read(status_r, 4096)
-            except InterruptedError:
-                continue
-            if not chunk:
-                break
-            data += chunk
+        data = read_status(status_r, lambda d: b"\n" in d)
         line = data.split(b"\n", 1)[0].decode(errors="replace")
         if line == "ready":
             return
@@ -307,7 +200,7 @@ class VmBackend:
 
     def _connect(self, id: str) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        dfd = os.open(os.path.join(self.dir, id), os.O_PATH | os.O_CLOEXEC)
+        dfd = os.open(self._dir(id), os.O_PATH | os.O_CLOEXEC)
         try:
             sock.connect(f"/proc/self/fd/{dfd}/ctl.sock")  # short, whatever the root's length
         except OSError as exc:
@@ -349,60 +242,22 @@ class VmBackend:
         return dict(json.loads(line))
 
     def start(self, id: str) -> None:
-        self._meta(id)
-        status, _pid = self._status(id)
-        if status != "created":
-            raise ContainerStateError(
-                f"cannot start container `{id}`: it is {status}, and only a created container "
-                "can be started", container_id=id)
+        self._require_created(id)
         self._request(id, "start", {"op": "start"})
 
     # -- signals, pause, delete -----------------------------------------------------------
 
     def kill(self, id: str, signal: int, *, all: bool = False) -> None:  # noqa: A002
-        self._meta(id)
-        status, _pid = self._status(id)
-        if status not in ("created", "running", "paused"):
-            raise ContainerStateError(f"cannot send signal {signal} to container `{id}`: it is "
-                                      f"{status}", container_id=id)
+        self._require_signalable(id, signal)
         self._request(id, "kill", {"op": "kill", "signal": int(signal), "all": bool(all)})
 
     def pause(self, id: str) -> None:
-        self._meta(id)
-        status, _pid = self._status(id)
-        if status != "running":
-            raise ContainerStateError(f"cannot pause container `{id}`: it is {status}, not "
-                                      "running", container_id=id)
+        self._require(id, "pause", "running")
         self._request(id, "pause", {"op": "pause"})
 
     def resume(self, id: str) -> None:
-        self._meta(id)
-        status, _pid = self._status(id)
-        if status != "paused":
-            raise ContainerStateError(f"cannot resume container `{id}`: it is {status}, not "
-                                      "paused", container_id=id)
+        self._require(id, "resume", "paused")
         self._request(id, "resume", {"op": "resume"})
-
-    def delete(self, id: str, *, force: bool = False) -> None:
-        try:
-            self._meta(id)
-        except ContainerNotFound:
-            if force and os.path.isdir(os.path.join(self.dir, id)):
-                self._destroy(id)
-                return
-            raise
-        except LxcriError:
-            if not force:
-                raise
-        status, _pid = self._status(id)
-        if status in ("running", "paused") and not force:
-            raise ContainerStateError(
-                f"cannot delete container `{id}`: it is {status}; stop it first "
-                f"(`lxcri kill {id} KILL`) or use `delete --force`", container_id=id)
-        if status == "creating" and not force:
-            raise ContainerStateError(f"cannot delete container `{id}`: it is being created; "
-                                      "use `delete --force`", container_id=id)
-        self._destroy(id)
 
     def _destroy(self, id: str) -> None:
         """Kill QEMU and the monitor by pid, wait for them, remove the cgroup and the files."""
@@ -426,28 +281,19 @@ class VmBackend:
         except ValueError:
             meta = {}
         cgroup.remove(meta.get("cgroup"))
-        shutil.rmtree(os.path.join(self.dir, id), ignore_errors=True)
+        shutil.rmtree(self._dir(id), ignore_errors=True)
 
     # -- exec ---------------------------------------------------------------------------
 
     def exec(self, id: str, options: ExecOptions) -> int:
         from lxcri.backends.vm import spec as vm_spec
 
-        self._meta(id)
-        status, _pid = self._status(id)
-        if status != "running":
-            raise ContainerStateError(f"cannot exec in container `{id}`: it is {status}, not "
-                                      "running", container_id=id)
+        self._require(id, "exec in", "running")
         if options.preserve_fds or options.listen_fds:
             raise InvalidArgument(f"cannot exec in container `{id}`: the vm backend cannot "
                                   "pass host fds into a VM", container_id=id)
         path = str(options.process)
-        try:
-            with open(path, "rb") as f:
-                process = json.loads(f.read())
-        except (OSError, ValueError) as exc:
-            raise InvalidArgument(f"cannot exec in container `{id}`: cannot read {path}: "
-                                  f"{exc}", container_id=id) from None
+        process = read_process(id, path)
         proc = vm_spec.exec_process(id, process, path, options.console_socket is not None)
         fds = [0, 1, 2]
         tty = None
@@ -477,7 +323,7 @@ class VmBackend:
         answer = self._read_line(sock, buf)
         if answer is not None and "pid" in answer:
             if pid_file is not None:
-                _write_atomic(pid_file, str(os.getpid()))
+                write_atomic(pid_file, str(os.getpid()))
             if report is not None:
                 os.write(report, b"ok\n")
             answer = self._read_line(sock, buf)
@@ -500,30 +346,21 @@ class VmBackend:
                        fds: List[int]) -> int:
         """A relay process (double-forked, own session) that lives as long as the exec'd
         process and exits with its code: the pid an engine waits for."""
-        import sys
-
         sock = self._connect(id)
         r, w = os.pipe2(os.O_CLOEXEC)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child processes
-            code = 255
+
+        def relay() -> None:  # pragma: no cover - runs in the relay process
             try:
-                os.close(r)
-                os.setsid()
-                if os.fork() == 0:
-                    try:
-                        code = self._exec_relay(id, sock, proc, pid_file, fds, report=w)
-                    except BaseException:
-                        code = 255
-                    os._exit(code & 0xff)
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(w)
-        sock.close()
-        os.waitpid(pid, 0)
+                code = self._exec_relay(id, sock, proc, pid_file, fds, report=w)
+            except BaseException:
+                code = 255
+            os._exit(code & 0xff)
+
+        try:
+            double_fork(relay, [r])
+        finally:
+            os.close(w)
+            sock.close()
         with os.fdopen(r, "rb") as f:
             line = f.readline().decode(errors="replace").strip()
         if line != "ok":

@@ -29,8 +29,9 @@ import json
 import os
 import socket
 import struct
-import sys
 import time
+
+from lxcri.backends.monitored import double_fork, report, write_atomic
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,38 +52,13 @@ def frame(kind: str, payload: bytes = b"") -> bytes:
     return _HEAD.pack(kind.encode(), len(payload)) + payload
 
 
-def write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def spawn(state_dir: str, plan: Dict[str, Any], launch: Dict[str, Any]) -> int:
     """Double-fork the monitor; return the read end of its status pipe."""
     r, w = os.pipe2(os.O_CLOEXEC)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child processes
-        code = 1
-        try:
-            os.close(r)
-            os.setsid()
-            if os.fork() == 0:
-                Monitor(state_dir, plan, launch, w).main()
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    while True:
-        try:
-            os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            break
+    try:
+        double_fork(lambda: Monitor(state_dir, plan, launch, w).main(), [r])
+    finally:
+        os.close(w)
     return r
 
 
@@ -129,12 +105,8 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
             pass
 
     def report(self, line: str) -> None:
-        if self.status_w < 0:
-            return
-        try:
-            os.write(self.status_w, (line.replace("\n", " ") + "\n").encode())
-        except OSError:
-            pass  # nobody listens any more (a detached create): the files say it all
+        if self.status_w >= 0:
+            report(self.status_w, line)
 
     def file(self, name: str) -> str:
         return os.path.join(self.dir, name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+from lxcri.backends.monitored import exec_args
 from lxcri.errors import InvalidBundle
 
 TYPE_CHECKING = False
@@ -219,10 +220,7 @@ def exec_process(id: str, process: Dict[str, Any], path: str,
     if process.get("terminal") and not console_socket:
         raise InvalidBundle(f"cannot exec in container `{id}`: {path} asks for a terminal but "
                             "no --console-socket was given to send it to", container_id=id)
-    args = process.get("args")
-    if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
-        raise InvalidBundle(f"cannot exec in container `{id}`: {path}: args must be a "
-                            "non-empty array of strings", container_id=id)
+    args = exec_args(id, process, path, InvalidBundle)
     user = process.get("user") or {}
     return {"args": args, "env": [e for e in process.get("env") or [] if isinstance(e, str)],
             "cwd": process.get("cwd") or "/", "uid": int(user.get("uid", 0)),
