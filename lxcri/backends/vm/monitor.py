@@ -108,6 +108,16 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
         if self.status_w >= 0:
             report(self.status_w, line)
 
+    def recv(self, sock: socket.socket, size: int) -> bytes:
+        """What sock has for us; b"" at its end or on an error, and then it is unwatched."""
+        try:
+            data = sock.recv(size)
+        except OSError:
+            data = b""
+        if not data:
+            self.unwatch(sock.fileno())
+        return data
+
     def file(self, name: str) -> str:
         return os.path.join(self.dir, name)
 
@@ -379,12 +389,8 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
     # -- the ports ----------------------------------------------------------------------
 
     def on_slot(self, slot: Slot) -> None:
-        try:
-            data = slot.sock.recv(1 << 16)
-        except OSError:
-            data = b""
+        data = self.recv(slot.sock, 1 << 16)
         if not data:
-            self.unwatch(slot.sock.fileno())
             return
         slot.rx += data
         while len(slot.rx) >= _HEAD.size:
@@ -600,10 +606,7 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
     def on_client(self, slot: Slot) -> None:
         """The exec'ing lxcri went away (or sent a signal request) before its process ended."""
         assert slot.client is not None
-        try:
-            data = slot.client.recv(4096)
-        except OSError:
-            data = b""
+        data = self.recv(slot.client, 4096)
         if data:
             for line in data.splitlines():
                 try:
@@ -612,7 +615,6 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
                     continue
                 self.send(slot, "K", str(sig).encode())
             return
-        self.unwatch(slot.client.fileno())
         self.send(slot, "K", str(_SIGKILL).encode())
         slot.client.close()
         slot.client = None
@@ -630,12 +632,8 @@ class Monitor:  # pragma: no cover - runs in the monitor process (tested end to 
         slot.terminal = False
 
     def on_qmp(self) -> None:
-        try:
-            chunk = self.qmp.recv(65536)
-        except OSError:
-            chunk = b""
+        chunk = self.recv(self.qmp, 65536)
         if not chunk:
-            self.unwatch(self.qmp.fileno())
             return
         self.qmp_rx += chunk
         while b"\n" in self.qmp_rx:
