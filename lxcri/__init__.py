@@ -22,12 +22,14 @@ from lxcri.errors import (
     InvalidConfig,
     LxcriError,
     ProxmoxError,
+    StateCorrupt,
 )
 
 __all__ = [
     "__version__", "Runtime", "State", "LxcriError", "ContainerNotFound", "ContainerExists",
     "InvalidArgument", "InvalidBundle", "InvalidConfig", "ContainerStateError", "CgroupError",
     "BackendUnavailable", "ConfigFileError", "HelperError", "ProxmoxError",
+    "StateCorrupt",
 ]
 
 
