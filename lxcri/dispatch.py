@@ -140,10 +140,11 @@ def choose(id: str, *, explicit: Optional[str], annotations: Mapping[str, str],
 #   bundle        the bundle's directory
 #   cgroup        the cgroup path below every hierarchy (libcrun's rule, lxcri.host.cgroups),
 #                 empty when unknown (systemd) or none (--cgroup-manager disabled)
-#   cgroup_new    1 when that cgroup did not exist before the create: lxcri may remove it
+#   cgroup_old    the directories of that cgroup that existed before the create, tab-separated:
+#                 what a failed create must not remove
 #   state_new     1 when the backend's state directory did not exist before the create
 # Values are escaped (%, newline) so that one line is one fact.
-_RECORD_KEYS = ("phase", "pid", "start", "bundle", "cgroup", "cgroup_new", "state_new")
+_RECORD_KEYS = ("phase", "pid", "start", "bundle", "cgroup", "cgroup_old", "state_new")
 
 
 def _escape(value: str) -> str:
@@ -183,8 +184,8 @@ class Record:
         return self.facts.get("cgroup") or None
 
     @property
-    def cgroup_new(self) -> bool:
-        return self.facts.get("cgroup_new") == "1"
+    def cgroup_old(self) -> List[str]:
+        return [d for d in self.facts.get("cgroup_old", "").split("\t") if d]
 
     @property
     def state_new(self) -> bool:
@@ -306,11 +307,27 @@ class Owners:
             os.unlink(os.path.join(self.dir, id))
         except FileNotFoundError:
             pass
+        self._sweep_aside()
         for directory in (self.dir, os.path.dirname(self.dir)):
             try:
                 os.rmdir(directory)
             except OSError:  # not empty (other records, a backend's state), or gone already
                 break
+
+    def _sweep_aside(self) -> None:
+        """Remove records written aside by processes that died before linking them into
+        place (a create killed -9 at that instant): `.tmp-<pid>-<random>`."""
+        try:
+            names = os.listdir(self.dir)
+        except OSError:
+            return
+        for name in names:
+            pid = name[len(".tmp-"):].split("-", 1)[0] if name.startswith(".tmp-") else ""
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                try:
+                    os.unlink(os.path.join(self.dir, name))
+                except FileNotFoundError:
+                    pass
 
     def ids(self) -> List[str]:
         """Every id with a record, readable or not."""

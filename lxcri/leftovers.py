@@ -153,7 +153,7 @@ def _kill_process(pid: int, start: Optional[str]) -> None:
     from lxcri.host import Host
 
     host = Host()
-    if not host.alive(pid, start):
+    if pid <= 1 or pid == os.getpid() or not host.alive(pid, start):
         return
     try:
         os.kill(pid, signal.SIGKILL)
@@ -170,8 +170,8 @@ def remove(root: str, id: str, owners: Owners, record: Optional[Record], *,
 
     runtimes: the backends whose state directories to look at (default: the record's, or
     every OCI backend when the record cannot say). failed_create: only what the failed
-    attempt made itself (the record's cgroup_new, state_new), not a cgroup that was there
-    before it. Raises LxcriError when a cgroup cannot be removed.
+    attempt made itself (not the record's cgroup_old, a state directory only when
+    state_new), not what was there before it. Raises LxcriError when a cgroup cannot be removed.
     """
     from lxcri.host import cgroups
 
@@ -195,9 +195,9 @@ def remove(root: str, id: str, owners: Owners, record: Optional[Record], *,
         directories.append(directory)
         _kill_process(*_init_from_state(runtime, directory))
         dirs += _cgroup_dirs_from_state(runtime, directory, mounts)
-    if usable and record is not None and record.cgroup and \
-            (record.cgroup_new or not failed_create):
-        dirs += cgroups.path_dirs(record.cgroup, mounts)
+    if usable and record is not None and record.cgroup:
+        old = record.cgroup_old if failed_create else []
+        dirs += [d for d in cgroups.path_dirs(record.cgroup, mounts) if d not in old]
     elif not usable and directories:
         # No record to ask: the cgroup libcrun and runc use when config.json names none.
         dirs += cgroups.path_dirs(cgroups.cgroupfs_path(id, None), mounts)

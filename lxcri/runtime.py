@@ -304,8 +304,8 @@ class Runtime:
 
         path = cgroups.cgroupfs_path(id, cgroups_path)
         facts["cgroup"] = path
-        made = cgroups.existing(cgroups.path_dirs(path, cgroups.host_hierarchy_mounts()))
-        facts["cgroup_new"] = "0" if made else "1"
+        facts["cgroup_old"] = "\t".join(
+            cgroups.existing(cgroups.path_dirs(path, cgroups.host_hierarchy_mounts())))
         return facts
 
     def _undo_create(self, id: str, runtime: str, exc: Optional[BaseException]) -> None:
