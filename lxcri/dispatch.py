@@ -138,13 +138,14 @@ def choose(id: str, *, explicit: Optional[str], annotations: Mapping[str, str],
 #   pid, start    the creating process and its start time: alive or not tells a create in
 #                 progress from one that was killed half-way
 #   bundle        the bundle's directory
-#   cgroup        the cgroup path below every hierarchy (libcrun's rule, lxcri.host.cgroups),
-#                 empty when unknown (systemd) or none (--cgroup-manager disabled)
-#   cgroup_old    the directories of that cgroup that existed before the create, tab-separated:
-#                 what a failed create must not remove
+#   cgroup_dirs   the container's cgroup directories, one per hierarchy, tab-separated, as the
+#                 backend's cgroupfs manager derives them (lxcri.host.cgroups.container_dirs);
+#                 none when unknown (systemd) or none (--cgroup-manager disabled)
+#   cgroup_old    those of them that existed before the create: what a failed create must
+#                 not remove
 #   state_new     1 when the backend's state directory did not exist before the create
 # Values are escaped (%, newline) so that one line is one fact.
-_RECORD_KEYS = ("phase", "pid", "start", "bundle", "cgroup", "cgroup_old", "state_new")
+_RECORD_KEYS = ("phase", "pid", "start", "bundle", "cgroup_dirs", "cgroup_old", "state_new")
 
 
 def _escape(value: str) -> str:
@@ -180,8 +181,8 @@ class Record:
         return (int(pid) if pid.isdigit() else 0), self.facts.get("start") or None
 
     @property
-    def cgroup(self) -> Optional[str]:
-        return self.facts.get("cgroup") or None
+    def cgroup_dirs(self) -> List[str]:
+        return [d for d in self.facts.get("cgroup_dirs", "").split("\t") if d]
 
     @property
     def cgroup_old(self) -> List[str]:

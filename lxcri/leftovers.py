@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 
-from lxcri.backends import RuntimeType, backend_root
+from lxcri.backends import PRIVATE_DIR, RuntimeType, backend_root
 from lxcri.errors import LxcriError, StateCorrupt
 
 TYPE_CHECKING = False
@@ -121,13 +121,8 @@ def _cgroup_dirs_from_state(runtime: str, directory: str, mounts: List[str]) -> 
         return []
     doc = _json_file(os.path.join(directory, "state.json"))
     paths = doc.get("cgroup_paths") if isinstance(doc, dict) else None
-    found = []
-    for value in (paths.values() if isinstance(paths, dict) else ()):
-        if not isinstance(value, str) or ".." in value.split("/"):
-            continue
-        if any(value.startswith(point + "/") for point in mounts):
-            found.append(value)
-    return found
+    return [value for value in (paths.values() if isinstance(paths, dict) else ())
+            if isinstance(value, str) and cgroups.below_a_hierarchy(value, mounts)]
 
 
 def _init_from_state(runtime: str, directory: str) -> tuple[int, Optional[str]]:
@@ -183,7 +178,10 @@ def remove(root: str, id: str, owners: Owners, record: Optional[Record], *,
     if usable and record is not None and record.creator[0] != os.getpid() and \
             creator_alive(record):
         _kill_process(*record.creator)  # a create still running would go on making things
-    mounts = cgroups.host_hierarchy_mounts()
+    from lxcri.host import mountinfo, procfs
+
+    parsed = mountinfo.parse(mountinfo.read())
+    mounts = cgroups.hierarchy_mounts(parsed)
     dirs: List[str] = []
     directories = []
     for runtime in runtimes:
@@ -195,20 +193,41 @@ def remove(root: str, id: str, owners: Owners, record: Optional[Record], *,
         directories.append(directory)
         _kill_process(*_init_from_state(runtime, directory))
         dirs += _cgroup_dirs_from_state(runtime, directory, mounts)
-    if usable and record is not None and record.cgroup:
+        if not usable:
+            # No record to ask: the cgroups the backend uses when config.json names none.
+            dirs += cgroups.container_dirs(runtime, id, None, parsed, procfs.cgroup())
+    if usable and record is not None:
         old = record.cgroup_old if failed_create else []
-        dirs += [d for d in cgroups.path_dirs(record.cgroup, mounts) if d not in old]
-    elif not usable and directories:
-        # No record to ask: the cgroup libcrun and runc use when config.json names none.
-        dirs += cgroups.path_dirs(cgroups.cgroupfs_path(id, None), mounts)
-    left = cgroups.remove(sorted(set(dirs)))
+        dirs += [d for d in record.cgroup_dirs if d not in old]
+    # Only cgroups below a hierarchy's root: a record or status file naming anything else
+    # is not followed.
+    left = cgroups.remove(sorted({d for d in dirs if cgroups.below_a_hierarchy(d, mounts)}))
     if left:
         raise LxcriError(f"cannot remove the cgroups of container `{id}`: {', '.join(left)} "
                          "still hold processes that do not die (check them with "
                          f"`cat {left[0]}/cgroup.procs`)", container_id=id)
     for directory in directories:
         _remove_tree(directory)
+    _sweep_dead_logs(os.path.join(root, PRIVATE_DIR))
     owners.release(id)
+
+
+def _sweep_dead_logs(private_dir: str) -> None:
+    """Remove the runtime-binary logs (`.<runtime>-<pid>-<n>.log`, lxcri.backends.oci_binary)
+    of lxcri processes killed before they could remove them."""
+    try:
+        names = os.listdir(private_dir)
+    except OSError:
+        return
+    for name in names:
+        parts = name[1:-len(".log")].split("-") if name.startswith(".") and \
+            name.endswith(".log") else []
+        if len(parts) == 3 and parts[0] in OCI_BACKENDS and parts[1].isdigit() and \
+                not os.path.exists(f"/proc/{parts[1]}"):
+            try:
+                os.unlink(os.path.join(private_dir, name))
+            except FileNotFoundError:
+                pass
 
 
 def _remove_tree(directory: str) -> None:

@@ -300,12 +300,12 @@ class Runtime:
         manager = self._backend_args
         if manager["force_no_cgroup"] or manager["systemd_cgroup"]:
             return facts  # none, or systemd's (known only once systemd made it)
-        from lxcri.host import cgroups
+        from lxcri.host import cgroups, mountinfo, procfs
 
-        path = cgroups.cgroupfs_path(id, cgroups_path)
-        facts["cgroup"] = path
-        facts["cgroup_old"] = "\t".join(
-            cgroups.existing(cgroups.path_dirs(path, cgroups.host_hierarchy_mounts())))
+        dirs = cgroups.container_dirs(runtime, id, cgroups_path,
+                                      mountinfo.parse(mountinfo.read()), procfs.cgroup())
+        facts["cgroup_dirs"] = "\t".join(dirs)
+        facts["cgroup_old"] = "\t".join(cgroups.existing(dirs))
         return facts
 
     def _undo_create(self, id: str, runtime: str, exc: Optional[BaseException]) -> None:

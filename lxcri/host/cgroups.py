@@ -226,6 +226,45 @@ def path_dirs(path: str, mount_points: List[str]) -> List[str]:
     return [f"{point}/{rel}" for point in mount_points]
 
 
+def own_paths(mounts: List[Mount], cgroup_text: str) -> Dict[str, str]:
+    """Hierarchy mount point -> the cgroup path there of the process whose /proc/PID/cgroup
+    text is `cgroup_text` (v1: matched by the mount's controllers or name=; v2: `0::`)."""
+    paths = process_paths(cgroup_text)
+    own: Dict[str, str] = {}
+    for mount in mounts:
+        if mount.fstype == "cgroup2" and "" in paths:
+            own.setdefault(mount.point, paths[""])
+        elif mount.fstype == "cgroup":
+            for opt in mount.options:
+                if opt in paths:
+                    own.setdefault(mount.point, paths[opt])
+                    break
+    return own
+
+
+def container_dirs(runtime: str, id: str, cgroups_path: Optional[str], mounts: List[Mount],
+                   cgroup_text: str) -> List[str]:
+    """The cgroup directories, one per hierarchy, that the cgroupfs manager of `runtime`
+    ("crun" or "runc") gives container `id`: libcrun makes linux.cgroupsPath absolute
+    (default /<id>); runc joins a relative one (default <id>) to its own cgroup on each
+    hierarchy, the cgroups of the lxcri process that runs it (`cgroup_text`)."""
+    points = hierarchy_mounts(mounts)
+    if runtime != "runc" or (cgroups_path or "").startswith("/"):
+        return path_dirs(cgroupfs_path(id, cgroups_path), points)
+    own = own_paths(mounts, cgroup_text)
+    rel = cgroups_path or id
+    return [path_dirs(f"{own.get(point, '/')}/{rel}", [point])[0] for point in points]
+
+
+def below_a_hierarchy(directory: str, mount_points: List[str]) -> bool:
+    """Whether `directory` is a cgroup strictly below one of the hierarchies' roots (what a
+    record or a status file may name for lxcri to kill and remove; anything else is not)."""
+    if "/../" in directory + "/" or "/./" in directory + "/":
+        return False
+    return any(directory.startswith(point + "/") and directory != point + "/"
+               for point in mount_points)
+
+
 def existing(dirs: List[str]) -> List[str]:
     """The directories of `dirs` that exist (reads the host)."""
     return [d for d in dirs if os.path.isdir(d)]

@@ -77,6 +77,14 @@ def listed(cli: Cli) -> Dict[str, Dict[str, Any]]:
     return {e["id"]: e for e in json.loads(cli("list", "--format", "json", check=True).stdout)}
 
 
+def is_stopped(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except OSError:
+        return False
+
+
 def wait_stopped(pid: int, timeout: float = 60) -> bool:
     """Wait until process pid is stopped (state T); False if it exited first."""
     deadline = time.monotonic() + timeout
@@ -379,6 +387,90 @@ def test_delete_force_of_a_paused_container_with_corrupt_state(cli: Cli,
     cli("pause", id, check=True)
     corrupt("status-garbage", cli.root, id)
     cli("delete", "--force", id, check=True)  # frozen processes are thawed to die
+    assert_nothing_left(cli.root, id)
+
+
+# -- the same faults on the runc backend ---------------------------------------------------------
+
+def runc_cli(cli: Cli) -> Cli:
+    if not os.path.exists("/usr/sbin/runc") and not os.path.exists("/usr/bin/runc"):
+        pytest.skip("runc is not installed")
+    return Cli(cli.root, runtime="runc")
+
+
+@pytest.mark.parametrize("point", ["intent", "hook"])
+def test_runc_create_killed_with_its_process_group(cli: Cli, make_bundle: Any,
+                                                   point: str) -> None:
+    """An engine's timeout kills lxcri and the runc it runs (the process group): the runc
+    container's init is left in its cgroups (the memory one below lxcri's own cgroup)."""
+    runc = runc_cli(cli)
+    id = new_id("runckill")
+    bundle = make_bundle("sleep", "600", edit=stop_parent_hook if point == "hook" else None)
+    argv = [LXCRI, "--root", str(cli.root), "create", "--runtime", "runc", "--bundle",
+            str(bundle), id]
+    env = {**os.environ, **({"LXCRI_TEST_STOP_AT": "intent"} if point == "intent" else {})}
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    try:
+        if point == "intent":
+            assert wait_stopped(proc.pid)
+        else:  # the hook stops runc, lxcri's child
+            deadline = time.monotonic() + 60
+            while not cgroup_pids(id) or not any(is_stopped(p) for p in processes_with(id)
+                                                 if p != proc.pid):
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.01)
+        assert runc.state(id)["status"] == "creating"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    doc = runc.state(id)
+    assert doc["status"] == "stopped" and "interrupted" in doc["lxcri.problem"]
+    assert listed(runc)[id]["status"] == "broken"
+    runc("delete", "--force", id, check=True)
+    assert_nothing_left(cli.root, id)
+    runc("create", "--bundle", str(make_bundle("sleep", "600")), id, check=True)
+    assert runc.state(id)["status"] == "created"
+    runc("delete", "--force", id, check=True)
+    assert_nothing_left(cli.root, id)
+
+
+@pytest.mark.parametrize("kind", ["empty", "garbage", "object"])
+def test_runc_corrupt_state(cli: Cli, make_bundle: Any, kind: str) -> None:
+    runc = runc_cli(cli)
+    id, other = new_id("runcbad"), new_id("runcgood")
+    bundle = make_bundle("sleep", "600")
+    for each in (id, other):
+        runc("create", "--bundle", str(bundle), each, check=True)
+    runc("start", id, check=True)
+    assert cgroup_pids(id)
+    path = cli.root / ".lxcri" / "runc" / id / "state.json"
+    path.write_bytes({"empty": b"", "garbage": b"\x00garbage{", "object": b'{"id": 1}'}[kind])
+    entries = listed(runc)
+    assert entries[other]["status"] == "created" and entries[id]["status"] == "corrupt"
+    for args in (("state", id), ("kill", id, "KILL"), ("delete", id)):
+        proc = runc(*args)
+        assert proc.returncode == 1
+        line = one_line(proc.stderr)
+        assert str(path) in line and "delete --force" in line
+    assert cgroup_pids(id)
+    runc("delete", "--force", id, check=True)
+    assert cgroups_named(id) == [] and id not in listed(runc)
+    runc("delete", "--force", other, check=True)
+    assert_nothing_left(cli.root, id)
+    assert_nothing_left(cli.root, other)
+
+
+@pytest.mark.parametrize("name", ["memory-negative", "cpuset-cpus", "hugetlb-page-size"])
+def test_runc_failed_create_leaves_nothing(cli: Cli, make_bundle: Any, name: str) -> None:
+    runc = runc_cli(cli)
+    id = new_id("runcres")
+
+    def edit(spec: Dict[str, Any]) -> None:
+        spec["linux"]["resources"] = BAD_RESOURCES[name]
+
+    proc = runc("create", "--bundle", str(make_bundle("true", edit=edit)), id)
+    assert proc.returncode == 1
     assert_nothing_left(cli.root, id)
 
 
