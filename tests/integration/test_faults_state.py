@@ -247,6 +247,23 @@ def test_a_failed_create_leaves_nothing(cli: Cli, make_bundle: Any, name: str, o
     assert "does not exist" in one_line(cli("state", id).stderr)
 
 
+def test_a_failed_create_through_the_library_leaves_nothing(runtime: Any,
+                                                           make_bundle: Any) -> None:
+    """The same through lxcri.Runtime, whose libcrun calls run in the sealed helper."""
+    from lxcri.errors import LxcriError
+
+    id = new_id("api")
+
+    def edit(spec: Dict[str, Any]) -> None:
+        spec["linux"]["resources"] = BAD_RESOURCES["memory-negative"]
+
+    bundle = str(make_bundle("true", edit=edit))
+    for op in (runtime.create, runtime.run):
+        with pytest.raises(LxcriError, match="memory"):
+            op(id, bundle, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert_nothing_left(Path(runtime.root), id)
+
+
 def test_a_failed_create_keeps_a_cgroup_that_was_there_before(cli: Cli, make_bundle: Any) -> None:
     id = new_id("pre")
     shared = f"/sys/fs/cgroup/pids/{id}-shared"
@@ -338,6 +355,9 @@ def test_corrupt_backend_state(cli: Cli, make_bundle: Any, kind: str) -> None:
             assert proc.returncode == 1
             line = one_line(proc.stderr)
             assert str(path) in line and "delete --force" in line
+            assert line.startswith({"state": "lxcri: cannot read the state",
+                                    "kill": "lxcri: cannot send signal",
+                                    "delete": "lxcri: cannot delete"}[args[0]])
     assert cgroup_pids(id), "a refused command must not have removed anything"
     d = cli("delete", "--force", id)
     assert d.returncode == 0, d.stderr

@@ -279,12 +279,15 @@ class CrunBackend:
             raise
 
     def state_json(self, id: str) -> str:
+        return self._state_json(id, f"cannot read the state of container `{id}`")
+
+    def _state_json(self, id: str, what: str) -> str:
         self._require(id)
         keep: List[Any] = []
         ctx = self._context(id, keep)
         out = ffi.new("char **")
         try:
-            self._libcrun(f"cannot read the state of container `{id}`", id,
+            self._libcrun(what, id,
                        lambda err: lib.lxcri_container_state_json(ctx, id.encode(), out, err))
             return ffi.string(out[0]).decode() if out[0] != ffi.NULL else ""
         finally:
@@ -303,7 +306,7 @@ class CrunBackend:
         # libcrun's delete of a container whose status it cannot read removes the state
         # directory, reports success and leaves the processes and cgroups: read the status
         # first (StateCorrupt then, and lxcri.leftovers removes the container instead).
-        self.state_json(id)
+        self._state_json(id, f"cannot delete container `{id}`")
         keep: List[Any] = []
         ctx = self._context(id, keep)
         try:
