@@ -166,6 +166,22 @@ class Runtime:
     def _on_owner(self, op: str, id: str, *args: Any, **kwargs: Any) -> Any:
         return self._call(self.owner(id), op, id, *args, **kwargs)
 
+    def _on_container(self, what: str, op: str, id: str, *args: Any, **kwargs: Any) -> Any:
+        """_on_owner for an operation on a live container (start, kill, exec, ...): an id
+        that only an unfinished create's record knows is not "missing" but half-made, and
+        the error says so (and what removes it)."""
+        try:
+            return self._on_owner(op, id, *args, **kwargs)
+        except ContainerNotFound:
+            record = self._unfinished(id)
+            if record is None:
+                raise
+            from lxcri import leftovers
+
+            raise ContainerStateError(
+                f"cannot {what} container `{id}`: {leftovers.describe(record)}; "
+                f"`lxcri delete --force {id}` removes it", container_id=id) from None
+
     def _exists(self, runtime: str, id: str) -> bool:
         try:
             self._call(runtime, "state_json", id)
@@ -469,21 +485,25 @@ class Runtime:
                                     pid_file=self._abs(opts.pid_file),
                                     console_socket=self._abs(opts.console_socket),
                                     listen_fds=_listen_fds())
-            return int(self._call_with_stdio(self.owner(id), "exec", stdin, stdout, stderr, id,
-                                             resolved))
+            try:
+                return int(self._call_with_stdio(self.owner(id), "exec", stdin, stdout, stderr,
+                                                 id, resolved))
+            except ContainerNotFound:
+                self._on_container("exec in", "state_json", id)  # says why, if it can
+                raise
         finally:
             if made is not None:
                 os.unlink(made)
 
     def pause(self, id: str) -> None:
-        self._on_owner("pause", id)
+        self._on_container("pause", "pause", id)
 
     def resume(self, id: str) -> None:
-        self._on_owner("resume", id)
+        self._on_container("resume", "resume", id)
 
     def ps(self, id: str) -> List[int]:
         """The pids of every process in the container."""
-        return [int(p) for p in self._on_owner("ps", id)]
+        return [int(p) for p in self._on_container("list the processes of", "ps", id)]
 
     def update(self, id: str, resources: Dict[str, Any]) -> None:
         """Change a running container's resources (an OCI LinuxResources object)."""
@@ -491,10 +511,10 @@ class Runtime:
 
         if not isinstance(resources, dict):
             raise InvalidArgument("resources must be a JSON object (OCI linux.resources)")
-        self._on_owner("update", id, json.dumps(resources))
+        self._on_container("update", "update", id, json.dumps(resources))
 
     def start(self, id: str) -> None:
-        self._on_owner("start", id)
+        self._on_container("start", "start", id)
 
     def state(self, id: str) -> State:
         return State.from_json(self.state_json(id), self.owner(id))
@@ -527,17 +547,7 @@ class Runtime:
         return record if record.phase == "creating" else None
 
     def kill(self, id: str, signal: Union[str, int] = "TERM", *, all: bool = False) -> None:
-        try:
-            self._on_owner("kill", id, parse_signal(signal), all=all)
-        except ContainerNotFound:
-            record = self._unfinished(id)
-            if record is None:
-                raise
-            from lxcri import leftovers
-
-            raise ContainerStateError(
-                f"cannot send a signal to container `{id}`: {leftovers.describe(record)}; "
-                f"`lxcri delete --force {id}` removes it", container_id=id) from None
+        self._on_container("send a signal to", "kill", id, parse_signal(signal), all=all)
 
     def delete(self, id: str, force: bool = False) -> None:
         """Delete a container. With force, a running one is killed first, and an id that

@@ -135,8 +135,10 @@ def check_after_kill(cli: Cli, id: str, bundle: Path, statuses: tuple[str, ...],
         assert entry["status"] == shown, entry
         if status == "stopped":
             assert "lxcri delete" in doc["lxcri.problem"]
-            k = cli("kill", id, "KILL")
-            assert k.returncode == 1 and "interrupted" in one_line(k.stderr)
+            for args in (("kill", id, "KILL"), ("start", id), ("exec", id, "true"),
+                         ("ps", id), ("pause", id)):
+                k = cli(*args)
+                assert k.returncode == 1 and "interrupted" in one_line(k.stderr), args
     else:
         assert "does not exist" in one_line(st.stderr)
         assert id not in listed(cli)
