@@ -25,7 +25,7 @@ BUILD_PKGS := gcc make perl pkg-config dpkg-dev xz-utils binutils \
 TEST_PKGS  := crun runc hyperfine tini libc6-dev podman conmon containerd lxc
 
 SOURCES := $(shell find lxcri include -type f \( -name '*.py' -o -name '*.h' \) 2>/dev/null) \
-           $(wildcard build_*.py) setup.py pyproject.toml
+           $(wildcard build_*.py launcher/*.c) setup.py pyproject.toml
 
 .PHONY: all deps test-deps libcrun venv wheel bundle cgroups demo test lint unit bench conformance \
         test-debian13 guest-smoke clean distclean

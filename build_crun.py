@@ -36,7 +36,7 @@ finally:
 INCLUDE = build_ffi.INCLUDE
 # include/cdef/crun/, in this order: later declarations use types from earlier ones.
 CDEF_FILES = ("error.h", "logging.h", "handler.h", "context.h", "container.h", "status.h",
-              "features.h", "shim.h")
+              "features.h", "fork.h", "shim.h")
 
 
 # Facts about the crun tree: each snippet compiles (at file scope, after libcrun's
@@ -129,7 +129,7 @@ def make_ffibuilder():
     dep_libs, dep_dirs = libtool_dependency_libs(os.path.join(tree, "libcrun.la"))
     return build_ffi.make_ffibuilder(
         "lxcri._crun", "crun", CDEF_FILES, probe_tree(tree),
-        '#include "lxcri_shim.h"\n',
+        '#include "lxcri_shim.h"\n#include "lxcri_fork.h"\n',
         include_dirs=include_dirs(tree),
         define_macros=[("LXCRI_MOUNT_OPTIONS", '"%s"' % " ".join(mount_option_names(tree)))],
         library_dirs=[os.path.join(tree, ".libs")] + dep_dirs,

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+from distutils.command.build_scripts import build_scripts  # setuptools ships its distutils
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
@@ -64,6 +65,21 @@ class build_py_with_libcrun(build_py):
                 shutil.copyfile(os.path.join(schema_src, name), os.path.join(schema_dst, name))
 
 
+class build_launcher(build_scripts):
+    """The `lxcri` script is the native launcher, compiled here from launcher/lxcri.c (the
+    one entry of `scripts`) instead of copied; pip installs a binary script verbatim."""
+
+    def run(self):
+        os.makedirs(self.build_dir, exist_ok=True)
+        out = os.path.join(self.build_dir, "lxcri")
+        cc = os.environ.get("CC", "cc").split()
+        subprocess.run(cc + ["-O2", "-Wall", "-Wextra", "-Werror", "-o", out, "launcher/lxcri.c"],
+                       check=True)
+        if shutil.which("strip"):
+            subprocess.run(["strip", out], check=True)
+        os.chmod(out, 0o755)
+
+
 def have_liblxc():
     """Whether liblxc's headers are here (Debian: lxc-dev): then lxcri._lxc is built too."""
     if os.environ.get("LXCRI_WITHOUT_LXC"):
@@ -79,6 +95,8 @@ setup(
     # lxc-dev still builds and runs every other backend.
     cffi_modules=["build_crun.py:ffibuilder"]
     + (["build_lxc.py:ffibuilder"] if have_liblxc() and os.path.exists("build_lxc.py") else []),
-    cmdclass={"build_py": build_py_with_libcrun, "build_ext": build_ext_limited_api},
+    scripts=["launcher/lxcri.c"],
+    cmdclass={"build_py": build_py_with_libcrun, "build_ext": build_ext_limited_api,
+              "build_scripts": build_launcher},
     options={"bdist_wheel": {"py_limited_api": LIMITED_API_TAG}},
 )

@@ -17,19 +17,21 @@ from lxcri.errors import (
     ContainerNotFound,
     ContainerStateError,
     HelperError,
+    HookFailed,
     InvalidArgument,
     InvalidBundle,
     InvalidConfig,
     LxcriError,
     ProxmoxError,
+    ResourceExhausted,
     StateCorrupt,
 )
 
 __all__ = [
     "__version__", "Runtime", "State", "LxcriError", "ContainerNotFound", "ContainerExists",
     "InvalidArgument", "InvalidBundle", "InvalidConfig", "ContainerStateError", "CgroupError",
-    "BackendUnavailable", "ConfigFileError", "HelperError", "ProxmoxError",
-    "StateCorrupt",
+    "BackendUnavailable", "ConfigFileError", "HelperError", "ProxmoxError", "HookFailed",
+    "ResourceExhausted", "StateCorrupt",
 ]
 
 

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 
 MAX_ID_BYTES = 1024
 
+# The largest config.json lxcri (and, through it, libcrun) reads. Real ones are a few
+# KiB, a large seccomp profile some tens of KiB; libcrun would read any size into
+# memory, several times over (yajl tree, libocispec structs): 200 MB costs ~600 MB.
+MAX_CONFIG_BYTES = 16 << 20
+
 # How much of a user's id or value is echoed back: enough to recognise it,
 # never so much that one error line becomes a screenful.
 _SHOWN_CHARS = 40
@@ -112,10 +117,59 @@ def _bundle_dir(bundle: Optional[str]) -> str:
     return os.path.realpath(shown)
 
 
+def _too_big(config_path: str, size: int) -> InvalidBundle:
+    return InvalidBundle(
+        f"config file {config_path} is {_size_text(size)}, more than the "
+        f"{MAX_CONFIG_BYTES >> 20} MiB lxcri reads; no OCI config needs that much: "
+        "make it smaller (large annotations or hooks data belong in files)")
+
+
+def _size_text(size: int) -> str:
+    if size >= 1 << 20:
+        return f"{size / (1 << 20):.0f} MiB"
+    return f"{size} bytes"
+
+
+# Fewer open files than this and libcrun cannot set a container up: it applies
+# process.rlimits to the runtime itself before cloning the container's init, then
+# opens /proc, cgroup and mount files (1.8.1 and 1.21 alike). Found by trying.
+MIN_NOFILE = 64
+
+
+def check_config_limits(config_path: str) -> None:
+    """What a config.json asks that the runtime itself cannot live with, refused before
+    any backend reads it: more than MAX_CONFIG_BYTES, or an RLIMIT_NOFILE below
+    MIN_NOFILE. The happy path costs one stat and one read (json is parsed only when
+    the file mentions RLIMIT_NOFILE); what cannot be read is left for the reader."""
+    try:
+        size = os.stat(config_path).st_size
+    except (OSError, ValueError):
+        return
+    if size > MAX_CONFIG_BYTES:
+        raise _too_big(config_path, size)
+    try:
+        with open(config_path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError:
+        return
+    if b"RLIMIT_NOFILE" not in data:
+        return
+    nofile = rlimit_of(config_path, "RLIMIT_NOFILE")
+    if nofile is not None and nofile < MIN_NOFILE:
+        raise InvalidBundle(
+            f"{config_path}: process.rlimits: RLIMIT_NOFILE {nofile} is too low: the "
+            "runtime applies the container's rlimits to itself before the container "
+            f"starts and needs at least {MIN_NOFILE} open files; raise soft and hard to "
+            f"{MIN_NOFILE} or more")
+
+
 def _read_config(config_path: str) -> bytes:
     try:
         with open(config_path, "rb") as f:
-            return f.read()
+            data = f.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise _too_big(config_path, os.stat(config_path).st_size)
+        return data
     except FileNotFoundError:
         raise InvalidBundle(
             f"config file {config_path} not found: {_BUNDLE_HINT}, "
@@ -143,12 +197,69 @@ def _parse_config(data: bytes, config_path: str) -> dict[str, Any]:
             f"{config_path} is not valid JSON: not UTF-8 text "
             f"(byte {e.start} is invalid)") from None
     except RecursionError:
-        raise InvalidBundle(f"{config_path} is not valid JSON: it is nested too deeply") from None
+        raise InvalidBundle(
+            f"{config_path} nests arrays or objects deeper than lxcri reads (about "
+            f"{_depth_limit()} levels); no OCI config is nested that deep: flatten it") from None
+    except MemoryError:
+        raise InvalidBundle(f"{config_path} is too large to parse in the memory "
+                            "available") from None
     if not isinstance(config, dict):
         raise InvalidBundle(
             f"{config_path}: $: the top level must be a JSON object, "
             f"not {_json_type(config)}")
     return config
+
+
+def _depth_limit() -> int:
+    import sys
+
+    return sys.getrecursionlimit()
+
+
+def read_config(config_path: str) -> Optional[dict[str, Any]]:
+    """The parsed config.json for an error path's explanation, or None when it cannot be
+    read or parsed for any reason (too big, not JSON, nested too deeply): whatever failed
+    first is reported elsewhere, and an explanation must never raise over it."""
+    try:
+        config = _parse_config(_read_config(config_path), config_path)
+    except (InvalidBundle, OSError, ValueError, RecursionError, MemoryError):
+        return None
+    return config
+
+
+def hooks_with_path(config_path: str, path: str) -> list[tuple[str, Optional[int]]]:
+    """(kind, timeout) of each hook in config_path's `hooks` that runs `path`."""
+    config = read_config(config_path)
+    hooks = config.get("hooks") if config is not None else None
+    if not isinstance(hooks, dict):
+        return []
+    found: list[tuple[str, Optional[int]]] = []
+    for kind, entries in hooks.items():
+        if not isinstance(entries, list):
+            continue
+        for entry in entries:
+            if isinstance(entry, dict) and entry.get("path") == path:
+                timeout = entry.get("timeout")
+                found.append((str(kind), timeout if isinstance(timeout, int) else None))
+    return found
+
+
+def rlimit_of(config_path: str, name: str) -> Optional[int]:
+    """The limit process.rlimits entry `name` (e.g. RLIMIT_NOFILE) sets: the lower of its
+    soft and hard values; None when there is no such entry, or it is not numbers."""
+    config = read_config(config_path)
+    process = config.get("process") if config is not None else None
+    limits = process.get("rlimits") if isinstance(process, dict) else None
+    if not isinstance(limits, list):
+        return None
+    for entry in limits:
+        if isinstance(entry, dict) and entry.get("type") == name:
+            # libcrun reads a missing soft or hard as 0; the lower one is what binds.
+            values = [entry.get("soft", 0), entry.get("hard", 0)]
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                return int(min(values))
+            return None
+    return None
 
 
 def _json_type(value: Any) -> str:
@@ -214,8 +325,11 @@ def _structure_problem(config: dict[str, Any]) -> Optional[tuple[JsonPath, str]]
 def _rootfs(bundle_dir: str, root_path: str, config_path: str) -> str:
     # os.path.join keeps an absolute root.path as it is. Resolving here matters:
     # libcrun resolves a relative root.path against the caller's cwd.
-    rootfs = os.path.normpath(os.path.join(bundle_dir, root_path))
     where = f"(root.path in {config_path})"
+    if "\0" in root_path:
+        raise InvalidBundle(f"rootfs {_show(root_path)} {where} holds a NUL character: "
+                            "fix root.path")
+    rootfs = os.path.normpath(os.path.join(bundle_dir, root_path))
     if not os.path.exists(rootfs):
         raise InvalidBundle(
             f"rootfs {rootfs} {where} does not exist: create it or fix root.path")
@@ -232,14 +346,11 @@ def check_rootfs(bundle_dir: str, config_path: str) -> None:
     Used after a backend failed for a reason other than the config itself: a
     missing rootfs is the one bundle problem libcrun reports obscurely there
     ("make `x` private: No such file or directory")."""
-    import json
-
-    try:
-        with open(config_path, "rb") as f:
-            root_path = json.loads(f.read())["root"]["path"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return  # not this check's business: the config's own problems surface elsewhere
-    if isinstance(root_path, str):
+    config = read_config(config_path)
+    root = config.get("root") if config is not None else None
+    root_path = root.get("path") if isinstance(root, dict) else None
+    # Else not this check's business: the config's own problems surface elsewhere.
+    if isinstance(root_path, str) and root_path:
         _rootfs(bundle_dir, root_path, config_path)
 
 
@@ -374,7 +485,10 @@ def _explain(config: dict[str, Any], config_path: str,
         return None
     from jsonschema.exceptions import best_match
 
-    errors = list(validator.iter_errors(config))
+    try:
+        errors = list(validator.iter_errors(config))
+    except RecursionError:  # deeper than jsonschema walks: the caller's message stands
+        return None
     if not errors:
         return None
     if near is not None:

@@ -517,12 +517,52 @@ def invoke(fn: Callable[..., int], options: GlobalOptions, /, **arguments: objec
         if isinstance(exc, LxcriError):
             report(exc.message, options, to_stderr=not exc.shown)
             return int(exc.exit_code)
+        limit = host_limit_message(exc, options)
+        if limit is not None:
+            if options.debug:
+                import traceback
+
+                traceback.print_exc()
+            report(limit, options)
+            return 1
         if options.debug:
             import traceback
 
             traceback.print_exc()
         report(f"internal error: {type(exc).__name__}: {exc}", options)
         return 1
+
+
+# errno values (Linux) of the limits a host imposes on the runtime itself.
+_ENOSPC, _EDQUOT, _EMFILE, _ENFILE, _ENOMEM, _EROFS = 28, 122, 24, 23, 12, 30
+
+
+def host_limit_message(exc: BaseException, options: GlobalOptions) -> str | None:
+    """One line for a limit lxcri itself ran into (a full disk, no file descriptors or
+    memory left, a read-only state root), wherever in lxcri it surfaced; None when exc
+    is something else (a bug: the caller reports it as an internal error)."""
+    if isinstance(exc, MemoryError):
+        return "out of memory: lxcri could not allocate what this command needs"
+    if isinstance(exc, RecursionError):
+        return ("a document lxcri read is nested too deeply to process: no OCI config or "
+                "state file is nested that deep; check the files this command reads")
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return None
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (_ENOSPC, _EDQUOT):
+        what = "no space left on device" if exc.errno == _ENOSPC else "disk quota exceeded"
+        return (f"{what}{where} while writing state under {options.root}: free space there, "
+                "or use another --root")
+    if exc.errno == _EROFS:
+        return (f"read-only file system{where}: the state root {options.root} must be "
+                "writable; use another --root")
+    if exc.errno in (_EMFILE, _ENFILE):
+        scope = "the system" if exc.errno == _ENFILE else "lxcri"
+        return (f"too many open files{where}: {scope} ran out of file descriptors; raise the "
+                "open-files limit (`ulimit -n`, LimitNOFILE=) of whatever starts lxcri")
+    if exc.errno == _ENOMEM:
+        return f"out of memory{where}"
+    return None
 
 
 def report(message: str, options: GlobalOptions | None = None, *, to_stderr: bool = True) -> None:

@@ -258,6 +258,9 @@ class Owners:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, text.encode())
+        except OSError:  # a full disk: the half-made record must not stay behind
+            os.unlink(tmp)
+            raise
         finally:
             os.close(fd)
         return tmp

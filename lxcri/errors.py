@@ -79,6 +79,15 @@ class CgroupError(LxcriError):
     """The host's cgroup setup keeps libcrun from working."""
 
 
+class HookFailed(LxcriError):
+    """An OCI hook of the container failed (exit status, signal, timeout, not runnable)."""
+
+
+class ResourceExhausted(LxcriError):
+    """The runtime hit a limit of the host or of the container's own rlimits: open
+    files, disk space, memory."""
+
+
 class BackendUnavailable(LxcriError):
     """The backend cannot be used on this host (missing library or binary)."""
 

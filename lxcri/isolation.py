@@ -29,7 +29,7 @@ import struct
 import subprocess
 import sys
 import threading
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from lxcri import errors, sealed
 
@@ -179,12 +179,113 @@ class Helper:
 
 
 # -- helper process side ---------------------------------------------------------------------
+#
+# The main thread receives requests. Read-only crun requests are answered inline. Other
+# crun requests each get a thread, which prepares the call in Python (backend, config,
+# libcrun context) and has lxcri_op_fork (include/lxcri_fork.h) perform the libcrun
+# operation in a forked child that runs no Python; the thread waits for the child's
+# result record on a pipe, with the GIL released, and answers. Requests for the other
+# backends (whose code is Python that spawns processes) run in a Python fork of the
+# helper, as they always did.
 
-def _perform(request: Dict[str, Any]) -> Any:
+# Held while fds are received or a child is forked, so a child never inherits the fds of
+# another request in flight (it closes them); re-entrant because the SIGCHLD handler runs
+# on the main thread, which may hold it.
+_lock = threading.RLock()
+_inflight_fds: Set[int] = set()
+_waiting: Dict[int, int] = {}  # an op child's pid -> our write end of its result pipe
+_watched: Dict[int, Optional[int]] = {}  # pid -> wait status, for run(keep=True)
+_reaped_ops: Set[int] = set()  # op children reaped whose threads have not seen it yet
+_exited = threading.Condition(_lock)
+_RESULT = struct.Struct("=iiII")  # struct lxcri_op_result
+
+
+def _read_result(fd: int) -> Tuple[int, int, str, str]:
+    def exact(n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = os.read(fd, n - len(buf))
+            if not chunk:
+                raise errors.HelperError("the lxcri operation process exited without an answer")
+            buf += chunk
+        return buf
+
+    ret, status, n, logged = _RESULT.unpack(exact(_RESULT.size))
+    msg = exact(n).decode("utf-8", "replace") if n else ""
+    text = exact(logged).decode("utf-8", "replace") if logged else ""
+    return ret, status, msg, text
+
+
+class _Forker:
+    """The crun backend's way to run one operation in a child without Python
+    (CrunBackend.forker); one per request, with the request's fds."""
+
+    def __init__(self, ctrl_fd: int, stdio: List[int]) -> None:
+        self.ctrl_fd = ctrl_fd
+        self.stdio = stdio
+
+    def call(self, op: Any, cwd: Optional[str], log: Optional[str], log_format: str,
+             verbosity: int) -> Tuple[int, int, str, str]:
+        from lxcri.backends.crun.binding import ffi, lib
+
+        how = ffi.new("struct lxcri_op_child *")
+        keep = [ffi.new("char[]", v.encode()) if v else ffi.NULL
+                for v in (cwd, log, None if log_format == "text" else log_format)]
+        how.cwd, how.log, how.log_format = keep
+        how.verbosity = verbosity
+        fds = ffi.new("int[]", self.stdio)
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            with _lock:
+                others = [fd for fd in _inflight_fds if fd not in self.stdio] + [self.ctrl_fd]
+                pid = lib.lxcri_op_fork(op, how, fds, len(self.stdio), ffi.new("int[]", others),
+                                        len(others), w)
+                if pid < 0:
+                    raise errors.HelperError(
+                        f"cannot fork the lxcri operation process: {os.strerror(ffi.errno)}")
+                _waiting[pid], w = w, -1  # the reaper closes it, or reports a crash there
+            ret, status, msg, logged = _read_result(r)
+            # It exits right after writing: once the caller has the answer, the process
+            # that held its fds must be gone.
+            with _exited:
+                while pid not in _reaped_ops:
+                    _exited.wait(1.0)
+                _reaped_ops.discard(pid)
+        finally:
+            os.close(r)
+            if w >= 0:
+                os.close(w)
+        if status == lib.LXCRI_OP_DIED:
+            raise errors.HelperError(msg)
+        return ret, status, msg, logged
+
+    def watch(self, pid: int) -> Callable[[], int]:
+        """For a process that becomes ours once its parent exits (a created container's
+        init): from now on its exit status is kept; the returned call waits for it."""
+        with _lock:
+            _watched[pid] = None
+
+        def wait() -> int:
+            with _exited:
+                while _watched.get(pid) is None and os.path.exists(f"/proc/{pid}"):
+                    _exited.wait(0.05)
+                status = _watched.pop(pid, None)
+            if status is None:
+                return 0  # reaped by someone else: as _wait_exit_code does
+            if os.WIFSIGNALED(status):
+                return 128 + os.WTERMSIG(status)
+            return os.WEXITSTATUS(status)
+
+        return wait
+
+
+def _perform(request: Dict[str, Any], forker: Optional[_Forker] = None) -> Any:
     from lxcri import dispatch
 
     b = request["backend"]
     backend = dispatch.open_backend(b["runtime"], b["args"], b.get("options"), b.get("config"))
+    if forker is not None:
+        backend.forker = forker
     from lxcri.options import decode
 
     method = getattr(backend, request["op"])
@@ -200,9 +301,13 @@ def _inline(request: Dict[str, Any], embedded: bool) -> bool:
 
 def _set_subreaper() -> bool:
     """Make the helper a child subreaper; returns whether the embedded crun is loaded."""
+    # Preloaded so that forked children import nothing (an import there costs ~1 ms
+    # each, paid again by every operation).
+    from lxcri import dispatch, options  # noqa: F401
+
     try:
         from lxcri.backends.crun import (
-            backend,  # noqa: F401 - preload: forked children import nothing
+            backend,  # noqa: F401
             binding,
         )
     except errors.BackendUnavailable:
@@ -218,21 +323,54 @@ def _set_subreaper() -> bool:
     return True
 
 
-def _answer(reply: socket.socket, request: Dict[str, Any]) -> None:
+def _outcome(request: Dict[str, Any], forker: Optional[_Forker] = None) -> Dict[str, Any]:
     try:
-        payload = {"ok": True, "result": _perform(request)}
+        return {"ok": True, "result": _perform(request, forker)}
     except BaseException as exc:  # everything goes back to the caller
-        payload = {"ok": False, "error": _encode_error(exc)}
-    _send_reply(reply, payload)
+        return {"ok": False, "error": _encode_error(exc)}
+
+
+def _answer(reply: socket.socket, request: Dict[str, Any]) -> None:
+    _send_reply(reply, _outcome(request))
+
+
+def _release(fds: Sequence[int]) -> None:
+    with _lock:
+        for fd in fds:
+            _inflight_fds.discard(fd)
+            os.close(fd)
+
+
+def _threaded(ctrl_fd: int, reply_fd: int, stdio: List[int], request: Dict[str, Any]) -> None:
+    """A crun request on its own thread; the libcrun call runs in a child without Python."""
+    # SIGCHLD goes to the main thread, whose handler reaps: a handler tripped by a signal
+    # that landed on this thread would only run once the main thread wakes up for
+    # something else. (lxcri_op_fork's child unblocks every signal.)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+    try:
+        payload = _outcome(request, _Forker(ctrl_fd, stdio))
+        # The caller's fds go first: once it has the answer, it may expect EOF on them.
+        _release(stdio)
+        stdio = []
+        with socket.socket(fileno=os.dup(reply_fd)) as reply:
+            _send_reply(reply, payload)
+    except OSError:
+        pass  # the caller went away
+    finally:
+        _release([reply_fd, *stdio])
 
 
 def _op_child(ctrl: socket.socket, reply_fd: int, stdio: List[int], request: Dict[str, Any]) -> None:
-    """In the forked child: become the caller's stdio, perform one operation, answer."""
+    """In a Python fork of the helper: become the caller's stdio, perform one operation
+    of a backend other than the embedded crun, answer."""
     code = 0
     gc.disable()  # a short life: collecting would only copy the helper's pages
     try:
         ctrl.close()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        with _lock:  # fds of other requests in flight are not this operation's
+            for fd in _inflight_fds - {reply_fd, *stdio}:
+                os.close(fd)
         # Received fds may sit on the numbers they must land on (3, 4, ...): move them
         # above every target first, then put each in place. dup2'd fds are inheritable,
         # so the container gets exactly these.
@@ -252,71 +390,109 @@ def _op_child(ctrl: socket.socket, reply_fd: int, stdio: List[int], request: Dic
         os._exit(code)
 
 
+def _died(status: int) -> bytes:
+    msg = f"the lxcri operation process died ({_describe(status)})".encode()
+    return _RESULT.pack(-1, -1, len(msg), 0) + msg
+
+
 def serve(ctrl_fd: int, exe_fd: int) -> None:
     """The helper's main loop (started by Helper, exec'd from a sealed memfd)."""
+    import select
+
     os.close(exe_fd)
+    os.set_inheritable(ctrl_fd, False)
     embedded = _set_subreaper()
     ctrl = socket.socket(fileno=ctrl_fd)
-    pending: Dict[int, int] = {}  # op child pid -> its reply fd, kept to report a crash
+    pending: Dict[int, int] = {}  # Python op child pid -> its reply fd, kept to report a crash
+    threads: Set[threading.Thread] = set()
 
     def reap(*_: object) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            reply_fd = pending.pop(pid, None)
-            if reply_fd is None:
-                continue  # an orphaned container, reparented to us
-            if status != 0:
+        with _lock:
+            while True:
                 try:
-                    _send_reply(socket.socket(fileno=os.dup(reply_fd)), {"ok": False, "error": {
-                        "type": "HelperError",
-                        "message": f"the lxcri operation process died ({_describe(status)})"}})
-                except OSError:
-                    pass
-            os.close(reply_fd)
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                result_w = _waiting.pop(pid, None)
+                if result_w is not None:
+                    if status != 0:  # it wrote no result: say why, to its waiting thread
+                        try:
+                            os.write(result_w, _died(status))
+                        except OSError:
+                            pass
+                    os.close(result_w)
+                    _reaped_ops.add(pid)
+                    _exited.notify_all()
+                    continue
+                if pid in _watched:
+                    _watched[pid] = status
+                    _exited.notify_all()
+                    continue
+                reply_fd = pending.pop(pid, None)
+                if reply_fd is None:
+                    continue  # an orphaned container, reparented to us
+                if status != 0:
+                    try:
+                        _send_reply(socket.socket(fileno=os.dup(reply_fd)), {"ok": False, "error": {
+                            "type": "HelperError",
+                            "message": f"the lxcri operation process died ({_describe(status)})"}})
+                    except OSError:
+                        pass
+                _inflight_fds.discard(reply_fd)
+                os.close(reply_fd)
 
     signal.signal(signal.SIGCHLD, reap)
     gc.freeze()  # keep what is loaded now out of GC passes: children share it untouched
     while True:
+        select.select([ctrl], [], [])
         try:
-            msg, fds, _flags, _addr = socket.recv_fds(ctrl, _MAX_REQUEST, _MAX_FDS,
-                                                      socket.MSG_CMSG_CLOEXEC)
+            with _lock:
+                msg, fds, _flags, _addr = socket.recv_fds(
+                    ctrl, _MAX_REQUEST, _MAX_FDS, socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT)
+                _inflight_fds.update(fds)
+        except (BlockingIOError, InterruptedError):
+            continue
         except ConnectionResetError:
             break
         if not msg:
             break  # the Runtime closed: finish what runs, then exit
         if len(fds) < 4:
-            for fd in fds:
-                os.close(fd)
+            _release(fds)
             continue
         reply_fd, stdio = fds[0], fds[1:]
         request = json.loads(msg)
         if _inline(request, embedded):
-            for fd in stdio:
-                os.close(fd)
-            with socket.socket(fileno=reply_fd) as reply:
-                try:
+            _release(stdio)
+            try:
+                with socket.socket(fileno=os.dup(reply_fd)) as reply:
                     _answer(reply, request)
-                except OSError:
-                    pass  # the caller went away
+            except OSError:
+                pass  # the caller went away
+            _release([reply_fd])
             continue
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
-        try:
-            pid = os.fork()
-            if pid == 0:
+        if embedded and request.get("backend", {}).get("runtime") == "crun":
+            thread = threading.Thread(target=_threaded, args=(ctrl_fd, reply_fd, stdio, request),
+                                      name="lxcri-op")
+            threads = {t for t in threads if t.is_alive()} | {thread}
+            thread.start()
+            continue
+        with _lock:  # (re-entrant: the reaper may run here)
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, old)
+                    _op_child(ctrl, reply_fd, stdio, request)
+                pending[pid] = reply_fd
+            finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
-                _op_child(ctrl, reply_fd, stdio, request)
-            pending[pid] = reply_fd
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
-        for fd in stdio:
-            os.close(fd)
+        _release(stdio)
     # Wait for operations still in flight (a foreground run), then leave; running
     # containers move on to our own subreaper or init.
+    for thread in threads:
+        thread.join()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     while pending:
         try:

@@ -22,6 +22,7 @@ The crun backend refuses to start a container from an unsealed process.
 from __future__ import annotations
 
 import _thread
+import errno
 import fcntl
 import os
 import sys
@@ -73,8 +74,23 @@ def sealed_executable_fd() -> int:
         return _sealed_fd
 
 
+# MFD_EXEC (Linux 6.3): an executable memfd even where vm.memfd_noexec = 1 makes
+# memfds non-executable by default. os has no name for it before Python 3.12.
+_MFD_EXEC = getattr(os, "MFD_EXEC", 0x0010)
+
+
+def _memfd(name: str) -> int:
+    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+    try:
+        return os.memfd_create(name, flags | _MFD_EXEC)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # EINVAL: a kernel before 6.3, where all are executable
+            raise
+    return os.memfd_create(name, flags)
+
+
 def _make_sealed_copy() -> int:
-    memfd = os.memfd_create("lxcri", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    memfd = _memfd("lxcri")
     try:
         src = os.open("/proc/self/exe", os.O_RDONLY | os.O_CLOEXEC)
         try:

@@ -3,7 +3,7 @@
 The worker (worker.py, started as `bench.py --worker` under the `--python` given)
 is driven over a pipe, one request per line, so lxcri's own helper process stays
 the worker's business, not our reaper's, and importing lxcri needs only the
-worker's interpreter.
+worker's interpreter. The worker also runs both sides of the throughput row.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .procs import Procs, high_fd
 
 WORKER_START_TIMEOUT_S = 120.0  # the first Runtime.run may start a helper process
 WORKER_RUN_TIMEOUT_S = 60.0
+WORKER_TPUT_TIMEOUT_S = 600.0  # one throughput sample: 200 containers
 # The entry point the worker is started as (`bench.py --worker ...`).
 ENTRY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench.py")
 
@@ -53,8 +54,11 @@ class LineChannel:
 class InProcessWorker:
     """Drives `worker_main` in another interpreter: one `Runtime.run` per request."""
 
-    def __init__(self, procs: Procs, python: str, root: Path, bundle: Path, workdir: Path) -> None:
+    def __init__(self, procs: Procs, python: str, root: Path, bundle: Path, workdir: Path,
+                 crun: str, crun_root: Path) -> None:
         self.procs, self.python, self.root, self.bundle = procs, python, root, bundle
+        self.crun, self.crun_root = crun, crun_root  # the throughput row's crun side
+        self.busy = False  # a request is in flight (an interrupt may leave it so)
         self.errlog = workdir / "worker-stderr.log"
         self.pid: int | None = None
         self.chan: LineChannel | None = None
@@ -67,7 +71,8 @@ class InProcessWorker:
         res_r, res_w = (high_fd(fd) for fd in os.pipe())
         err = high_fd(os.open(self.errlog, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600))
         argv = [self.python, ENTRY, "--worker", "--root", str(self.root),
-                "--bundle", str(self.bundle), "--warmup-id", warmup_id]
+                "--bundle", str(self.bundle), "--warmup-id", warmup_id,
+                "--crun", self.crun, "--crun-root", str(self.crun_root)]
         try:
             self.pid = self.procs.spawn_worker(argv, {2: err, 3: cmd_r, 4: res_w})
         finally:
@@ -84,23 +89,35 @@ class InProcessWorker:
         raise BenchError(f"in-process worker failed to start: {rest}{self._stderr()}")
 
     def run(self, cid: str) -> int:
-        assert self.chan is not None
-        self.chan.send(f"run {cid}")
-        verb, _, rest = self._recv(WORKER_RUN_TIMEOUT_S, f"Runtime.run({cid!r})").partition(" ")
+        verb, _, rest = self._ask(f"run {cid}", WORKER_RUN_TIMEOUT_S, f"Runtime.run({cid!r})").partition(" ")
         if verb != "ok":
             raise BenchError(f"in-process Runtime.run({cid!r}) failed: {rest}{self._stderr()}")
         return int(rest)
 
+    def tput(self, side: str, prefix: str, threads: int, per: int) -> int:
+        """Wall time of `threads` x `per` containers, side "lxcri" (threads through the
+        worker's one Runtime) or "crun" (threads each spawning `crun run`), in ns."""
+        verb, _, rest = self._ask(f"tput {side} {prefix} {threads} {per}", WORKER_TPUT_TIMEOUT_S,
+                                  f"throughput ({side})").partition(" ")
+        if verb != "ok":
+            raise BenchError(f"in-process worker: {rest}{self._stderr()}")
+        return int(rest)
+
     def fetch_vmhwm(self) -> None:
         """Ask the worker for its peak RSS (VmHWM: per address space, so exact)."""
-        assert self.chan is not None
-        self.chan.send("rss")
-        verb, *nums = self._recv(WORKER_RUN_TIMEOUT_S, "rss").split()
+        verb, *nums = self._ask("rss", WORKER_RUN_TIMEOUT_S, "rss").split()
         if verb == "ok" and len(nums) == 2 and all(n.isdigit() for n in nums):
             self.vmhwm_kib, self.base_kib = int(nums[0]), int(nums[1])
 
+    def _ask(self, request: str, timeout: float, what: str) -> str:
+        assert self.chan is not None
+        self.busy = True
+        self.chan.send(request)
+        return self._recv(timeout, what)
+
     def _recv(self, timeout: float, what: str) -> str:
         assert self.chan is not None
+        self.busy = True
         try:
             line = self.chan.recv(timeout)
         except TimeoutError:
@@ -108,6 +125,7 @@ class InProcessWorker:
                              f"{self._stderr()}") from None
         if line is None:
             raise BenchError(f"in-process worker exited during {what}{self._stderr()}")
+        self.busy = False
         return line
 
     def _stderr(self) -> str:
@@ -118,7 +136,12 @@ class InProcessWorker:
         return f"; worker stderr:\n{text[-2000:]}" if text else ""
 
     def close(self) -> None:
-        """EOF on its command pipe makes the worker close the Runtime and exit."""
+        """EOF on its command pipe makes the worker close the Runtime and exit; SIGTERM
+        first if a request is in flight (a throughput sample then stops after the
+        containers its threads are on)."""
+        if self.pid is not None and self.busy and self.procs.poll(self.pid) is None:
+            os.kill(self.pid, signal.SIGTERM)  # still our unreaped child: the pid is its
+        self.busy = False
         if self.chan is not None:
             for fd in (self.chan.wfd, self.chan.rfd):
                 try:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .rows import TARGETS, Row, Target, Variant
+from .rows import TARGETS, Row, Target, Variant, floor_commands
 
 if TYPE_CHECKING:
     from .session import Bench
@@ -30,13 +30,16 @@ def quantile(samples: Sequence[int], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def ratio_ci(a: Sequence[int], b: Sequence[int], rng: random.Random) -> tuple[float, float]:
-    """95% bootstrap interval of median(a)/median(b), resampling whole rounds.
+def ratio_ci(a: Sequence[int], b: Sequence[int], rng: random.Random) -> tuple[float, float] | None:
+    """95% bootstrap interval of median(a)/median(b), resampling whole rounds; None
+    from fewer than 2 rounds.
 
     Sample i of every variant comes from the same round, so resampling rounds
     (not samples independently) keeps what drift the two shared.
     """
     n = min(len(a), len(b))
+    if n < 2:
+        return None
     ratios = []
     for _ in range(BOOTSTRAP_RESAMPLES):
         idx = [rng.randrange(n) for _ in range(n)]
@@ -61,26 +64,34 @@ class Verdict:
     reason: str = ""
 
 
-def judge(rows: dict[str, Row], rng: random.Random) -> list[Verdict]:
+def judge(rows: dict[str, Row], maxrss: dict[tuple[str, str], int], rss_skipped: str | None,
+          rng: random.Random) -> list[Verdict]:
     verdicts = []
     for t in TARGETS:
+        if t.kind == "rss":
+            verdicts.append(judge_rss(t, maxrss, rss_skipped))
+            continue
         row = rows.get(t.row)
         v = row.find(t.variant) if row else None
         if row is None or v is None:
             verdicts.append(Verdict(t, None, None, reason=(row.skipped if row else "") or "not measured"))
-            continue
-        if t.kind == "median_ms":
-            value = v.median_ms()
-            verdicts.append(Verdict(t, value, value <= t.threshold))
             continue
         base = row.find(t.against)
         if base is None:
             verdicts.append(Verdict(t, None, None, reason=f"no {t.against} baseline"))
             continue
         value = statistics.median(v.samples) / statistics.median(base.samples)
-        met = None if t.kind == "report" else value <= t.threshold
-        verdicts.append(Verdict(t, value, met, ratio_ci(v.samples, base.samples, rng)))
+        verdicts.append(Verdict(t, value, t.met(value), ratio_ci(v.samples, base.samples, rng)))
     return verdicts
+
+
+def judge_rss(t: Target, maxrss: dict[tuple[str, str], int], skipped: str | None) -> Verdict:
+    """Peak RSS of CLI verb t.row: lxcri's over t.against's (each the max of its runs)."""
+    mine, base = maxrss.get((t.variant, t.row)), maxrss.get((t.against, t.row))
+    if not mine or not base:
+        return Verdict(t, None, None, reason=skipped or "not measured")
+    value = mine / base
+    return Verdict(t, value, t.met(value))
 
 
 def measure_rounds(bench: Bench) -> None:
@@ -137,9 +148,13 @@ def measure_rss(bench: Bench) -> None:
                 peak(rt.key, verb, argv)
             peak(rt.key, "state", rt.argv("state", bench.state_ids[rt.key]))
             peak(rt.key, "list", rt.argv("list"))
+            cid = bench.cli.created(rt)
+            peak(rt.key, "kill", rt.argv("kill", cid, "KILL"))
             bench.procs.reap_orphans()
-        peak("floor", "true", ["/bin/true"])
-        peak("floor", "python", [bench.args.python, "-c", "pass"])
+            bench.procs.run(rt.argv("delete", "--force", cid))
+            bench.procs.reap_orphans()
+        for key, _, argv in floor_commands(bench):
+            peak("floor", key, argv)
 
 
 def find_gnu_time() -> str | None:

@@ -26,6 +26,29 @@ def resolve(name: str, given: str | None) -> str:
     return os.path.abspath(path)
 
 
+def interpreter_info(python: str) -> str:
+    """What the figures' interpreter is: where `python` resolves to, and its version."""
+    real = os.path.realpath(python)
+    try:
+        out = subprocess.run([python, "-I", "-S", "-c", "import sys; print(sys.version.split()[0])"],
+                             capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BenchError(f"{python}: cannot run it to read its version: {exc}") from None
+    return f"{real} (Python {out.stdout.strip()})"
+
+
+def shebang(path: str) -> str | None:
+    """The `#!` line of a script (the lxcri console script names its interpreter), else None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return None
+    if not head.startswith(b"#!"):
+        return None
+    return head[2:].split(b"\n", 1)[0].decode(errors="replace").strip()
+
+
 def make_bundle(bundle: Path, crun: str) -> None:
     """A busybox rootfs whose config runs /bin/true with no terminal."""
     busybox = Path("/bin/busybox")
@@ -84,6 +107,26 @@ class CliRunner:
         for _, argv in steps:
             self.procs.run(argv)
         return time.perf_counter_ns() - t0
+
+    def created(self, rt: Runtime) -> str:
+        """A fresh container in the created state, untimed."""
+        cid = self.new_id(rt.key)
+        self.procs.run(rt.argv("create", "--bundle", str(self.bundle), cid))
+        return cid
+
+    def kill(self, rt: Runtime) -> int:
+        """`kill ID KILL` of a created container; create and delete --force untimed."""
+        cid = self.created(rt)
+        elapsed = self.procs.run(rt.argv("kill", cid, "KILL")).elapsed_ns
+        # The killed init is our child (subreaper): collect it before delete looks at it.
+        self.procs.reap_orphans()
+        self.procs.run(rt.argv("delete", "--force", cid))
+        return elapsed
+
+    def delete(self, rt: Runtime) -> int:
+        """`delete ID` (no --force) of a created container; create untimed."""
+        cid = self.created(rt)
+        return self.procs.run(rt.argv("delete", cid)).elapsed_ns
 
     def cmd(self, argv: list[str]) -> Callable[[], int]:
         return lambda: self.procs.run(argv).elapsed_ns

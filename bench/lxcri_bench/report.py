@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .measure import RSS_REPEATS, Verdict, judge, quantile, ratio
-from .rows import Row
+from .rows import RSS_VERBS, TPUT_PER_THREAD, TPUT_THREADS, Row, floor_commands
 
 if TYPE_CHECKING:
     from .session import Bench
 
-RSS_VERBS = ("run", "create", "start", "delete", "state", "list")
 RSS_RUNTIMES = ("lxcri", "crun", "runc")
 
 
@@ -35,7 +34,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence
 
 
 def timing_report(rows: Sequence[Row], verdicts: Sequence[Verdict]) -> str:
-    by_cell = {(vd.target.row, vd.target.variant): vd for vd in verdicts}
+    by_cell = {(vd.target.row, vd.target.variant): vd for vd in verdicts if vd.target.kind != "rss"}
     out = []
     notes = []
     for row in rows:
@@ -57,25 +56,35 @@ def timing_report(rows: Sequence[Row], verdicts: Sequence[Verdict]) -> str:
     headers = ["row", "variant", "median ms", "min ms", "p90 ms", "x crun", "x runc",
                "target", "ratio 95% CI", "result"]
     text = table(headers, out, [False, False, True, True, True, True, True, False, False, False])
+    for row in rows:
+        if row.per > 1 and not row.skipped:
+            each = ", ".join(f"{v.label} {v.median_ms() / row.per:.2f} ms" for v in row.variants if v.samples)
+            n = len(row.variants[0].samples)
+            notes.append(f"{row.title}: one sample is the wall time of {row.per} containers, "
+                         f"{n} sample{'' if n == 1 else 's'}; per container: {each}")
     return text + "".join(f"\n{n}" for n in notes)
 
 
-def rss_report(maxrss: dict[tuple[str, str], int]) -> str:
+def rss_report(maxrss: dict[tuple[str, str], int], verdicts: Sequence[Verdict]) -> str:
+    by_verb = {vd.target.row: vd for vd in verdicts if vd.target.kind == "rss"}
     out = []
     for verb in RSS_VERBS:
         vals = [maxrss.get((rt, verb)) for rt in RSS_RUNTIMES]
         if not any(vals):
             continue
         lx, cr, rc = vals
+        vd = by_verb.get(verb)
         out.append([verb, *(fmt(k / 1024 if k else None, ".1f") for k in vals),
-                    fmt(lx / cr if lx and cr else None), fmt(lx / rc if lx and rc else None)])
-    return table(["command", "lxcri MiB", "crun MiB", "runc MiB", "lxcri/crun", "lxcri/runc"],
-                 out, [False, True, True, True, True, True])
+                    fmt(lx / cr if lx and cr else None), fmt(lx / rc if lx and rc else None),
+                    vd.target.describe() if vd else "",
+                    "" if vd is None or vd.met is None else ("met" if vd.met else "NOT met")])
+    return table(["command", "lxcri MiB", "crun MiB", "runc MiB", "lxcri/crun", "lxcri/runc",
+                  "target", "result"], out, [False, True, True, True, True, True, False, False])
 
 
 def report(bench: Bench, args: argparse.Namespace, load: tuple[str, str]) -> tuple[str, dict[str, Any]]:
     rows = bench.rows
-    verdicts = judge({r.key: r for r in rows}, bench.rng)
+    verdicts = judge({r.key: r for r in rows}, bench.maxrss, bench.rss_skipped, bench.rng)
     standin = os.path.realpath(args.lxcri) in (os.path.realpath(args.crun), os.path.realpath(args.runc))
     lines = [
         (f"lxcri benchmark: {args.rounds} rounds after {args.warmup} warm-up; every variant runs once "
@@ -83,8 +92,11 @@ def report(bench: Bench, args: argparse.Namespace, load: tuple[str, str]) -> tup
         f"lxcri  {args.lxcri}" + ("   (STAND-IN: same binary as a reference runtime)" if standin else ""),
         f"crun   {args.crun}",
         f"runc   {args.runc}",
-        f"python {args.python}",
+        f"python {args.python} -> {args.python_info}",
+        *([f"       (the lxcri CLI's own interpreter: {args.lxcri_shebang})"]
+          if args.lxcri_shebang and args.lxcri_shebang.split()[0] != args.python else []),
         podman_line(bench, args),
+        tput_line(bench, args),
         f"load average {load[0]} before, {load[1]} after; {os.cpu_count()} cpus",
         "",
         timing_report(rows, verdicts),
@@ -94,10 +106,9 @@ def report(bench: Bench, args: argparse.Namespace, load: tuple[str, str]) -> tup
     if bench.rss_skipped:
         lines.append(f"skipped: {bench.rss_skipped}")
     else:
-        lines.append(rss_report(bench.maxrss))
-        floors = [f"{name} {bench.maxrss[('floor', key)] / 1024:.1f} MiB"
-                  for key, name in (("true", "/bin/true"), ("python", "python -c pass"))
-                  if ("floor", key) in bench.maxrss]
+        lines.append(rss_report(bench.maxrss, verdicts))
+        floors = [f"{label} {bench.maxrss[('floor', key)] / 1024:.1f} MiB"
+                  for key, label, _ in floor_commands(bench) if ("floor", key) in bench.maxrss]
         lines.append("floors: " + ", ".join(floors))
     if bench.worker.vmhwm_kib:
         lines.append(f"in-process worker, peak (VmHWM) over all its runs: "
@@ -105,24 +116,24 @@ def report(bench: Bench, args: argparse.Namespace, load: tuple[str, str]) -> tup
                      f"{bench.worker.base_kib / 1024:.1f} MiB before importing lxcri")
     lines += ["", "Targets:"]
     for vd in verdicts:
-        name = f"{vd.target.variant} {vd.target.row} {vd.target.describe()}"
+        name = vd.target.name()
+        ci = f" (95% CI {vd.ci[0]:.2f}-{vd.ci[1]:.2f})" if vd.ci else ""
         if vd.value is None:
             lines.append(f"  {name}: not measured ({vd.reason})")
         elif vd.met is None:
-            ci = f" (95% CI {vd.ci[0]:.2f}-{vd.ci[1]:.2f})" if vd.ci else ""
             lines.append(f"  {name}: {vd.value:.2f}x{ci} -> no target, reported only")
         else:
-            val = f"{vd.value:.2f}x" if vd.target.kind == "ratio" else f"{vd.value:.2f} ms"
-            ci = f" (95% CI {vd.ci[0]:.2f}-{vd.ci[1]:.2f})" if vd.ci else ""
-            lines.append(f"  {name}: {val}{ci} -> {'met' if vd.met else 'NOT met'}")
+            lines.append(f"  {name}: {vd.value:.2f}x{ci} -> {'met' if vd.met else 'NOT met'}")
 
     data = {
         "meta": {
             "rounds": args.rounds, "warmup": args.warmup, "seed": args.seed,
             "lxcri": args.lxcri, "crun": args.crun, "runc": args.runc, "python": args.python,
+            "python_resolved": os.path.realpath(args.python), "python_info": args.python_info,
+            "lxcri_shebang": args.lxcri_shebang,
             "lxcri_is_standin": standin, "loadavg_before": load[0], "loadavg_after": load[1],
             "podman": args.podman, "podman_version": bench.podman.version if bench.podman else None,
-            "podman_rounds": podman_rounds(bench),
+            "podman_rounds": podman_rounds(bench), "tput_rounds": row_rounds(bench, "tput"),
             "cpus": os.cpu_count(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
         "rows": [
@@ -136,12 +147,15 @@ def report(bench: Bench, args: argparse.Namespace, load: tuple[str, str]) -> tup
                         "p90_ms": quantile(v.samples, 0.9) / 1e6,
                         "ratio_vs_crun": ratio(r, v, "crun"),
                         "ratio_vs_runc": ratio(r, v, "runc"),
+                        **({"containers_per_sample": r.per, "per_container_ms": v.median_ms() / r.per}
+                           if r.per > 1 else {}),
                     } for v in r.variants if v.samples
                 ],
             } for r in rows
         ],
         "targets": [
-            {"row": vd.target.row, "variant": vd.target.variant, "target": vd.target.describe(),
+            {"row": vd.target.row, "variant": vd.target.variant, "kind": vd.target.kind,
+             "target": vd.target.describe(),
              "value": vd.value, "met": vd.met, "ci95": list(vd.ci) if vd.ci else None,
              "reason": vd.reason or None} for vd in verdicts
         ],
@@ -153,11 +167,16 @@ def report(bench: Bench, args: argparse.Namespace, load: tuple[str, str]) -> tup
     return "\n".join(lines), data
 
 
-def podman_rounds(bench: Bench) -> int:
-    row = next((r for r in bench.rows if r.key == "podman"), None)
+def row_rounds(bench: Bench, key: str) -> int:
+    """How many measured rounds row `key` ran in."""
+    row = next((r for r in bench.rows if r.key == key), None)
     if row is None or row.skipped:
         return 0
     return len(row.rounds) if row.rounds is not None else bench.args.rounds
+
+
+def podman_rounds(bench: Bench) -> int:
+    return row_rounds(bench, "podman")
 
 
 def podman_line(bench: Bench, args: argparse.Namespace) -> str:
@@ -165,6 +184,16 @@ def podman_line(bench: Bench, args: argparse.Namespace) -> str:
         return f"podman -   (row skipped: {bench.podman_skipped or 'not set up'})"
     return (f"podman {args.podman} ({bench.podman.version}): its row in {podman_rounds(bench)} of "
             f"the {args.rounds} rounds, spread evenly, and in every warm-up round")
+
+
+def tput_line(bench: Bench, args: argparse.Namespace) -> str:
+    row = next((r for r in bench.rows if r.key == "tput"), None)
+    if row is None or row.skipped:
+        return f"tput   -   (row skipped: {row.skipped if row else 'not declared'})"
+    return (f"tput   {TPUT_THREADS} threads x {TPUT_PER_THREAD} containers a sample, both sides in the "
+            f"worker ({args.python}): its row in "
+            f"{row_rounds(bench, 'tput')} of the {args.rounds} rounds, spread evenly, and in the last "
+            f"warm-up round")
 
 
 def loadavg() -> str:

@@ -1,8 +1,8 @@
 """The rows table and the targets: what is measured (Row, Variant) and what it is judged by.
 
 `declare_rows` builds the rows of a Bench in their fixed order (run, csd, inproc,
-state, list, podman, floor), starting what the rows need on the way: the
-in-process worker, one created container per runtime, the private podman.
+tput, state, kill, delete, list, podman, floor), starting what the rows need on the
+way: the in-process worker, one created container per runtime, the private podman.
 """
 from __future__ import annotations
 
@@ -36,10 +36,14 @@ class Row:
     variants: list[Variant]
     skipped: str | None = None
     rounds: set[int] | None = None  # measured rounds (0-based) it runs in; None: all
+    warmups: int | None = None  # how many of the last warm-up rounds it runs in; None: all
+    per: int = 1  # containers one sample covers (the throughput row's 200)
 
     def runs_in(self, measured_round: int) -> bool:
-        """Every warm-up round (negative index), and its measured rounds."""
-        return measured_round < 0 or self.rounds is None or measured_round in self.rounds
+        """Its warm-up rounds (negative index, -1 the last), and its measured rounds."""
+        if measured_round < 0:
+            return self.warmups is None or -measured_round <= self.warmups
+        return self.rounds is None or measured_round in self.rounds
 
     def find(self, key: str) -> Variant | None:
         return next((v for v in self.variants if v.key == key and v.samples), None)
@@ -47,28 +51,62 @@ class Row:
 
 @dataclass
 class Target:
+    """A verdict to give: `variant` of `row` over `against` of the same row, by median.
+
+    kind "ratio": met when the ratio is <= threshold (< with `strict`); "report": the
+    ratio with its interval, no threshold; "rss": the peak RSS of CLI verb `row`,
+    lxcri over `against` (the RSS table, not the timing rows).
+    """
+
     row: str
     variant: str
-    kind: str  # "ratio" (vs `against`), "median_ms", or "report" (ratio vs `against`, no threshold)
+    kind: str
     threshold: float
-    against: str = ""
+    against: str
+    strict: bool = False
+    title: str = ""  # what the Targets list calls it, if not "VARIANT ROW"
 
     def describe(self) -> str:
-        if self.kind == "ratio":
-            return f"<= {self.threshold:.2f}x {self.against}"
         if self.kind == "report":
             return f"report (x {self.against})"
-        return f"<= {self.threshold:g} ms"
+        return f"{'<' if self.strict else '<='} {self.threshold:.2f}x {self.against}"
+
+    def name(self) -> str:
+        if self.kind == "rss":
+            return f"{self.variant} peak RSS of {self.row} {self.describe()}"
+        return f"{self.title or f'{self.variant} {self.row}'} {self.describe()}"
+
+    def met(self, value: float) -> bool | None:
+        if self.kind == "report":
+            return None
+        return value < self.threshold if self.strict else value <= self.threshold
 
 
+# The CLI verbs whose peak RSS is measured (measure_rss), each judged against runc's.
+RSS_VERBS = ("run", "create", "start", "kill", "delete", "state", "list")
+
+# Issue 11's targets.
 TARGETS = [
     Target("run", "lxcri", "ratio", 1.0, "runc"),
-    Target("csd", "lxcri", "ratio", 1.0, "runc"),
+    Target("csd", "lxcri", "ratio", 1.2, "runc"),
+    Target("state", "lxcri", "ratio", 2.0, "runc"),
+    Target("kill", "lxcri", "ratio", 2.0, "runc"),
+    Target("delete", "lxcri", "ratio", 2.0, "runc"),
+    Target("list", "lxcri", "ratio", 2.0, "runc"),
     Target("inproc", "lxcri", "ratio", 0.8, "crun"),
-    Target("state", "lxcri", "median_ms", 25.0),
+    # Wall time of the same 200 containers: lower is ahead.
+    Target("tput", "lxcri", "ratio", 1.0, "crun", strict=True),
+    *(Target(verb, "lxcri", "rss", 1.0, "runc") for verb in RSS_VERBS),
     Target("podman", "lxcri", "report", 0.0, "runc"),
+    # The interpreter's own start against runc's whole call (what the floor means).
+    Target("floor", "python-IS", "report", 0.0, "runc",
+           title="floor: `python -I -S -c pass` against `runc --version`,"),
 ]
 
+
+def spread(n: int, rounds: int) -> set[int]:
+    """n of the measured rounds, spread evenly, so drift reaches a row run in only a few."""
+    return {int((i + 0.5) * rounds / n) for i in range(n)}
 
 
 def podman_row(bench: Bench) -> Row:
@@ -80,42 +118,81 @@ def podman_row(bench: Bench) -> Row:
         bench.podman.setup(bench.bundle / "rootfs")
     except BenchError as exc:
         raise BenchError(f"{exc}\n(--podman-rounds 0 skips the podman row)") from None
-    # Spread over the measured rounds, so drift reaches this row as it does the others.
-    rounds = {int((i + 0.5) * bench.args.rounds / n) for i in range(n)}
+    rounds = spread(n, bench.args.rounds)
     return Row("podman", title, [
         Variant(rt.key, f"podman --runtime {rt.key}",
                 functools.partial(bench.podman.timed_run, bench.procs, bench.podman.run_argv(rt.key)))
         for rt in bench.runtimes], rounds=rounds)
 
 
+def floor_commands(bench: Bench) -> list[tuple[str, str, list[str]]]:
+    """What no runtime can beat (key, label, argv): the floor row, and their peak RSS."""
+    python = bench.args.python
+    return [("true", "host /bin/true", ["/bin/true"]),
+            ("python", "python -c pass", [python, "-c", "pass"]),
+            ("python-IS", "python -I -S -c pass", [python, "-I", "-S", "-c", "pass"]),
+            ("runc", "runc --version", [bench.runc.path, "--version"])]
+
+
+TPUT_THREADS = 8
+TPUT_PER_THREAD = 25
+
+
+def tput_row(bench: Bench, inproc_skip: str | None) -> Row:
+    """Both sides in the worker: threads through one Runtime, or threads spawning `crun run`."""
+    title = f"throughput {TPUT_THREADS}x{TPUT_PER_THREAD}"
+    n = min(bench.args.tput_rounds, bench.args.rounds)
+    if n == 0 or inproc_skip:
+        return Row("tput", title, [], skipped=inproc_skip or "--tput-rounds 0")
+    label = f"{TPUT_THREADS} threads"
+
+    def side(key: str) -> Callable[[], int]:
+        return lambda: bench.worker.tput(key, bench.new_id("tput"), TPUT_THREADS, TPUT_PER_THREAD)
+
+    # Expensive (200 containers a sample): a few measured rounds, and the last warm-up round.
+    return Row("tput", title, [
+        Variant("lxcri", f"lxcri Runtime.run, {label}", side("lxcri")),
+        Variant("crun", f"crun run (process), {label}", side("crun")),
+    ], rounds=spread(n, bench.args.rounds), warmups=1, per=TPUT_THREADS * TPUT_PER_THREAD)
+
+
 def declare_rows(bench: Bench) -> None:
     """Fill bench.rows (the bundle exists by now)."""
     cli = bench.cli
+    rts = bench.runtimes
     bench.rows = [
         Row("run", "run /bin/true", [
-            Variant(rt.key, f"{rt.key} run", functools.partial(cli.run, rt)) for rt in bench.runtimes]),
+            Variant(rt.key, f"{rt.key} run", functools.partial(cli.run, rt)) for rt in rts]),
         Row("csd", "create+start+delete", [
-            Variant(rt.key, f"{rt.key} c+s+d", functools.partial(cli.csd, rt)) for rt in bench.runtimes]),
+            Variant(rt.key, f"{rt.key} c+s+d", functools.partial(cli.csd, rt)) for rt in rts]),
     ]
     skip = bench.worker.start(bench.new_id("inproc-warmup"))
-    bench.rows.append(Row("inproc", "in-process run", [
-        Variant("lxcri", "lxcri Runtime.run", lambda: bench.worker.run(bench.new_id("inproc"))),
-        Variant("crun", "crun run (process)", lambda: cli.run(bench.crun)),
-    ], skipped=skip))
+    bench.rows += [
+        Row("inproc", "in-process run", [
+            Variant("lxcri", "lxcri Runtime.run", lambda: bench.worker.run(bench.new_id("inproc"))),
+            Variant("crun", "crun run (process)", lambda: cli.run(bench.crun)),
+        ], skipped=skip),
+        tput_row(bench, skip),
+    ]
     # One created container per runtime, so state and list have something to show.
-    for rt in bench.runtimes:
+    for rt in rts:
         cid = bench.new_id(f"{rt.key}-state")
         bench.procs.run(rt.argv("create", "--bundle", str(bench.bundle), cid))
         bench.state_ids[rt.key] = cid
     bench.rows += [
         Row("state", "state ID", [
             Variant(rt.key, f"{rt.key} state", cli.cmd(rt.argv("state", bench.state_ids[rt.key])))
-            for rt in bench.runtimes]),
+            for rt in rts]),
+        # Each on a container created (and, for kill, deleted) outside the timed window.
+        Row("kill", "kill ID KILL", [
+            Variant(rt.key, f"{rt.key} kill", functools.partial(cli.kill, rt)) for rt in rts]),
+        Row("delete", "delete ID (created)", [
+            Variant(rt.key, f"{rt.key} delete", functools.partial(cli.delete, rt)) for rt in rts]),
         Row("list", "list", [
-            Variant(rt.key, f"{rt.key} list", cli.cmd(rt.argv("list"))) for rt in bench.runtimes]),
+            Variant(rt.key, f"{rt.key} list", cli.cmd(rt.argv("list"))) for rt in rts]),
         podman_row(bench),
-        Row("floor", "floor (no runtime)", [
-            Variant("true", "host /bin/true", cli.cmd(["/bin/true"])),
-            Variant("python", "python -c pass", cli.cmd([bench.args.python, "-c", "pass"])),
-        ]),
+        # runc --version under key "runc": the floor row's "x runc" column is then each
+        # floor against runc's whole call (exec, Go runtime start, exit).
+        Row("floor", "floor (no container)", [
+            Variant(key, label, cli.cmd(argv)) for key, label, argv in floor_commands(bench)]),
     ]

@@ -35,7 +35,9 @@ class Bench:
         self.runc = Runtime("runc", args.runc, roots / "runc")
         self.runtimes = (self.lxcri, self.crun, self.runc)
         self.inproc_root = roots / "lxcri-inproc"
-        self.worker = InProcessWorker(self.procs, args.python, self.inproc_root, self.bundle, workdir)
+        self.tput_crun_root = roots / "crun-tput"  # the throughput row's crun side
+        self.worker = InProcessWorker(self.procs, args.python, self.inproc_root, self.bundle, workdir,
+                                      args.crun, self.tput_crun_root)
         self.podman = Podman(args.podman, workdir / "podman", self.runtimes) if args.podman else None
         self.podman_skipped: str | None = args.podman_skip
         self.state_ids: dict[str, str] = {}
@@ -75,7 +77,8 @@ class Bench:
         if self.podman is not None:
             warnings += self.podman.teardown(self.procs)
         # The in-process root is libcrun state too: the lxcri CLI can delete from it.
-        for rt in (*self.runtimes, Runtime("lxcri", self.lxcri.path, self.inproc_root)):
+        for rt in (*self.runtimes, Runtime("lxcri", self.lxcri.path, self.inproc_root),
+                   Runtime("crun", self.crun.path, self.tput_crun_root)):
             try:
                 leftovers = sorted(e for e in os.listdir(rt.root) if e.startswith(PREFIX))
             except FileNotFoundError:

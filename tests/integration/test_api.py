@@ -258,3 +258,124 @@ def test_unsealed_direct_backend_refuses_to_start_a_container(state_root: Path,
     with pytest.raises(lxcri.LxcriError, match="unsealed"):
         rt.run(new_id(), str(make_bundle("true")))
     assert state_left(state_root) == []
+
+
+def helper_children(helper: int) -> list[int]:
+    """Children of every thread of a process (each thread's are listed on their own)."""
+    pids = []
+    for tid in os.listdir(f"/proc/{helper}/task"):
+        try:
+            with open(f"/proc/{helper}/task/{tid}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+        except FileNotFoundError:
+            continue  # a thread that ended meanwhile
+    return pids
+
+
+def pipe_inode(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def test_a_container_holds_no_fd_of_another_request_in_flight(runtime: Any,
+                                                               make_bundle: Any) -> None:
+    """The helper answers requests concurrently: a container created while another
+    request's fds are open in the helper must not get them (a kept pipe end would
+    stop that caller from ever seeing EOF)."""
+    r, w = os.pipe()
+    busy = new_id("busy")
+    done: list[int] = []
+    worker = threading.Thread(target=lambda: done.append(runtime.run(
+        busy, str(make_bundle("sleep", "3")), stdout=w, stderr=subprocess.DEVNULL)))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while busy not in {s.id for s in runtime.list()}:
+            assert time.monotonic() < deadline, "the foreground run never showed up"
+            time.sleep(0.02)
+        cid = new_id("quiet")
+        runtime.create(cid, str(make_bundle("sleep", "30")), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        init = runtime.state(cid).pid
+        held = set()
+        for name in os.listdir(f"/proc/{init}/fd"):
+            try:
+                st = os.stat(f"/proc/{init}/fd/{name}")
+            except FileNotFoundError:
+                continue
+            held.add((st.st_dev, st.st_ino))
+        assert pipe_inode(w) not in held
+        os.close(w)
+        w = -1
+        worker.join(30)
+        assert done == [0]
+        fcntl.fcntl(r, fcntl.F_SETFL, os.O_NONBLOCK)
+        assert os.read(r, 1) == b""  # nobody else holds the write end
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+        worker.join(30)
+
+
+def test_an_operation_process_that_dies_is_reported(runtime: Any, make_bundle: Any) -> None:
+    """The helper forks a process per operation; if it dies (here: SIGKILL from outside)
+    the call fails with HelperError instead of hanging, and the helper keeps serving."""
+    bundle = str(make_bundle("true"))
+    assert runtime.run(new_id(), bundle) == 0  # the helper is up
+    helper = runtime._helper.pid
+    before = set(helper_children(helper))
+    cid = new_id("victim")
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            runtime.run(cid, str(make_bundle("sleep", "30")), stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+        except BaseException as exc:  # noqa: BLE001 - what the test looks at
+            failure.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        op = None
+        while op is None:
+            assert time.monotonic() < deadline, "no operation process appeared"
+            # The operation process is the helper's child whose child is the container.
+            for pid in set(helper_children(helper)) - before:
+                try:
+                    if helper_children(pid):
+                        op = pid
+                except FileNotFoundError:
+                    pass
+            time.sleep(0.02)
+        os.kill(op, signal.SIGKILL)
+        worker.join(30)
+        assert not worker.is_alive()
+        assert len(failure) == 1 and isinstance(failure[0], lxcri.errors.HelperError), failure
+        assert "operation process died (killed by signal 9)" in str(failure[0])
+    finally:
+        worker.join(30)
+        runtime.delete(cid, force=True)
+    assert runtime.run(new_id(), bundle) == 0  # still serving
+
+
+def test_concurrent_runs_keep_their_own_stdio_and_codes(runtime: Any, make_bundle: Any,
+                                                        tmp_path: Path) -> None:
+    results: dict[int, tuple[int, bytes]] = {}
+
+    def one(n: int) -> None:
+        out = tmp_path / f"out{n}"
+        with open(out, "wb") as f:
+            code = runtime.run(new_id("par"), str(make_bundle("sh", "-c", f"echo {n}; exit {n}")),
+                               stdout=f)
+        results[n] = (code, out.read_bytes())
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert results == {n: (n, f"{n}\n".encode()) for n in range(1, 9)}
+    assert zombie_children(runtime._helper.pid) == []

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -150,10 +151,9 @@ SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SE
 
 
 def host_interpreter() -> str:
-    """The interpreter the lxcri command runs on (its shebang's, symlinks resolved)."""
-    with open(LXCRI, "rb") as f:
-        shebang = f.readline()
-    return os.path.realpath(shebang[2:].split()[0].decode())
+    """The interpreter the lxcri command runs on (the launcher starts its venv's python3),
+    symlinks resolved."""
+    return os.path.realpath(os.path.join(os.path.dirname(LXCRI), "python3"))
 
 
 def fingerprint(path: str) -> tuple[str, int, int]:
@@ -238,3 +238,123 @@ def test_container_cannot_write_the_host_interpreter(cli: Cli, make_bundle: Any)
     finally:
         cli("delete", "--force", cid)
     assert fingerprint(host) == before
+
+
+def memfd_noexec_argv(argv: list[str]) -> list[str]:
+    """argv run in a pid namespace of its own with vm.memfd_noexec = 1 there (the sysctl is
+    per pid namespace: the host's stays as it is), under a /proc of that namespace."""
+    if not os.path.exists("/proc/sys/vm/memfd_noexec"):
+        pytest.skip("this kernel has no vm.memfd_noexec (Linux < 6.3): every memfd is executable")
+    return ["unshare", "--pid", "--fork", "--mount-proc", "--", "sh", "-c",
+            'echo 1 > /proc/sys/vm/memfd_noexec && [ "$(cat /proc/sys/vm/memfd_noexec)" = 1 ] '
+            '&& exec "$@"', "sh", *argv]
+
+
+def test_seals_where_memfds_are_noexec(cli: Cli, make_bundle: Any) -> None:
+    """vm.memfd_noexec = 1 makes a memfd made without MFD_EXEC unexecutable: the in-place
+    seal, the re-exec fallback and the library's helper all make theirs with MFD_EXEC."""
+    host = open("/proc/sys/vm/memfd_noexec").read() if os.path.exists(
+        "/proc/sys/vm/memfd_noexec") else None
+    bundle = str(make_bundle("echo", "noexec-ok"))
+    drop = ["setpriv", "--inh-caps=-sys_admin,-sys_resource,-checkpoint_restore",
+            "--bounding-set=-sys_admin,-sys_resource,-checkpoint_restore", "--"]
+    done = subprocess.run(memfd_noexec_argv(cli.argv("--debug", "run", "--bundle", bundle,
+                                                      new_id("nx"))),
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "noexec-ok\n"), done.stderr
+    assert "re-executing" not in done.stderr
+    # Without CAP_SYS_ADMIN the in-place seal is refused and the CLI re-execs from a memfd
+    # copy; that copy must execute. (The container itself then cannot be cloned without
+    # CAP_SYS_ADMIN: libcrun's refusal is what shows the re-exec'd interpreter got there.)
+    done = subprocess.run(memfd_noexec_argv(
+        drop + cli.argv("--debug", "run", "--bundle", bundle, new_id("nx"))),
+        capture_output=True, text=True, timeout=60)
+    assert "re-executing from a sealed copy" in done.stderr, done.stderr
+    assert "clone: Operation not permitted" in done.stderr, done.stderr
+    assert "Permission denied" not in done.stderr and "internal error" not in done.stderr
+    library = ("import sys, lxcri\n"
+               "with lxcri.Runtime(root=sys.argv[1]) as rt:\n"
+               "    sys.exit(rt.run(sys.argv[2], bundle=sys.argv[3]))\n")
+    done = subprocess.run(memfd_noexec_argv(
+        [sys.executable, "-c", library, str(cli.root), new_id("nx"), bundle]),
+        capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "noexec-ok\n"), done.stderr
+    if host is not None:  # the host's setting was never touched
+        assert open("/proc/sys/vm/memfd_noexec").read() == host
+
+
+def test_the_command_is_the_native_launcher_on_one_isolated_interpreter(
+        cli: Cli, make_bundle: Any) -> None:
+    """`lxcri` is a binary that starts the venv's interpreter once, with -I -S; the
+    container's first process (before start, a copy of the command) shows that argv."""
+    with open(LXCRI, "rb") as f:
+        assert f.read(4) == b"\x7fELF"
+    cid = new_id("launch")
+    assert cli("create", "--bundle", str(make_bundle("true")), cid).returncode == 0
+    try:
+        with open(f"/proc/{cli.state(cid)['pid']}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        assert argv[1:3] == [b"-I", b"-S"], argv
+        assert argv[3].endswith(b"/lxcri/_launch.py") and argv[4] == os.fsencode(LXCRI), argv
+    finally:
+        cli("delete", "--force", cid)
+
+
+def test_the_launcher_falls_back_to_the_console_script(tmp_path: Path) -> None:
+    """Outside a self-contained venv the launcher runs `lxcri-python` beside it (pip's
+    console script, on pip's interpreter), and without one it says what to do."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    launcher = bindir / "lxcri"
+    launcher.write_bytes(Path(LXCRI).read_bytes())
+    launcher.chmod(0o755)
+    gone = subprocess.run([str(launcher), "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert gone.returncode == 127 and gone.stdout == ""
+    assert gone.stderr.count("\n") == 1 and "lxcri-python" in gone.stderr, gone.stderr
+    assert "reinstall lxcri" in gone.stderr
+    script = bindir / "lxcri-python"
+    script.write_bytes(Path(LXCRI + "-python").read_bytes())  # its #! names the venv's python
+    script.chmod(0o755)
+    done = subprocess.run([str(launcher), "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("lxcri version "), done.stderr
+    # A symlink to the real launcher finds the venv it belongs to (/proc/self/exe).
+    link = tmp_path / "link"
+    link.symlink_to(LXCRI)
+    traced = subprocess.run([str(link), "--version"], capture_output=True, text=True, timeout=60)
+    assert traced.returncode == 0 and traced.stdout == subprocess.run(
+        [LXCRI, "--version"], capture_output=True, text=True, timeout=60).stdout
+
+
+def test_the_launcher_leaves_a_venv_with_pth_files_to_site(tmp_path: Path) -> None:
+    """A .pth file (other than setuptools' distutils-precedence.pth) may be what makes an
+    installation work, and only site processing reads it: the launcher then takes the
+    console script's way (here missing, so it says so) instead of -I -S."""
+    real_bin = Path(LXCRI).parent
+    cfg = (real_bin.parent / "pyvenv.cfg").read_text()
+    version = next(line.split("=", 1)[1].strip() for line in cfg.splitlines()
+                   if line.split("=", 1)[0].strip() in ("version", "version_info"))
+    major_minor = ".".join(version.split(".")[:2])
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    site = venv / "lib" / f"python{major_minor}" / "site-packages"
+    site.mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text(cfg)
+    (venv / "bin" / "python3").symlink_to(real_bin / "python3")
+    (site / "lxcri").symlink_to(Path(lxcri_package_dir()))
+    launcher = venv / "bin" / "lxcri"
+    launcher.write_bytes(Path(LXCRI).read_bytes())
+    launcher.chmod(0o755)
+    (site / "distutils-precedence.pth").write_text("")
+    (site / "extra-paths.pth").write_text(f"{real_bin.parent}\n")
+    done = subprocess.run([str(launcher), "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 127 and "lxcri-python" in done.stderr, done.stderr
+
+
+def lxcri_package_dir() -> str:
+    found = subprocess.run([os.path.join(os.path.dirname(LXCRI), "python3"), "-c",
+                            "import lxcri, os; print(os.path.dirname(lxcri.__file__))"],
+                           capture_output=True, text=True, timeout=60, check=True)
+    return found.stdout.strip()

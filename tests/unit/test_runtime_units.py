@@ -100,3 +100,16 @@ def test_seals_are_tested_as_a_mask() -> None:
         assert (out.returncode, out.stdout) == (0, "True\n"), out.stderr
     finally:
         os.close(memfd)
+
+
+def test_parse_signal_table_agrees_with_the_signal_module() -> None:
+    """lxcri's own table (no `signal` import on the CLI's path) against Python's."""
+    for sig in signal.Signals:
+        assert parse_signal(sig.name) == sig.value, sig.name
+        assert parse_signal(sig.name[3:].lower()) == sig.value, sig.name
+    for n in range(signal.SIGRTMAX - signal.SIGRTMIN + 1):
+        assert parse_signal(f"RTMIN+{n}") == signal.SIGRTMIN + n
+        assert parse_signal(f"SIGRTMAX-{n}") == signal.SIGRTMAX - n
+    for bad in ("RTMIN+31", "RTMAX+1", "RTMIN1", "SIGFOO", "0", "65"):
+        with pytest.raises(errors.InvalidArgument):
+            parse_signal(bad)

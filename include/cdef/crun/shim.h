@@ -2,7 +2,8 @@
    header): the module's version, libcrun's build facts (config.h's HAVE_*), the
    libcrun calls that write to a FILE* (state, spec) as malloc'ed strings, the child
    subreaper flag, the signal mask libcrun leaves blocked, and config.json checks
-   libcrun would only make inside the container; the in-place seal of /proc/self/exe
+   libcrun would only make inside the container; what libcrun writes to stderr and the
+   rlimits it sets on the caller, around each call (lxcri_call_begin/end); the in-place seal of /proc/self/exe
    (include/lxcri_seal.h). */
 #define LXCRI_HAVE_SYSTEMD ...
 #define LXCRI_HAVE_CAP ...
@@ -22,6 +23,9 @@ int lxcri_set_child_subreaper (int on);
 typedef struct { ...; } sigset_t;
 int lxcri_sigmask_save (sigset_t *out);
 int lxcri_sigmask_restore (const sigset_t *mask);
+
+int lxcri_call_begin (int pass_through);
+const char *lxcri_call_end (int *limits_failed);
 
 const char *lxcri_container_problem (libcrun_container_t *container);
 

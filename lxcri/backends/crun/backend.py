@@ -12,7 +12,15 @@ import errno as errno_mod
 import os
 import sys
 
-from lxcri.backends.crun.binding import check, ffi, handler_manager, lib, prepare_process
+from lxcri.backends.crun.binding import (
+    LibcrunCall,
+    check,
+    error,
+    ffi,
+    handler_manager,
+    lib,
+    prepare_process,
+)
 from lxcri.errors import (
     ContainerExists,
     ContainerNotFound,
@@ -25,9 +33,15 @@ from lxcri.errors import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing, json and signal stay out of the CLI's start-up path
-    from typing import Any, Callable, Dict, Iterator, List, Optional
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Protocol, Tuple
 
     from lxcri.options import CreateOptions, ExecOptions, RunOptions
+
+    class Forker(Protocol):
+        def call(self, op: Any, cwd: Optional[str], log: Optional[str], log_format: str,
+                 verbosity: int) -> Tuple[int, int, str, str]: ...
+
+        def watch(self, pid: int) -> Callable[[], int]: ...
 
 class _SavedProcessState:
     """Restores what libcrun leaves changed in the calling process (signal mask, cwd)."""
@@ -59,10 +73,12 @@ class CrunBackend:
         self.debug = debug
         self.systemd_cgroup = systemd_cgroup
         self.force_no_cgroup = force_no_cgroup
-        prepare_process(debug or log_level == "debug")
-        self._log_handler: Any = None
-        if log is not None:
-            self._log_handler = _init_log(log, log_format)
+        self._verbosity = prepare_process(debug or log_level == "debug")
+        self._log, self._log_format = log, log_format
+        self._log_handler: Any = None  # (handler, arg), made on first use in this process
+        # Set by the library's helper (lxcri.isolation): performs the operations that
+        # change process state in a forked child that runs no Python.
+        self.forker: Optional[Forker] = None
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -98,9 +114,41 @@ class CrunBackend:
             if lib.LXCRI_HAS_CONTEXT_NO_SUBREAPER:  # 1.8.1; gone in 1.21, no libcrun reads it
                 ctx.no_subreaper = getattr(process, "no_subreaper", False)
         ctx.handler_manager = handler_manager()
-        if self._log_handler is not None:
+        if self._log is not None and self.forker is None:  # a forked child opens its own
+            if self._log_handler is None:
+                self._log_handler = _init_log(self._log, self._log_format)
             ctx.output_handler, ctx.output_handler_arg = self._log_handler
         return ctx
+
+    def _op(self, kind: int, what: str, id: str, ctx: Any, keep: List[Any], *,
+            container: Any = None, arg: Optional[bytes] = None, flag: int = 0,
+            cwd: Optional[str] = None, config_path: Optional[str] = None) -> int:
+        """One libcrun operation that changes process state (lxcri_op_call): here, or
+        through the helper's forker in a child of its own."""
+        op = ffi.new("struct lxcri_op *")
+        op.kind = kind
+        op.context = ctx
+        op.container = ffi.NULL if container is None else container
+        op.id = _keep(keep, id.encode())
+        if arg is not None:
+            op.arg = _keep(keep, arg)
+            op.arg_len = len(arg)
+        op.flag = flag
+        if self.forker is not None:
+            ret, status, msg, logged = self.forker.call(op, cwd, self._log, self._log_format,
+                                                        self._verbosity)
+            if ret >= 0:
+                return ret
+            raise error(status, msg, what, id, call=LibcrunCall.finished(logged),
+                        config_path=config_path, root=self.root)
+        sys.stdout.flush()  # the container writes straight to fd 1 and 2
+        sys.stderr.flush()
+        err = ffi.new("libcrun_error_t *")
+        with _SavedProcessState(), LibcrunCall() as call:
+            if cwd is not None:
+                os.chdir(cwd)  # libcrun resolves root.path and records the bundle from the cwd
+            ret = lib.lxcri_op_call(op, err)
+        return check(ret, err, what, id, call=call, config_path=config_path, root=self.root)
 
     def _status_dir(self, id: str) -> str:
         return os.path.join(self.root, id)
@@ -114,10 +162,10 @@ class CrunBackend:
         saved and restored, and its error raised as lxcri's: StateCorrupt when the
         container's state files are the cause."""
         err = ffi.new("libcrun_error_t *")
-        with _SavedProcessState():
+        with _SavedProcessState(), LibcrunCall() as call:
             ret = fn(err)
         try:
-            return check(ret, err, what, id)
+            return check(ret, err, what, id, call=call, root=self.root)
         except LxcriError:
             problem = self._state_problem(id) if id is not None else None
             if problem is None:
@@ -164,8 +212,8 @@ class CrunBackend:
                 f"refusing to {what} container `{id}` from an unsealed interpreter: "
                 "use lxcri.Runtime (isolated) or the lxcri command", container_id=id)
 
-    def _first_process(self, id: str, options: CreateOptions, what: str,
-                       call: Callable[[Any, Any, Any], int], *, detach: bool) -> int:
+    def _first_process(self, id: str, options: CreateOptions, what: str, kind: int, *,
+                       detach: bool) -> int:
         """create/run: the container's first process, from the sealed interpreter."""
         self._require_sealed(what, id)
         if os.path.exists(self._status_dir(id)):
@@ -176,13 +224,8 @@ class CrunBackend:
         container = self._load(options.config, bundle)
         keep: List[Any] = []
         ctx = self._context(id, keep, options, detach=detach)
-        sys.stdout.flush()  # the container writes straight to fd 1 and 2
-        sys.stderr.flush()
-        err = ffi.new("libcrun_error_t *")
-        with _SavedProcessState():
-            os.chdir(bundle)  # libcrun resolves root.path and records the bundle from the cwd
-            ret = call(ctx, container, err)
-        return check(ret, err, f"cannot {what} container `{id}`", id)
+        return self._op(kind, f"cannot {what} container `{id}`", id, ctx, keep,
+                        container=container, cwd=bundle, config_path=options.config)
 
     # -- operations ------------------------------------------------------------------------
 
@@ -192,16 +235,15 @@ class CrunBackend:
             # stopped for inspection: create, start and wait for it here instead.
             self.create(id, options)
             pid = self._pid(id)
+            # In the library's helper the init becomes the helper's child once the
+            # process that created it exits: the forker keeps its status from now on.
+            wait = self.forker.watch(pid) if self.forker is not None else None
             self.start(id)
-            return _wait_exit_code(pid)
-        return self._first_process(
-            id, options, "run", lambda ctx, c, err: lib.libcrun_container_run(ctx, c, 0, err),
-            detach=options.detach)
+            return wait() if wait is not None else _wait_exit_code(pid)
+        return self._first_process(id, options, "run", lib.LXCRI_OP_RUN, detach=options.detach)
 
     def create(self, id: str, options: CreateOptions) -> None:
-        self._first_process(
-            id, options, "create",
-            lambda ctx, c, err: lib.libcrun_container_create(ctx, c, 0, err), detach=True)
+        self._first_process(id, options, "create", lib.LXCRI_OP_CREATE, detach=True)
 
     def _pid(self, id: str) -> int:
         import json
@@ -215,24 +257,20 @@ class CrunBackend:
         self._require_sealed("exec into", id)
         keep: List[Any] = []
         ctx = self._context(id, keep, options, detach=options.detach)
-        process_path = str(options.process)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        return self._libcrun(f"cannot exec in container `{id}`", id,
-                          lambda err: lib.libcrun_container_exec_process_file(
-                              ctx, id.encode(), process_path.encode(), err))
+        return self._op(lib.LXCRI_OP_EXEC, f"cannot exec in container `{id}`", id, ctx, keep,
+                        arg=str(options.process).encode())
 
     def pause(self, id: str) -> None:
-        self._simple(id, "pause", lib.libcrun_container_pause)
+        self._simple(id, "pause", lib.LXCRI_OP_PAUSE)
 
     def resume(self, id: str) -> None:
-        self._simple(id, "resume", lib.libcrun_container_unpause)
+        self._simple(id, "resume", lib.LXCRI_OP_UNPAUSE)
 
-    def _simple(self, id: str, what: str, fn: Any) -> None:
+    def _simple(self, id: str, what: str, kind: int) -> None:
         self._require(id)
         keep: List[Any] = []
         ctx = self._context(id, keep)
-        self._libcrun(f"cannot {what} container `{id}`", id, lambda err: fn(ctx, id.encode(), err))
+        self._op(kind, f"cannot {what} container `{id}`", id, ctx, keep)
 
     def ps(self, id: str) -> List[int]:
         self._require(id)
@@ -254,9 +292,8 @@ class CrunBackend:
         self._require(id)
         keep: List[Any] = []
         ctx = self._context(id, keep)
-        data = resources_json.encode()
-        self._libcrun(f"cannot update container `{id}`", id,
-                   lambda err: lib.libcrun_container_update(ctx, id.encode(), data, len(data), err))
+        self._op(lib.LXCRI_OP_UPDATE, f"cannot update container `{id}`", id, ctx, keep,
+                 arg=resources_json.encode())
 
     def _status(self, id: str) -> str:
         import json
@@ -268,8 +305,7 @@ class CrunBackend:
         keep: List[Any] = []
         ctx = self._context(id, keep)
         try:
-            self._libcrun(f"cannot start container `{id}`", id,
-                       lambda err: lib.libcrun_container_start(ctx, id.encode(), err))
+            self._op(lib.LXCRI_OP_START, f"cannot start container `{id}`", id, ctx, keep)
         except LxcriError:
             status = self._status(id)  # explain the usual cause in the user's terms
             if status != "created":
@@ -310,9 +346,8 @@ class CrunBackend:
         keep: List[Any] = []
         ctx = self._context(id, keep)
         try:
-            self._libcrun(f"cannot delete container `{id}`", id,
-                       lambda err: lib.libcrun_container_delete(ctx, ffi.NULL, id.encode(),
-                                                                force, err))
+            self._op(lib.LXCRI_OP_DELETE, f"cannot delete container `{id}`", id, ctx, keep,
+                     flag=int(force))
         except LxcriError:
             status = self._status(id) if not force else ""
             if status in ("running", "paused"):
@@ -354,6 +389,12 @@ class CrunBackend:
             node = node.next
         lib.libcrun_free_containers_list(lst[0])
         return iter(sorted(ids))
+
+
+def _keep(keep: List[Any], data: bytes) -> Any:
+    buf = ffi.new("char[]", data)
+    keep.append(buf)  # the struct only borrows the pointer
+    return buf
 
 
 def _init_log(log: str, log_format: str) -> Any:
