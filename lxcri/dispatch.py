@@ -140,7 +140,8 @@ def choose(id: str, *, explicit: Optional[str], annotations: Mapping[str, str],
 #   bundle        the bundle's directory
 #   cgroup_dirs   the container's cgroup directories, one per hierarchy, tab-separated, as the
 #                 backend's cgroupfs manager derives them (lxcri.host.cgroups.container_dirs);
-#                 none when unknown (systemd) or none (--cgroup-manager disabled)
+#                 under systemd, what libcrun's status names once the create succeeded;
+#                 none with --cgroup-manager disabled
 #   cgroup_old    those of them that existed before the create: what a failed create must
 #                 not remove
 #   state_new     1 when the backend's state directory did not exist before the create

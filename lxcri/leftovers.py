@@ -125,6 +125,16 @@ def _cgroup_dirs_from_state(runtime: str, directory: str, mounts: List[str]) -> 
             if isinstance(value, str) and cgroups.below_a_hierarchy(value, mounts)]
 
 
+def cgroup_dirs_in_state(root: str, runtime: str, id: str) -> List[str]:
+    """The cgroup directories the backend's state file of `id` names (below a hierarchy)."""
+    from lxcri.host import cgroups
+
+    directory = state_dir(root, runtime, id)
+    if directory is None:
+        return []
+    return _cgroup_dirs_from_state(runtime, directory, cgroups.host_hierarchy_mounts())
+
+
 def _init_from_state(runtime: str, directory: str) -> tuple[int, Optional[str]]:
     """(pid, start time) of the container's init as a readable status file names it."""
     if runtime == RuntimeType.CRUN:

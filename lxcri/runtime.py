@@ -335,6 +335,17 @@ class Runtime:
         facts["cgroup_old"] = "\t".join(cgroups.existing(dirs))
         return facts
 
+    def _cgroups_made(self, id: str, runtime: str) -> Dict[str, str]:
+        """Facts for the record once a create succeeded: under the systemd cgroup manager,
+        the cgroup systemd gave the container (known only now, from the backend's state
+        file), so that a corrupt state file later does not hide it."""
+        if not self._backend_args["systemd_cgroup"] or self._backend_args["force_no_cgroup"]:
+            return {}
+        from lxcri import leftovers
+
+        dirs = leftovers.cgroup_dirs_in_state(self.root, runtime, id)
+        return {"cgroup_dirs": "\t".join(dirs)} if dirs else {}
+
     def _undo_create(self, id: str, runtime: str, exc: Optional[BaseException]) -> None:
         """After a failed create or run: remove whatever the attempt made (the backend's
         container if it got that far, cgroups libcrun left, its state directory) and the
@@ -427,7 +438,7 @@ class Runtime:
             elif done:
                 _test_stop_at("created")
                 try:
-                    self._owners.update(id, phase="created")
+                    self._owners.update(id, phase="created", **self._cgroups_made(id, serving))
                 except OSError:
                     pass  # a full disk: the record says creating, libcrun's status says more
             else:

@@ -258,3 +258,36 @@ def test_a_corrupt_record_is_listed_and_refused_until_forced(bare: Runtime) -> N
     assert owners.read("junk") is None
     with pytest.raises(ContainerNotFound):
         bare.state("fine")
+
+
+class _WritesStatus(_NoContainers):
+    """TEST DOUBLE for a backend whose create writes a libcrun status file, as libcrun does
+    under the systemd cgroup manager (the scope's path is known only from it)."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__()
+        self.root = root
+
+    def create(self, id: str, options: Any) -> None:
+        os.makedirs(os.path.join(self.root, id))
+        Path(self.root, id, "status").write_text(json.dumps(
+            {"pid": 1, "cgroup-path": f"/system.slice/crun-{id}.scope", "rootfs": "/r",
+             "bundle": "/b", "created": "now"}))
+
+
+def test_under_systemd_the_record_learns_the_cgroup_after_create(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    root = str(tmp_path / "root")
+    monkeypatch.setattr(dispatch, "open_backend", lambda *a, **k: _WritesStatus(root))
+    (tmp_path / "empty.toml").write_text("")
+    monkeypatch.setenv("LXCRI_CONFIG", str(tmp_path / "empty.toml"))
+    bundle = tmp_path / "bundle"
+    (bundle / "rootfs").mkdir(parents=True)
+    (bundle / "config.json").write_text('{"root": {"path": "rootfs"}}')
+    rt = Runtime(root, isolate=False, systemd_cgroup=True)
+    rt.create_container("sd", str(bundle))
+    record = dispatch.Owners(root).read("sd")
+    assert record is not None and record.phase == "created"
+    points = cgroups.host_hierarchy_mounts()
+    assert record.cgroup_dirs == [f"{p}/system.slice/crun-sd.scope" for p in points]
+    assert record.cgroup_old == []  # not known before: systemd made it
