@@ -23,11 +23,21 @@ BUILD_PKGS := gcc make perl pkg-config dpkg-dev xz-utils binutils \
               python3-venv python3-dev busybox-static lxc-dev
 # What the tests and the benchmark compare against or need.
 TEST_PKGS  := crun runc hyperfine tini libc6-dev podman conmon containerd lxc
+# The vm backend's guest and QEMU: not in the Debian 13 run of `make test` (LXCRI_NESTED),
+# whose vm tests are host_only (the host's run covers them).
+ifeq ($(LXCRI_NESTED),)
+TEST_PKGS  += qemu-system-x86
+VM_TARGET  := vm-guest
+endif
+# The vm backend's guest: the static agent needs libc.a; the kernel comes by apt-get download.
+VM_PKGS    := gcc libc6-dev dpkg python3
+VM_GUEST   := $(BUILD)/vm/built
+VM_SHARE   := $(VENV)/share/lxcri/vm
 
 SOURCES := $(shell find lxcri include -type f \( -name '*.py' -o -name '*.h' \) 2>/dev/null) \
            $(wildcard build_*.py launcher/*.c) setup.py pyproject.toml
 
-.PHONY: all deps test-deps libcrun venv wheel bundle cgroups demo test lint unit bench conformance \
+.PHONY: all deps test-deps libcrun venv vm-guest wheel bundle cgroups demo test lint unit bench conformance \
         test-debian13 guest-smoke clean distclean
 
 all: venv
@@ -77,7 +87,18 @@ $(STAMP): $(LIBCRUN) $(PYDEPS_OK) $(SOURCES)
 	$(VPY) -m pip install -q --force-reinstall --no-deps $(DIST)/lxcri-*.whl
 	@touch $@
 
-venv: deps libcrun $(STAMP)
+venv: deps libcrun $(STAMP) $(VM_TARGET)
+
+# The vm backend's kernel and initramfs (scripts/build-vm-guest.sh), built under build/vm
+# and installed beside the venv's lxcri, where lxcri.backends.vm.guest looks first.
+vm-guest: $(VM_SHARE)/built
+$(VM_GUEST): guest/agent.c scripts/build-vm-guest.sh scripts/build-vm-initramfs.py
+	@sh scripts/install-packages.sh $(VM_PKGS)
+	sh scripts/build-vm-guest.sh $(BUILD)/vm
+$(VM_SHARE)/built: $(VM_GUEST) $(VENV_OK)
+	mkdir -p $(VM_SHARE)
+	cp $(BUILD)/vm/vmlinux $(BUILD)/vm/initramfs.cpio $(VM_SHARE)/
+	cp $(VM_GUEST) $@
 
 bundle: venv $(BUNDLE)/config.json
 $(BUNDLE)/config.json: $(STAMP) scripts/make-bundle.py

@@ -26,6 +26,9 @@ alike), with medians and ratios computed from medians:
   floor          host `/bin/true`, `python -c pass`, `python -I -S -c pass` and
                  `runc --version`: what no runtime can beat, and runc's own start
   peak RSS       ru_maxrss of each runtime command (via GNU time), max of 5 runs
+  vm             `lxcri run --runtime vm` of /bin/true on TCG (and KVM where usable),
+                 with the time to the guest's first instruction, the boot and QEMU's
+                 RSS; --vm-rounds runs after all other rows (lxcri_bench/vm.py)
 
 Targets (issue 11; reported, never asserted), lxcri against: `run` <= 1.0x runc;
 create+start+delete <= 1.2x runc; `state`, `kill`, `delete`, `list` <= 2.0x runc
@@ -82,6 +85,7 @@ from lxcri_bench.podman import find_podman  # noqa: E402
 from lxcri_bench.procs import become_subreaper  # noqa: E402
 from lxcri_bench.report import loadavg, report  # noqa: E402
 from lxcri_bench.session import Bench  # noqa: E402
+from lxcri_bench.vm import format_vm, measure_vm  # noqa: E402
 from lxcri_bench.worker import worker_main  # noqa: E402
 
 
@@ -100,6 +104,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--tput-rounds", type=int, default=3,
                    help="measured rounds of the throughput row (200 containers a side each), "
                    "at most --rounds (default 3; 0 skips it)")
+    p.add_argument("--vm-rounds", type=int, default=3,
+                   help="runs of the vm backend row (report only; default 3, 0 skips it)")
     p.add_argument("--warmup", type=int, default=3, help="uncounted rounds first (default 3)")
     p.add_argument("--seed", type=int, default=None, help="shuffle seed (default: random)")
     p.add_argument("--json", type=Path, help="also write raw samples and summaries here")
@@ -155,6 +161,10 @@ def main(argv: Sequence[str]) -> int:
             bench.worker.fetch_vmhwm()
         bench.teardown_state()
         text, data = report(bench, args, (load_before, load_after))
+        if args.vm_rounds > 0:
+            data["vm"] = measure_vm(args.lxcri, args.python, bench.bundle, workdir,
+                                    args.vm_rounds)
+            text += "\n\n" + format_vm(data["vm"])
         print(text)
         if args.json:
             args.json.write_text(json.dumps(data, indent=1) + "\n")

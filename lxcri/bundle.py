@@ -184,18 +184,18 @@ def _read_config(config_path: str) -> bytes:
 
 
 def _parse_config(data: bytes, config_path: str) -> dict[str, Any]:
-    import json
+    from lxcri import jsonlite
 
     try:
-        config = json.loads(data)
-    except json.JSONDecodeError as e:
-        raise InvalidBundle(
-            f"{config_path} is not valid JSON: {e.msg} "
-            f"at line {e.lineno} column {e.colno}") from None
+        config = jsonlite.loads(data)
     except UnicodeDecodeError as e:
         raise InvalidBundle(
             f"{config_path} is not valid JSON: not UTF-8 text "
             f"(byte {e.start} is invalid)") from None
+    except ValueError as e:  # json.JSONDecodeError
+        raise InvalidBundle(
+            f"{config_path} is not valid JSON: {getattr(e, 'msg', e)} "
+            f"at line {getattr(e, 'lineno', '?')} column {getattr(e, 'colno', '?')}") from None
     except RecursionError:
         raise InvalidBundle(
             f"{config_path} nests arrays or objects deeper than lxcri reads (about "

@@ -71,10 +71,10 @@ def read_annotations(config_path: str, needed: bool) -> Dict[str, str]:
         return {}
     if not needed and _ANNOTATION_BYTES not in data:
         return {}  # the common case: no json import
-    import json
+    from lxcri import jsonlite
 
     try:
-        annotations = json.loads(data).get("annotations") or {}
+        annotations = jsonlite.loads(data).get("annotations") or {}
     except (ValueError, AttributeError):
         return {}
     if not isinstance(annotations, dict):
@@ -96,10 +96,10 @@ def read_cgroups_path(config_path: str) -> Optional[str]:
         return None
     if _CGROUPS_PATH_BYTES not in data:
         return None  # the common case: no json import
-    import json
+    from lxcri import jsonlite
 
     try:
-        value = json.loads(data).get("linux", {}).get("cgroupsPath")
+        value = jsonlite.loads(data).get("linux", {}).get("cgroupsPath")
     except (ValueError, AttributeError, RecursionError):
         return None
     return value if isinstance(value, str) else None

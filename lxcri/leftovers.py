@@ -99,11 +99,11 @@ def listed_state(record: Record) -> Dict[str, Any]:
 # -- reading what the backend's own state files still say --------------------------------------
 
 def _json_file(path: str) -> Any:
-    import json
+    from lxcri import jsonlite
 
     try:
         with open(path, "rb") as f:
-            return json.loads(f.read(1 << 22))
+            return jsonlite.loads(f.read(1 << 22))
     except (OSError, ValueError, RecursionError):
         return None
 

@@ -53,9 +53,9 @@ class State:
 
     @classmethod
     def from_json(cls, text: str, runtime: str = "crun") -> "State":
-        import json
+        from lxcri import jsonlite
 
-        return cls.from_dict(json.loads(text), runtime)
+        return cls.from_dict(jsonlite.loads(text), runtime)
 
     def to_dict(self) -> Dict[str, Any]:
         """The OCI state document (ociVersion, id, status, pid, bundle, ...)."""
@@ -75,7 +75,7 @@ class State:
 def file_problem(path: str, required: tuple[str, ...]) -> Optional[str]:
     """Why the JSON state file at `path` (a backend's status, state.json or config.json copy)
     cannot be used: one phrase naming the file; None when it can, or when it is missing."""
-    import json
+    from lxcri import jsonlite
 
     try:
         with open(path, "rb") as f:
@@ -87,7 +87,7 @@ def file_problem(path: str, required: tuple[str, ...]) -> Optional[str]:
     if not data.strip():
         return f"its state file {path} is empty"
     try:
-        doc = json.loads(data)
+        doc = jsonlite.loads(data)
     except (ValueError, RecursionError) as exc:
         return f"its state file {path} is corrupt (not JSON: {str(exc)[:80]})"
     if not isinstance(doc, dict):

@@ -10,6 +10,7 @@ rows      Variant, Row, Target: the rows table and the targets
 measure   interleaved rounds, medians, bootstrap intervals, verdicts, peak RSS
 report    the printed table and the JSON document
 session   Bench: one benchmark run, from setup to cleanup
+vm        the vm backend's report-only row: boots, first instruction, QEMU's RSS
 
 bench.py itself is the entry point: the command line and the run's order.
 """

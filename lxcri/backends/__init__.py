@@ -9,7 +9,7 @@ imports no backend, and `Backend.load()` imports the one the CLI needs.
     crun  embedded libcrun (lxcri.backends.crun), the default
     runc  the runc binary (lxcri.backends.runc)
     lxc   LXC system containers: liblxc, or Proxmox CTs on a PVE node (lxcri.backends.lxc)
-    vm    a container inside a VM (lxcri.backends.vm; not implemented yet)
+    vm    a container inside a QEMU microvm (lxcri.backends.vm)
 
 Adding a backend is one entry here plus its own module or package.
 
@@ -91,7 +91,9 @@ BACKENDS: Dict[str, Backend] = {b.name: b for b in (
     Backend("lxc", "lxcri.backends.lxc", "LxcBackend",
             {"driver": ("auto", "liblxc", "proxmox"), "proxmox": _PROXMOX_OPTIONS},
             check_before_create=True),
-    Backend("vm", "lxcri.backends.vm", "VmBackend", {}, check_before_create=True),
+    Backend("vm", "lxcri.backends.vm", "VmBackend",
+            {"qemu": str, "guest_dir": str, "accel": ("auto", "kvm", "tcg"), "memory": int,
+             "boot_timeout": int, "exec_slots": int}, check_before_create=True),
 )}
 
 

@@ -26,9 +26,19 @@ def test_every_entry_names_a_factory_and_an_availability_check() -> None:
         assert callable(entry.load())
         ok, why = entry.check({})
         assert isinstance(ok, bool) and why
-    assert BACKENDS["vm"].check({}) == (False, "the vm backend is not implemented in this "
-                                        "version of lxcri: route the container to crun, runc "
-                                        "or lxc instead")
+
+
+def test_the_vm_backend_says_what_it_lacks(tmp_path: Path) -> None:
+    """Without QEMU or the guest files the vm backend is unavailable, with the fix."""
+    ok, why = BACKENDS["vm"].check({"qemu": str(tmp_path / "qemu")})
+    assert not ok and why.startswith(f"[runtimes.vm] qemu = '{tmp_path / 'qemu'}' is not an "
+                                     "executable file")
+    ok, why = BACKENDS["vm"].check({"qemu": sys.executable, "guest_dir": str(tmp_path)})
+    if ok:  # the guest files of a `make venv` were found further down the search path
+        assert "guest kernel" in why and ("tcg:" in why or "kvm:" in why)
+    else:
+        assert why.startswith(f"no guest kernel and initramfs (vmlinux, initramfs.cpio) in "
+                              f"{tmp_path}, ") and "make venv" in why
 
 
 def test_the_cli_offers_the_registrys_names() -> None:

@@ -246,9 +246,9 @@ class CrunBackend:
         self._first_process(id, options, "create", lib.LXCRI_OP_CREATE, detach=True)
 
     def _pid(self, id: str) -> int:
-        import json
+        from lxcri import jsonlite
 
-        return int(json.loads(self.state_json(id))["pid"])
+        return int(jsonlite.loads(self.state_json(id))["pid"])
 
     def exec(self, id: str, options: ExecOptions) -> int:
         """Run the process described by the process.json options.process in the container;
@@ -296,9 +296,9 @@ class CrunBackend:
                  arg=resources_json.encode())
 
     def _status(self, id: str) -> str:
-        import json
+        from lxcri import jsonlite
 
-        return str(json.loads(self.state_json(id))["status"])
+        return str(jsonlite.loads(self.state_json(id))["status"])
 
     def start(self, id: str) -> None:
         self._require(id)
@@ -357,12 +357,12 @@ class CrunBackend:
             raise
 
     def list(self) -> List[Dict[str, Any]]:
-        import json
+        from lxcri import jsonlite
 
         states = []
         for id in self._ids():
             try:
-                states.append(json.loads(self.state_json(id)))
+                states.append(jsonlite.loads(self.state_json(id)))
             except ContainerNotFound:
                 continue  # deleted meanwhile
             except (StateCorrupt, ValueError) as exc:  # one unreadable container: the rest still

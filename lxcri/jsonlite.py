@@ -1,0 +1,58 @@
+"""json.loads without importing json: CPython's C scanner (_json) driven directly.
+
+`import json` costs a command several milliseconds (json.decoder and json.encoder
+import re, which imports enum and functools). The parsing itself is done by _json
+either way; only the Python around it is skipped here. Whatever the scanner does not
+take cleanly (bad JSON, a BOM, trailing data, a missing _json) goes to json.loads, so
+errors, and anything unusual, come out exactly as json would have them.
+"""
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, Union
+
+_WHITESPACE = " \t\n\r"
+_CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
+
+
+class _Context:
+    """What _json.make_scanner reads from a JSONDecoder: json.loads' defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = _CONSTANTS.__getitem__
+
+
+_scanner: Optional[Callable[[str, int], Any]] = None
+
+
+def _scan() -> Optional[Callable[[str, int], Any]]:
+    global _scanner
+    if _scanner is None:
+        try:
+            import _json
+        except ImportError:  # an interpreter without the C accelerator
+            return None
+        _scanner = _json.make_scanner(_Context())  # type: ignore[arg-type]  # duck-typed
+    return _scanner
+
+
+def loads(data: Union[bytes, str]) -> Any:
+    """json.loads(data)."""
+    scan = _scan()
+    if scan is not None:
+        try:
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+            start = len(text) - len(text.lstrip(_WHITESPACE))
+            value, end = scan(text, start)
+            if not text[end:].strip(_WHITESPACE):
+                return value
+        except (StopIteration, ValueError, RecursionError):
+            pass  # json.loads says what is wrong (or copes: a BOM, UTF-16)
+    import json
+
+    return json.loads(data)

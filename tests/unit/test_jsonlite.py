@@ -1,0 +1,32 @@
+"""lxcri.jsonlite against json.loads: the same values, the same errors."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from lxcri import jsonlite
+
+GOOD = [b'{"a": 1, "b": [1, 2.5, "x", null, true, false], "c": {"d": "\\u00e9"}}',
+        b"  [1, 2]  \n", b'"s"', b"1e400", b"-0", b"12345678901234567890", b"\xef\xbb\xbf{}",
+        '{"a": 1}'.encode("utf-16"), '{"k": "v\\u0000"}', b'{"a": 1, "a": 2}']
+BAD = [b'{"a":1} x', b"", b"   ", b'{"a":', b"\xff", b"[" * 100000, b"{'a': 1}", b"[1,]"]
+
+
+@pytest.mark.parametrize("doc", GOOD)
+def test_same_values(doc: bytes | str) -> None:
+    assert repr(jsonlite.loads(doc)) == repr(json.loads(doc))
+
+
+def test_constants() -> None:
+    assert math.isnan(jsonlite.loads(b"NaN")) and jsonlite.loads(b"[-Infinity]") == [-math.inf]
+
+
+@pytest.mark.parametrize("doc", BAD)
+def test_same_errors(doc: bytes) -> None:
+    with pytest.raises(Exception) as ours:
+        jsonlite.loads(doc)
+    with pytest.raises(Exception) as theirs:
+        json.loads(doc)
+    assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value))
