@@ -132,6 +132,23 @@ def choose(id: str, *, explicit: Optional[str], annotations: Mapping[str, str],
 
 # -- ownership records -------------------------------------------------------------------------
 
+_CLAIM_ATTEMPTS = 100  # each lost only to a release that emptied the directories meanwhile
+
+
+def _make_dirs(path: str) -> None:
+    """mkdir -p, racing releases that remove the same directories once empty (makedirs
+    raises FileExistsError when one vanishes between its mkdir and its check)."""
+    parent = os.path.dirname(path)
+    os.makedirs(os.path.dirname(parent), 0o700, exist_ok=True)  # the state root stays
+    for directory in (parent, path):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # the parent went meanwhile: the caller tries again
+            return
+
+
 # A record's first line is the owning backend's name (all that `state` and `kill` read); the
 # lines after it are `key=value` facts about the create that made it (the intent record):
 #   phase         creating (written before the backend is called) | created (it returned)
@@ -254,7 +271,9 @@ class Owners:
         return Record.parse(id, path, data)
 
     def _write_aside(self, text: str) -> str:
-        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        """The record's text in a new file beside where it goes; FileNotFoundError when a
+        racing release removed the directories (the caller tries again)."""
+        _make_dirs(self.dir)
         tmp = os.path.join(self.dir, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
@@ -275,11 +294,11 @@ class Owners:
         cannot both win.
         """
         text = Record(id, "", runtime, facts).text()
-        for attempt in (1, 2):
+        for attempt in range(_CLAIM_ATTEMPTS):
             try:
                 tmp = self._write_aside(text)
             except FileNotFoundError:
-                if attempt == 2:
+                if attempt == _CLAIM_ATTEMPTS - 1:
                     raise
                 continue  # a concurrent release removed the empty directory: make it again
             try:

@@ -379,3 +379,27 @@ def test_concurrent_runs_keep_their_own_stdio_and_codes(runtime: Any, make_bundl
         t.join(120)
     assert results == {n: (n, f"{n}\n".encode()) for n in range(1, 9)}
     assert zombie_children(runtime._helper.pid) == []
+
+
+def test_concurrent_runs_race_the_bookkeeping_directories(runtime: Any, make_bundle: Any) -> None:
+    """Each run claims an ownership record and releases it, and the last release removes
+    the (then empty) record directories: 8 threads doing that at once must never trip
+    over a directory another one is creating or removing."""
+    bundle = str(make_bundle("true"))
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        for _ in range(15):
+            try:
+                runtime.run(new_id("race"), bundle)
+            except BaseException as exc:  # noqa: BLE001 - what the test looks at
+                failures.append(exc)
+                return
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert failures == []
+    assert runtime.list() == []
