@@ -24,13 +24,14 @@ from lxcri.errors import (
     LxcriError,
     ProxmoxError,
     ResourceExhausted,
+    StateCorrupt,
 )
 
 __all__ = [
     "__version__", "Runtime", "State", "LxcriError", "ContainerNotFound", "ContainerExists",
     "InvalidArgument", "InvalidBundle", "InvalidConfig", "ContainerStateError", "CgroupError",
     "BackendUnavailable", "ConfigFileError", "HelperError", "ProxmoxError", "HookFailed",
-    "ResourceExhausted",
+    "ResourceExhausted", "StateCorrupt",
 ]
 
 

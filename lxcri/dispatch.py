@@ -82,6 +82,29 @@ def read_annotations(config_path: str, needed: bool) -> Dict[str, str]:
     return {str(k): str(v) for k, v in annotations.items()}
 
 
+_CGROUPS_PATH_BYTES = b'"cgroupsPath"'
+
+
+def read_cgroups_path(config_path: str) -> Optional[str]:
+    """linux.cgroupsPath of the bundle's config.json, parsed only when the file mentions it;
+    None when absent, not a string, or the file cannot be read or parsed (the backend
+    reports that properly)."""
+    try:
+        with open(config_path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if _CGROUPS_PATH_BYTES not in data:
+        return None  # the common case: no json import
+    from lxcri import jsonlite
+
+    try:
+        value = jsonlite.loads(data).get("linux", {}).get("cgroupsPath")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 def choose(id: str, *, explicit: Optional[str], annotations: Mapping[str, str],
            config: Config) -> Choice:
     """The backend for a new container (the order is the module's docstring)."""
@@ -126,8 +149,103 @@ def _make_dirs(path: str) -> None:
             return
 
 
+# A record's first line is the owning backend's name (all that `state` and `kill` read); the
+# lines after it are `key=value` facts about the create that made it (the intent record):
+#   phase         creating (written before the backend is called) | created (it returned)
+#   pid, start    the creating process and its start time: alive or not tells a create in
+#                 progress from one that was killed half-way
+#   bundle        the bundle's directory
+#   cgroup_dirs   the container's cgroup directories, one per hierarchy, tab-separated, as the
+#                 backend's cgroupfs manager derives them (lxcri.host.cgroups.container_dirs);
+#                 under systemd, what libcrun's status names once the create succeeded;
+#                 none with --cgroup-manager disabled
+#   cgroup_old    those of them that existed before the create: what a failed create must
+#                 not remove
+#   state_new     1 when the backend's state directory did not exist before the create
+# Values are escaped (%, newline) so that one line is one fact.
+_RECORD_KEYS = ("phase", "pid", "start", "bundle", "cgroup_dirs", "cgroup_old", "state_new")
+
+
+def _escape(value: str) -> str:
+    return value.replace("%", "%25").replace("\n", "%0A").replace("\r", "%0D")
+
+
+def _unescape(value: str) -> str:
+    return value.replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
+
+
+class Record:
+    """One container's ownership record: its backend and what its create left in writing.
+    `problem` says why the file cannot be read as a record (then nothing else is known)."""
+
+    __slots__ = ("id", "path", "runtime", "facts", "problem")
+
+    def __init__(self, id: str, path: str, runtime: Optional[str],
+                 facts: Optional[Dict[str, str]] = None, problem: Optional[str] = None) -> None:
+        self.id = id
+        self.path = path
+        self.runtime = runtime
+        self.facts = dict(facts or {})
+        self.problem = problem
+
+    @property
+    def phase(self) -> str:
+        # A record from before intent records existed is a container created whole.
+        return self.facts.get("phase", "created")
+
+    @property
+    def creator(self) -> Tuple[int, Optional[str]]:
+        pid = self.facts.get("pid", "")
+        return (int(pid) if pid.isdigit() else 0), self.facts.get("start") or None
+
+    @property
+    def cgroup_dirs(self) -> List[str]:
+        return [d for d in self.facts.get("cgroup_dirs", "").split("\t") if d]
+
+    @property
+    def cgroup_old(self) -> List[str]:
+        return [d for d in self.facts.get("cgroup_old", "").split("\t") if d]
+
+    @property
+    def state_new(self) -> bool:
+        return self.facts.get("state_new") == "1"
+
+    @property
+    def bundle(self) -> str:
+        return self.facts.get("bundle", "")
+
+    def text(self) -> str:
+        lines = [self.runtime or ""]
+        lines += [f"{k}={_escape(self.facts[k])}" for k in _RECORD_KEYS if k in self.facts]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def parse(cls, id: str, path: str, data: bytes) -> "Record":
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return cls(id, path, None, problem="it is not UTF-8 text")
+        lines = text.split("\n")
+        name = lines[0].strip()
+        if name not in BACKENDS:
+            what = "it is empty" if not text.strip() else f"its first line {name[:40]!r} " \
+                "names no runtime"
+            return cls(id, path, None, problem=what)
+        facts: Dict[str, str] = {}
+        for line in lines[1:]:
+            if not line:
+                continue
+            key, eq, value = line.partition("=")
+            if not eq or key not in _RECORD_KEYS:
+                return cls(id, path, name, problem=f"it holds a line {line[:40]!r} lxcri did "
+                           "not write")
+            facts[key] = _unescape(value)
+        return cls(id, path, name, facts)
+
+
 class Owners:
-    """`<root>/.lxcri/owners/<id>` holds the name of the backend that created <id>."""
+    """`<root>/.lxcri/owners/<id>` holds the name of the backend that created <id>, and the
+    intent record of that create (Record)."""
 
     def __init__(self, root: str) -> None:
         self.dir = os.path.join(root, PRIVATE_DIR, "owners")
@@ -135,34 +253,54 @@ class Owners:
     def get(self, id: str) -> Optional[str]:
         try:
             with open(os.path.join(self.dir, id), "rb") as f:
-                name = f.read().decode("utf-8", "replace").strip()
-        except (FileNotFoundError, NotADirectoryError):
+                name = f.read().decode("utf-8", "replace").split("\n", 1)[0].strip()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
         return name if name in BACKENDS else None
 
-    def claim(self, id: str, runtime: str) -> bool:
-        """Record `runtime` as the owner of `id`; False if a record exists already.
+    def read(self, id: str) -> Optional[Record]:
+        """The whole record of `id`; None when there is none."""
+        path = os.path.join(self.dir, id)
+        try:
+            with open(path, "rb") as f:
+                data = f.read(1 << 16)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            return Record(id, path, None, problem=f"it cannot be read: {exc.strerror or exc}")
+        return Record.parse(id, path, data)
+
+    def _write_aside(self, text: str) -> str:
+        """The record's text in a new file beside where it goes; FileNotFoundError when a
+        racing release removed the directories (the caller tries again)."""
+        _make_dirs(self.dir)
+        tmp = os.path.join(self.dir, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, text.encode())
+        except OSError:  # a full disk: the half-made record must not stay behind
+            os.unlink(tmp)
+            raise
+        finally:
+            os.close(fd)
+        return tmp
+
+    def claim(self, id: str, runtime: str, facts: Optional[Dict[str, str]] = None) -> bool:
+        """Record `runtime` as the owner of `id`, with the intent `facts`; False if a record
+        exists already.
 
         The record appears whole or not at all (written aside, then linked into
         place; link fails if the name exists), so two concurrent creates of one id
         cannot both win.
         """
+        text = Record(id, "", runtime, facts).text()
         for attempt in range(_CLAIM_ATTEMPTS):
-            _make_dirs(self.dir)
-            tmp = os.path.join(self.dir, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                tmp = self._write_aside(text)
             except FileNotFoundError:
                 if attempt == _CLAIM_ATTEMPTS - 1:
                     raise
                 continue  # a concurrent release removed the empty directory: make it again
-            try:
-                os.write(fd, f"{runtime}\n".encode())
-            except OSError:  # a full disk: the half-made record must not stay behind
-                os.unlink(tmp)
-                raise
-            finally:
-                os.close(fd)
             try:
                 os.link(tmp, os.path.join(self.dir, id))
                 return True
@@ -172,6 +310,20 @@ class Owners:
                 os.unlink(tmp)
         return False
 
+    def update(self, id: str, **facts: str) -> None:
+        """Change facts of the record of `id` in place (atomically: written aside, renamed);
+        nothing when there is no readable record."""
+        record = self.read(id)
+        if record is None or record.problem is not None:
+            return
+        record.facts.update(facts)
+        tmp = self._write_aside(record.text())
+        try:
+            os.rename(tmp, os.path.join(self.dir, id))
+        except OSError:
+            os.unlink(tmp)
+            raise
+
     def release(self, id: str) -> None:
         """Forget `id`; the bookkeeping directories go too once empty, so a root whose
         containers are all gone is left as empty as crun leaves it."""
@@ -179,23 +331,42 @@ class Owners:
             os.unlink(os.path.join(self.dir, id))
         except FileNotFoundError:
             pass
+        self._sweep_aside()
         for directory in (self.dir, os.path.dirname(self.dir)):
             try:
                 os.rmdir(directory)
             except OSError:  # not empty (other records, a backend's state), or gone already
                 break
 
-    def all(self) -> Dict[str, str]:
+    def _sweep_aside(self) -> None:
+        """Remove records written aside by processes that died before linking them into
+        place (a create killed -9 at that instant): `.tmp-<pid>-<random>`."""
         try:
             names = os.listdir(self.dir)
-        except FileNotFoundError:
-            return {}
+        except OSError:
+            return
+        for name in names:
+            pid = name[len(".tmp-"):].split("-", 1)[0] if name.startswith(".tmp-") else ""
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                try:
+                    os.unlink(os.path.join(self.dir, name))
+                except FileNotFoundError:
+                    pass
+
+    def ids(self) -> List[str]:
+        """Every id with a record, readable or not."""
+        try:
+            names = os.listdir(self.dir)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(n for n in names if not n.startswith("."))
+
+    def all(self) -> Dict[str, str]:
         found = {}
-        for id in names:
-            if not id.startswith("."):
-                owner = self.get(id)
-                if owner is not None:
-                    found[id] = owner
+        for id in self.ids():
+            owner = self.get(id)
+            if owner is not None:
+                found[id] = owner
         return found
 
 

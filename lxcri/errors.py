@@ -70,6 +70,11 @@ class ContainerStateError(LxcriError):
     """The container is not in a state that allows the operation."""
 
 
+class StateCorrupt(LxcriError):
+    """A container's state files (the backend's or lxcri's own record) cannot be read;
+    `delete --force` still removes the container."""
+
+
 class CgroupError(LxcriError):
     """The host's cgroup setup keeps libcrun from working."""
 

@@ -51,8 +51,12 @@ def loads(data: Union[bytes, str]) -> Any:
             value, end = scan(text, start)
             if not text[end:].strip(_WHITESPACE):
                 return value
-        except (StopIteration, ValueError, RecursionError):
-            pass  # json.loads says what is wrong (or copes: a BOM, UTF-16)
+        except (StopIteration, ValueError, RecursionError, SystemError):
+            # json.loads says what is wrong (or copes: a BOM, UTF-16). SystemError: the
+            # scanner raises its JSONDecodeError from json.decoder only if that module is
+            # loaded already; before that, an error inside a string or an object comes out
+            # as "returned NULL without setting an exception".
+            pass
     import json
 
     return json.loads(data)

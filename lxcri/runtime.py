@@ -20,10 +20,12 @@ from lxcri.errors import (
     BackendUnavailable,
     ContainerExists,
     ContainerNotFound,
+    ContainerStateError,
     InvalidArgument,
     InvalidBundle,
     InvalidConfig,
     LxcriError,
+    StateCorrupt,
 )
 from lxcri.state import State
 
@@ -109,6 +111,7 @@ class Runtime:
                  log_level: Optional[str] = None, config: Optional[str] = None) -> None:
         """config: the lxcri.toml to use (default: $LXCRI_CONFIG, else /etc/lxcri/lxcri.toml)."""
         self.root = os.path.abspath(root)
+        _check_root(root, self.root)
         self._config_path = os.path.abspath(config) if config else None
         self._config: Any = None
         self._owners = dispatch.Owners(self.root)
@@ -172,6 +175,22 @@ class Runtime:
 
     def _on_owner(self, op: str, id: str, *args: Any, **kwargs: Any) -> Any:
         return self._call(self.owner(id), op, id, *args, **kwargs)
+
+    def _on_container(self, what: str, op: str, id: str, *args: Any, **kwargs: Any) -> Any:
+        """_on_owner for an operation on a live container (start, kill, exec, ...): an id
+        that only an unfinished create's record knows is not "missing" but half-made, and
+        the error says so (and what removes it)."""
+        try:
+            return self._on_owner(op, id, *args, **kwargs)
+        except ContainerNotFound:
+            record = self._unfinished(id)
+            if record is None:
+                raise
+            from lxcri import leftovers
+
+            raise ContainerStateError(
+                f"cannot {what} container `{id}`: {leftovers.describe(record)}; "
+                f"`lxcri delete --force {id}` removes it", container_id=id) from None
 
     def _exists(self, runtime: str, id: str) -> bool:
         try:
@@ -260,17 +279,94 @@ class Runtime:
         dispatch.warn(f"{problem}; no crun binary either: container `{id}` runs on runc")
         return RuntimeType.RUNC
 
-    def _claim(self, id: str, runtime: str) -> None:
+    def _claim(self, id: str, runtime: str, facts: Dict[str, str]) -> None:
         if runtime != RuntimeType.CRUN and os.path.isfile(os.path.join(self.root, id, "status")):
             raise dispatch.exists_error(id, RuntimeType.CRUN, self.root)  # crun's, unrecorded
-        if self._owners.claim(id, runtime):
+        if self._owners.claim(id, runtime, facts):
             return
-        owner = self._owners.get(id)
+        record = self._owners.read(id)
+        owner = record.runtime if record is not None else None
         if owner is not None and self._exists(owner, id):
             raise dispatch.exists_error(id, owner, self.root)
+        if record is not None and (record.problem is not None or record.phase == "creating"):
+            # What an interrupted create or a corrupt record left is not silently reused.
+            from lxcri import leftovers
+
+            why = record.problem and f"lxcri's record {record.path} is corrupt " \
+                f"({record.problem})" or leftovers.describe(record)
+            raise ContainerExists(f"container `{id}` already exists under {self.root}: {why}; "
+                                  f"`lxcri delete --force {id}` removes what it left",
+                                  errno=17, container_id=id)
         self._owners.release(id)  # a stale record: its container is gone
-        if not self._owners.claim(id, runtime):
+        if not self._owners.claim(id, runtime, facts):
             raise dispatch.exists_error(id, self._owners.get(id) or runtime, self.root)
+
+    def _intent(self, id: str, runtime: str, bundle: str, config_path: str) -> Dict[str, str]:
+        """The intent record of a create (lxcri.dispatch.Record), written before the backend
+        is called: who creates, from which bundle, into which cgroup. Refuses a
+        linux.cgroupsPath that leaves the cgroup hierarchy, before any backend runs."""
+        from lxcri.host import procfs
+
+        facts = {"phase": "creating", "pid": str(os.getpid()),
+                 "start": procfs.starttime(os.getpid()) or "", "bundle": bundle}
+        from lxcri import leftovers
+
+        if runtime not in leftovers.OCI_BACKENDS:
+            return facts
+        cgroups_path = dispatch.read_cgroups_path(config_path)
+        if cgroups_path is not None:
+            from lxcri.host import cgroups
+
+            problem = cgroups.cgroups_path_problem(cgroups_path)
+            if problem is not None:
+                raise InvalidBundle(f"{config_path}: linux.cgroupsPath {cgroups_path!r} is "
+                                    f"refused: {problem}; use a path below it, such as "
+                                    f"/lxcri/{id}", container_id=id)
+        directory = leftovers.state_dir(self.root, runtime, id)
+        facts["state_new"] = "1" if directory and not os.path.lexists(directory) else "0"
+        manager = self._backend_args
+        if manager["force_no_cgroup"] or manager["systemd_cgroup"]:
+            return facts  # none, or systemd's (known only once systemd made it)
+        from lxcri.host import cgroups, mountinfo, procfs
+
+        dirs = cgroups.container_dirs(runtime, id, cgroups_path,
+                                      mountinfo.parse(mountinfo.read()), procfs.cgroup())
+        facts["cgroup_dirs"] = "\t".join(dirs)
+        facts["cgroup_old"] = "\t".join(cgroups.existing(dirs))
+        return facts
+
+    def _cgroups_made(self, id: str, runtime: str) -> Dict[str, str]:
+        """Facts for the record once a create succeeded: under the systemd cgroup manager,
+        the cgroup systemd gave the container (known only now, from the backend's state
+        file), so that a corrupt state file later does not hide it."""
+        if not self._backend_args["systemd_cgroup"] or self._backend_args["force_no_cgroup"]:
+            return {}
+        from lxcri import leftovers
+
+        dirs = leftovers.cgroup_dirs_in_state(self.root, runtime, id)
+        return {"cgroup_dirs": "\t".join(dirs)} if dirs else {}
+
+    def _undo_create(self, id: str, runtime: str, exc: Optional[BaseException]) -> None:
+        """After a failed create or run: remove whatever the attempt made (the backend's
+        container if it got that far, cgroups libcrun left, its state directory) and the
+        record. A ContainerExists from the backend means the id was taken: nothing is ours."""
+        from lxcri import leftovers
+
+        if isinstance(exc, ContainerExists):
+            self._owners.release(id)
+            return
+        record = self._owners.read(id)
+        try:
+            if self._exists(runtime, id):
+                try:
+                    self._call(runtime, "delete", id, force=True)
+                except LxcriError:
+                    pass
+            if record is not None and runtime in leftovers.OCI_BACKENDS:
+                leftovers.remove(self.root, id, self._owners, record, runtimes=[runtime],
+                                 failed_create=True)
+        finally:
+            self._owners.release(id)
 
     def _start_process(self, op: str, id: str, options: CreateOptions,
                        stdio: Tuple[StdioArg, StdioArg, StdioArg], runtime: Optional[str]) -> Any:
@@ -298,15 +394,20 @@ class Runtime:
                 raise BackendUnavailable(
                     f"cannot {op} container `{id}` on the {serving} runtime (chosen by "
                     f"{choice.reason}): {why}", container_id=id)
-        self._claim(id, serving)
+        _check_root_writable(self.root)
+        self._claim(id, serving, self._intent(id, serving, path, config_path))
+        _test_stop_at("intent")
         done = False
+        failure: Optional[BaseException] = None
         try:
             result = self._call_with_stdio(serving, op, *stdio, id, resolved)
             done = True
             return result
-        except ContainerExists:
+        except ContainerExists as exc:
+            failure = exc
             raise  # nothing wrong with the bundle
         except BackendUnavailable as exc:
+            failure = exc
             raise BackendUnavailable(f"cannot {op} container `{id}` on the {serving} runtime "
                                      f"(chosen by {choice.reason}): {exc.message}",
                                      container_id=id) from None
@@ -330,12 +431,18 @@ class Runtime:
             raise
         finally:
             # A foreground run removes its container when it exits; a failed create
-            # leaves none behind (or something `delete` must still find).
+            # leaves nothing behind.
             if (op == "run" and done and not getattr(options, "detach", False)
                     and not getattr(options, "keep", False)):
                 self._owners.release(id)
-            elif not done and not self._exists(serving, id):
-                self._owners.release(id)
+            elif done:
+                _test_stop_at("created")
+                try:
+                    self._owners.update(id, phase="created", **self._cgroups_made(id, serving))
+                except OSError:
+                    pass  # a full disk: the record says creating, libcrun's status says more
+            else:
+                self._undo_create(id, serving, failure)
 
     def run(self, id: str, bundle: Optional[str] = None, options: Optional[RunOptions] = None, *,
             stdin: StdioArg = None, stdout: StdioArg = None, stderr: StdioArg = None,
@@ -404,21 +511,25 @@ class Runtime:
                                     pid_file=self._abs(opts.pid_file),
                                     console_socket=self._abs(opts.console_socket),
                                     listen_fds=_listen_fds())
-            return int(self._call_with_stdio(self.owner(id), "exec", stdin, stdout, stderr, id,
-                                             resolved))
+            try:
+                return int(self._call_with_stdio(self.owner(id), "exec", stdin, stdout, stderr,
+                                                 id, resolved))
+            except ContainerNotFound:
+                self._on_container("exec in", "state_json", id)  # says why, if it can
+                raise
         finally:
             if made is not None:
                 os.unlink(made)
 
     def pause(self, id: str) -> None:
-        self._on_owner("pause", id)
+        self._on_container("pause", "pause", id)
 
     def resume(self, id: str) -> None:
-        self._on_owner("resume", id)
+        self._on_container("resume", "resume", id)
 
     def ps(self, id: str) -> List[int]:
         """The pids of every process in the container."""
-        return [int(p) for p in self._on_owner("ps", id)]
+        return [int(p) for p in self._on_container("list the processes of", "ps", id)]
 
     def update(self, id: str, resources: Dict[str, Any]) -> None:
         """Change a running container's resources (an OCI LinuxResources object)."""
@@ -426,42 +537,104 @@ class Runtime:
 
         if not isinstance(resources, dict):
             raise InvalidArgument("resources must be a JSON object (OCI linux.resources)")
-        self._on_owner("update", id, json.dumps(resources))
+        self._on_container("update", "update", id, json.dumps(resources))
 
     def start(self, id: str) -> None:
-        self._on_owner("start", id)
+        self._on_container("start", "start", id)
 
     def state(self, id: str) -> State:
-        owner = self.owner(id)
-        return State.from_json(str(self._call(owner, "state_json", id)), owner)
+        return State.from_json(self.state_json(id), self.owner(id))
 
     def state_json(self, id: str) -> str:
-        """The OCI state document, as the owning backend prints it."""
-        return str(self._on_owner("state_json", id))
+        """The OCI state document, as the owning backend prints it; for a create that has
+        not finished (or was killed half-way), lxcri's own (lxcri.leftovers)."""
+        try:
+            return str(self._on_owner("state_json", id))
+        except ContainerNotFound:
+            record = self._unfinished(id)
+            if record is None:
+                raise
+        import json
+
+        from lxcri import leftovers
+
+        return json.dumps(leftovers.interrupted_state(record))
+
+    def _unfinished(self, id: str) -> Optional[Any]:
+        """The record of `id` when it is all that is left of it: a create that has not
+        finished; StateCorrupt when the record cannot be read; None otherwise."""
+        record = self._owners.read(id)
+        if record is None:
+            return None
+        if record.problem is not None:
+            from lxcri import leftovers
+
+            raise leftovers.corrupt_record(record)
+        return record if record.phase == "creating" else None
 
     def kill(self, id: str, signal: Union[str, int] = "TERM", *, all: bool = False) -> None:
-        self._on_owner("kill", id, parse_signal(signal), all=all)
+        self._on_container("send a signal to", "kill", id, parse_signal(signal), all=all)
 
     def delete(self, id: str, force: bool = False) -> None:
         """Delete a container. With force, a running one is killed first, and an id that
-        does not exist is not an error (as with crun and runc)."""
+        does not exist is not an error (as with crun and runc).
+
+        What a create killed half-way left is removed by either (lxcri.leftovers); while
+        its create still runs, only with force (which kills the creating process too). A
+        container whose state files are corrupt is removed only with force."""
+        from lxcri import leftovers
+
         try:
             self._on_owner("delete", id, force=force)
         except ContainerNotFound:
-            self._owners.release(id)
+            try:
+                record = self._unfinished(id)
+            except StateCorrupt:
+                if not force:
+                    raise
+                leftovers.remove(self.root, id, self._owners, self._owners.read(id))
+                return
+            if record is None:
+                self._owners.release(id)
+                if not force:
+                    raise
+                return
+            if not force and leftovers.creator_alive(record):
+                raise ContainerStateError(
+                    f"cannot delete container `{id}`: {leftovers.describe(record)}; wait for "
+                    f"it, or `lxcri delete --force {id}`", container_id=id) from None
+            leftovers.remove(self.root, id, self._owners, record)
+        except StateCorrupt:
             if not force:
                 raise
+            record = self._owners.read(id)
+            leftovers.remove(self.root, id, self._owners, record,
+                             runtimes=None if record is None or record.problem
+                             else [self.owner(id)])
         else:
             self._owners.release(id)
 
     def list(self) -> List[State]:
-        """Every container under the root, whichever backend runs it (State.runtime)."""
+        """Every container under the root, whichever backend runs it (State.runtime), and
+        what lxcri's records alone know: unfinished creates (`creating`, `broken`) and
+        unreadable records (`corrupt`)."""
         states: List[State] = []
         if dispatch.has_crun_containers(self.root):
             states += [State.from_dict(d, RuntimeType.CRUN)
                        for d in self._call(RuntimeType.CRUN, "list")]
         for name, _ in dispatch.state_roots(self.root):
             states += [State.from_dict(d, name) for d in self._call(name, "list")]
+        listed = {s.id for s in states}
+        for id in self._owners.ids():
+            if id in listed:
+                continue
+            record = self._owners.read(id)
+            if record is None or (record.problem is None and record.phase != "creating"):
+                continue  # gone meanwhile, or a stale record of a container deleted elsewhere
+            from lxcri import leftovers
+
+            states.append(State.from_dict(leftovers.listed_state(record),
+                                          record.runtime or "unknown"))
         return sorted(states, key=lambda s: s.id)
 
     def info(self) -> Dict[str, Any]:
@@ -500,6 +673,52 @@ class Runtime:
             libcrun=libcrun, libcrun_library=libraries.libcrun_libraries() if libcrun else None,
             runtimes=runtimes, env_runtime=os.environ.get(dispatch.ENV_RUNTIME),
             cgroups=cgroups.host_layout())
+
+
+def _check_root(given: str, root: str) -> None:
+    """Refuse a state root lxcri must never write into: / (directly or through symlinks)
+    or something that is not a directory."""
+    real = os.path.realpath(root)
+    if real == "/":
+        how = "" if root == "/" else " (it resolves to /)"
+        raise InvalidArgument(f"state root {given} is the host's / directory{how}: lxcri "
+                              "would write its containers' state there; pass --root a "
+                              "directory of its own, such as /run/lxcri")
+    if os.path.lexists(real) and not os.path.isdir(real):
+        raise InvalidArgument(f"state root {given} is not a directory: pass --root a "
+                              "directory (lxcri makes it when it is missing)")
+
+
+def _check_root_writable(root: str) -> None:
+    """Refuse, before anything is written, a state root that cannot be written: the root,
+    or the nearest directory above it that exists (lxcri would make the rest)."""
+    path = root
+    while not os.path.lexists(path) and path != os.path.dirname(path):
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        raise InvalidArgument(f"state root {root} cannot be made: {path} is not a directory; "
+                              "pass --root a directory")
+    if os.access(path, os.W_OK | os.X_OK):
+        return
+    readonly = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    why = "it is on a read-only file system" if readonly else "permission denied"
+    where = "" if path == root else f" ({path}, where it would be made)"
+    raise InvalidArgument(f"state root {root} is not writable{where}: {why}; pass --root a "
+                          "writable directory, such as /run/lxcri")
+
+
+# TEST-ONLY: $LXCRI_TEST_STOP_AT names a point of create/run where lxcri stops itself
+# with SIGSTOP, so that a test can SIGKILL it exactly there: "intent" (the record is
+# written, the backend not called yet), "created" (the backend returned, the record not
+# yet marked created). Unset in production: one environment lookup.
+_TEST_STOP_AT = "LXCRI_TEST_STOP_AT"
+
+
+def _test_stop_at(point: str) -> None:
+    if os.environ.get(_TEST_STOP_AT) == point:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def _listen_fds() -> int:

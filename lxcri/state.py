@@ -70,3 +70,29 @@ class State:
         if self.annotations:
             d["annotations"] = dict(self.annotations)
         return d
+
+
+def file_problem(path: str, required: tuple[str, ...]) -> Optional[str]:
+    """Why the JSON state file at `path` (a backend's status, state.json or config.json copy)
+    cannot be used: one phrase naming the file; None when it can, or when it is missing."""
+    from lxcri import jsonlite
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 22)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"its state file {path} cannot be read: {exc.strerror or exc}"
+    if not data.strip():
+        return f"its state file {path} is empty"
+    try:
+        doc = jsonlite.loads(data)
+    except (ValueError, RecursionError) as exc:
+        return f"its state file {path} is corrupt (not JSON: {str(exc)[:80]})"
+    if not isinstance(doc, dict):
+        return f"its state file {path} is corrupt (not a JSON object)"
+    missing = [key for key in required if key not in doc]
+    if missing:
+        return f"its state file {path} is corrupt (no {', '.join(repr(k) for k in missing)})"
+    return None

@@ -24,6 +24,7 @@ from lxcri.errors import (
     ContainerStateError,
     InvalidBundle,
     LxcriError,
+    StateCorrupt,
     not_found,
 )
 
@@ -134,6 +135,10 @@ class OciBinaryBackend:
         if errors or (capture and code != 0):
             message = errors[-1] if errors else (err.strip().splitlines() or
                                                  [f"{self.binary} exited {code}"])[-1]
+            problem = self._state_problem(id) if id is not None else None
+            if problem is not None:
+                raise StateCorrupt(f"{what}: {problem}; `lxcri delete --force {id}` kills its "
+                                   "processes and removes it", container_id=id)
             error = self._error(what, id, message)
             # The binary printed its error on the stderr it shares with the container.
             error.shown = bool(errors) and not capture and code != 0
@@ -200,6 +205,20 @@ class OciBinaryBackend:
                 "is not paused" in low or "is paused" in low:
             return ContainerStateError(text, **kw)
         return LxcriError(text, **kw)
+
+    def _state_file(self, id: str) -> Tuple[str, Tuple[str, ...]]:
+        """The binary's state file of `id`, and the keys it cannot do without."""
+        if self.name == "runc":
+            return (os.path.join(self.root, id, "state.json"),
+                    ("id", "init_process_pid", "cgroup_paths", "config"))
+        return (os.path.join(self.root, id, "status"),
+                ("pid", "cgroup-path", "rootfs", "bundle", "created"))
+
+    def _state_problem(self, id: str) -> Optional[str]:
+        """Why the binary's state file of `id` cannot be read, or None."""
+        from lxcri.state import file_problem
+
+        return file_problem(*self._state_file(id))
 
     def _require(self, id: str) -> None:
         if not os.path.isfile(os.path.join(self.root, id, "state.json")) and \
@@ -271,6 +290,13 @@ class OciBinaryBackend:
 
     def delete(self, id: str, *, force: bool = False) -> None:
         self._require(id)
+        # As libcrun, runc removes the state directory of a container whose state it
+        # cannot read and leaves its processes and cgroups: lxcri.leftovers does it then.
+        problem = self._state_problem(id)
+        if problem is not None:
+            raise StateCorrupt(f"cannot delete container `{id}`: {problem}; `lxcri delete "
+                               f"--force {id}` kills its processes and removes it",
+                               container_id=id)
         self._exec(f"cannot delete container `{id}`", id,
                    ["delete", *(["--force"] if force else []), id])
 
@@ -289,6 +315,18 @@ class OciBinaryBackend:
                 states.append(json.loads(self.state_json(str(entry["id"]))))
             except (ContainerNotFound, ValueError, KeyError):
                 continue  # deleted meanwhile
+            except LxcriError as exc:
+                states.append({"ociVersion": "", "id": str(entry.get("id")), "pid": 0,
+                               "status": "unknown", "bundle": "", "lxcri.problem": str(exc)})
+        # The binary's list skips a container whose state file it cannot read: say so.
+        seen = {s.get("id") for s in states}
+        for id in sorted(os.listdir(self.root)):
+            if id in seen or id.startswith(".") or not os.path.isdir(os.path.join(self.root, id)):
+                continue
+            problem = self._state_problem(id)
+            if problem is not None:
+                states.append({"ociVersion": "", "id": id, "pid": 0, "status": "corrupt",
+                               "bundle": "", "lxcri.problem": problem})
         return states
 
     def exec(self, id: str, options: ExecOptions) -> int:

@@ -56,8 +56,9 @@ def crun_ids(root: Path) -> List[str]:
 
 
 def owner_record(root: Path, id: str) -> str:
+    """The owning backend a record names (its first line; the intent facts follow)."""
     path = root / ".lxcri" / "owners" / id
-    return path.read_text().strip() if path.exists() else ""
+    return path.read_text().split("\n", 1)[0].strip() if path.exists() else ""
 
 
 def write_config(tmp_path: Path, text: str, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -30,3 +30,20 @@ def test_same_errors(doc: bytes) -> None:
     with pytest.raises(Exception) as theirs:
         json.loads(doc)
     assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value))
+
+
+def test_errors_before_json_is_imported() -> None:
+    """The scanner's errors need json.decoder loaded: in a process that has not imported
+    json yet, a document cut inside a string or an object still gives json's error."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from lxcri import jsonlite\n"
+            "assert 'json.decoder' not in sys.modules\n"
+            "for doc in ('{\"pid\": 1, \"x', '{\"a\": [1, {\"b', '\"abc'):\n"
+            "    try:\n        jsonlite.loads(doc)\n"
+            "    except ValueError as exc:\n        print(type(exc).__name__)\n")
+    source = str(__import__("pathlib").Path(__file__).parents[2])  # this tree's lxcri
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                         env={"PYTHONPATH": source})
+    assert out.stdout.split() == ["JSONDecodeError"] * 3, out.stderr

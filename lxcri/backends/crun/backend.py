@@ -27,6 +27,7 @@ from lxcri.errors import (
     ContainerStateError,
     InvalidConfig,
     LxcriError,
+    StateCorrupt,
     not_found,
 )
 
@@ -158,11 +159,32 @@ class CrunBackend:
 
     def _libcrun(self, what: str, id: Optional[str], fn: Callable[[Any], int]) -> int:
         """Call libcrun (fn gets the error struct), with the process state it changes
-        saved and restored, and its error raised as lxcri's."""
+        saved and restored, and its error raised as lxcri's: StateCorrupt when the
+        container's state files are the cause."""
         err = ffi.new("libcrun_error_t *")
         with _SavedProcessState(), LibcrunCall() as call:
             ret = fn(err)
-        return check(ret, err, what, id, call=call, root=self.root)
+        try:
+            return check(ret, err, what, id, call=call, root=self.root)
+        except LxcriError:
+            problem = self._state_problem(id) if id is not None else None
+            if problem is None:
+                raise
+            raise StateCorrupt(f"{what}: {problem}; `lxcri delete --force {id}` kills its "
+                               "processes and removes it", container_id=id) from None
+
+    # What libcrun's status reader requires (status.c); a file without one of them is
+    # one libcrun cannot use.
+    _STATUS_KEYS = ("pid", "cgroup-path", "rootfs", "bundle", "created")
+
+    def _state_problem(self, id: str) -> Optional[str]:
+        """Why the state files libcrun keeps for `id` cannot be read (its status, and the
+        copy of config.json that delete reads), or None. Only asked once libcrun failed."""
+        from lxcri.state import file_problem
+
+        directory = self._status_dir(id)
+        return (file_problem(os.path.join(directory, "status"), self._STATUS_KEYS)
+                or file_problem(os.path.join(directory, "config.json"), ()))
 
     def _load(self, config_path: str, bundle: str) -> Any:
         err = ffi.new("libcrun_error_t *")
@@ -293,12 +315,15 @@ class CrunBackend:
             raise
 
     def state_json(self, id: str) -> str:
+        return self._state_json(id, f"cannot read the state of container `{id}`")
+
+    def _state_json(self, id: str, what: str) -> str:
         self._require(id)
         keep: List[Any] = []
         ctx = self._context(id, keep)
         out = ffi.new("char **")
         try:
-            self._libcrun(f"cannot read the state of container `{id}`", id,
+            self._libcrun(what, id,
                        lambda err: lib.lxcri_container_state_json(ctx, id.encode(), out, err))
             return ffi.string(out[0]).decode() if out[0] != ffi.NULL else ""
         finally:
@@ -314,6 +339,10 @@ class CrunBackend:
 
     def delete(self, id: str, *, force: bool = False) -> None:
         self._require(id)
+        # libcrun's delete of a container whose status it cannot read removes the state
+        # directory, reports success and leaves the processes and cgroups: read the status
+        # first (StateCorrupt then, and lxcri.leftovers removes the container instead).
+        self._state_json(id, f"cannot delete container `{id}`")
         keep: List[Any] = []
         ctx = self._context(id, keep)
         try:
@@ -334,8 +363,14 @@ class CrunBackend:
         for id in self._ids():
             try:
                 states.append(jsonlite.loads(self.state_json(id)))
-            except (ContainerNotFound, ValueError):
-                continue  # deleted meanwhile, or a half-written status
+            except ContainerNotFound:
+                continue  # deleted meanwhile
+            except (StateCorrupt, ValueError) as exc:  # one unreadable container: the rest still
+                states.append({"ociVersion": "", "id": id, "pid": 0, "status": "corrupt",
+                               "bundle": "", "lxcri.problem": str(exc)})
+            except LxcriError as exc:
+                states.append({"ociVersion": "", "id": id, "pid": 0, "status": "unknown",
+                               "bundle": "", "lxcri.problem": str(exc)})
         return states
 
     def features(self) -> Dict[str, Any]:
