@@ -403,3 +403,36 @@ def test_concurrent_runs_race_the_bookkeeping_directories(runtime: Any, make_bun
         t.join(300)
     assert failures == []
     assert runtime.list() == []
+
+
+def test_python_free_operation_children_when_asked(state_root: Path, make_bundle: Any,
+                                                   tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """LXCRI_HELPER_FORK=c (opt-in, see lxcri/isolation.py): crun operations run on helper
+    threads, libcrun in children that run no Python; codes, stdio and clean-up hold."""
+    monkeypatch.setenv("LXCRI_HELPER_FORK", "c")
+    rt = lxcri.Runtime(root=str(state_root))
+    try:
+        results: dict[int, tuple[int, bytes]] = {}
+
+        def one(n: int) -> None:
+            out = tmp_path / f"c{n}"
+            with open(out, "wb") as f:
+                code = rt.run(new_id("cfork"), str(make_bundle("sh", "-c", f"echo {n}; exit {n}")),
+                              stdout=f)
+            results[n] = (code, out.read_bytes())
+
+        threads = [threading.Thread(target=one, args=(n,)) for n in range(1, 5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert results == {n: (n, f"{n}\n".encode()) for n in range(1, 5)}
+        cid = new_id("cfork")
+        rt.create(cid, str(make_bundle("sleep", "30")), stdout=subprocess.DEVNULL,
+                  stderr=subprocess.DEVNULL)
+        rt.start(cid)
+        rt.delete(cid, force=True)
+        assert rt.list() == []
+    finally:
+        rt.close()
