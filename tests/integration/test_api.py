@@ -361,22 +361,30 @@ def test_an_operation_process_that_dies_is_reported(runtime: Any, make_bundle: A
     assert runtime.run(new_id(), bundle) == 0  # still serving
 
 
-def test_concurrent_runs_keep_their_own_stdio_and_codes(runtime: Any, make_bundle: Any,
-                                                        tmp_path: Path) -> None:
+def concurrent_runs(rt: Any, make_bundle: Any, out_dir: Path, count: int,
+                    tag: str) -> dict[int, tuple[int, bytes]]:
+    """`count` threads each run `echo N; exit N` through rt, stdout to a file of its own:
+    {N: (exit code, stdout)}."""
     results: dict[int, tuple[int, bytes]] = {}
 
     def one(n: int) -> None:
-        out = tmp_path / f"out{n}"
+        out = out_dir / f"{tag}{n}"
         with open(out, "wb") as f:
-            code = runtime.run(new_id("par"), str(make_bundle("sh", "-c", f"echo {n}; exit {n}")),
-                               stdout=f)
+            code = rt.run(new_id(tag), str(make_bundle("sh", "-c", f"echo {n}; exit {n}")),
+                          stdout=f)
         results[n] = (code, out.read_bytes())
 
-    threads = [threading.Thread(target=one, args=(n,)) for n in range(1, 9)]
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(1, count + 1)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
+    return results
+
+
+def test_concurrent_runs_keep_their_own_stdio_and_codes(runtime: Any, make_bundle: Any,
+                                                        tmp_path: Path) -> None:
+    results = concurrent_runs(runtime, make_bundle, tmp_path, 8, "par")
     assert results == {n: (n, f"{n}\n".encode()) for n in range(1, 9)}
     assert zombie_children(runtime._helper.pid) == []
 
@@ -413,20 +421,7 @@ def test_python_free_operation_children_when_asked(state_root: Path, make_bundle
     monkeypatch.setenv("LXCRI_HELPER_FORK", "c")
     rt = lxcri.Runtime(root=str(state_root))
     try:
-        results: dict[int, tuple[int, bytes]] = {}
-
-        def one(n: int) -> None:
-            out = tmp_path / f"c{n}"
-            with open(out, "wb") as f:
-                code = rt.run(new_id("cfork"), str(make_bundle("sh", "-c", f"echo {n}; exit {n}")),
-                              stdout=f)
-            results[n] = (code, out.read_bytes())
-
-        threads = [threading.Thread(target=one, args=(n,)) for n in range(1, 5)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
+        results = concurrent_runs(rt, make_bundle, tmp_path, 4, "cfork")
         assert results == {n: (n, f"{n}\n".encode()) for n in range(1, 5)}
         cid = new_id("cfork")
         rt.create(cid, str(make_bundle("sleep", "30")), stdout=subprocess.DEVNULL,
