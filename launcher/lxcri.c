@@ -20,15 +20,24 @@
    interpreter pip chose, with site processing as usual.
 
    /proc/self/exe, not argv[0], locates the installation: a symlink to this file (e.g.
-   /usr/local/bin/lxcri -> /opt/lxcri/bin/lxcri) finds the venv it belongs to. */
+   /usr/local/bin/lxcri -> /opt/lxcri/bin/lxcri) finds the venv it belongs to.
+
+   Before the interpreter starts, create, run and exec also get the kernel ready for
+   the cgroup move that libcrun makes ~15 ms later (see warm_cgroup_moves). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 static int
 path_join (char *out, const char *dir, const char *rest)
@@ -108,12 +117,139 @@ has_pth_files (const char *launch)
   return found;
 }
 
+/* The command word of argv: the first argument that is not a global option or the
+   value of one (the global options of lxcri.cli.grammar that take a value). NULL when
+   there is none. A wrong guess costs only a wasted or a missed warm-up. */
+static const char *
+command_word (int argc, char **argv)
+{
+  static const char *const with_value[]
+      = { "--root", "--log", "--log-format", "--log-level", "--cgroup-manager", "--rootless" };
+  int i = 1;
+
+  while (i < argc)
+    {
+      const char *arg = argv[i];
+      size_t k;
+      int takes = 0;
+
+      if (arg[0] != '-')
+        return arg;
+      if (strcmp (arg, "--") == 0)
+        return i + 1 < argc ? argv[i + 1] : NULL;
+      for (k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
+        takes |= strcmp (arg, with_value[k]) == 0;
+      i += takes ? 2 : 1;
+    }
+  return NULL;
+}
+
+/* The cgroup.procs file of this process's cgroup on a cgroup v1 hierarchy, from
+   /proc/self/cgroup ("N:controllers:/path", N > 0); -1 when there is no v1 hierarchy
+   (a pure cgroup v2 host, where libcrun clones straight into the container's cgroup
+   and moves nothing) or its file cannot be opened for writing. */
+static int
+open_v1_procs (void)
+{
+  char line[PATH_MAX], path[PATH_MAX];
+  FILE *f = fopen ("/proc/self/cgroup", "re");
+  int fd = -1;
+
+  if (f == NULL)
+    return -1;
+  while (fd < 0 && fgets (line, sizeof line, f))
+    {
+      char *ctrl = strchr (line, ':'), *where, *nl;
+
+      if (ctrl == NULL || strncmp (line, "0:", 2) == 0)
+        continue;
+      ctrl++;
+      where = strchr (ctrl, ':');
+      if (where == NULL || where == ctrl)
+        continue;
+      *where++ = '\0';
+      if ((nl = strchr (where, '\n')) != NULL)
+        *nl = '\0';
+      if (strncmp (ctrl, "name=", 5) == 0)
+        ctrl += 5;
+      if (snprintf (path, sizeof path, "/sys/fs/cgroup/%s%s/cgroup.procs", ctrl,
+                    strcmp (where, "/") == 0 ? "" : where)
+          < (int) sizeof path)
+        fd = open (path, O_WRONLY | O_CLOEXEC);
+    }
+  fclose (f);
+  return fd;
+}
+
+/* How long, at most, the warm-up child keeps the kernel ready: a create or exec gets
+   to its cgroup move well within this, also on a loaded machine. */
+#define WARM_MS 150
+#define WARM_STEP_MS 4
+
+/* On a host with cgroup v1 hierarchies, libcrun moves the container's process into its
+   cgroups by writing cgroup.procs. The kernel's first such move after a quiet spell
+   waits for an RCU grace period (cgroup_threadgroup_rwsem, a percpu rwsem, has to
+   switch its readers to the slow path): measured here, 10-16 ms of a 25 ms create.
+   Moves that follow within a grace period do not wait. So for the commands that move a
+   process (create, run, exec), a child of this launcher moves itself into the cgroup
+   it is already in (no change), once at once, then every few ms: the wait overlaps
+   the interpreter's start instead of following it.
+
+   The child holds no fd of the caller (an engine reading the runtime's stderr would
+   wait for it), dies with the process it belongs to (PR_SET_PDEATHSIG: the launcher's
+   process, which becomes the interpreter; exec keeps it) or after WARM_MS, whichever
+   comes first. LXCRI_CGROUP_WARMUP=0 turns it off. Unprivileged callers, hosts without
+   v1 hierarchies and failures skip it silently: it only ever saves time.
+
+   Returns the child's pid (0: none), which the interpreter finds in LXCRI_WARMUP_PID
+   and ends right before it calls the backend (lxcri.host.warmup): a foreground run
+   waits for every child of the process, and the kernel stays ready for a grace period
+   after the child's last move. */
+static pid_t
+warm_cgroup_moves (int argc, char **argv)
+{
+  const char *word = command_word (argc, argv), *env = getenv ("LXCRI_CGROUP_WARMUP");
+  pid_t parent = getpid (), child;
+  struct timespec step = { 0, WARM_STEP_MS * 1000000L };
+  char pid[24];
+  int fd, len, i;
+
+  if (word == NULL || (strcmp (word, "create") != 0 && strcmp (word, "run") != 0
+                       && strcmp (word, "exec") != 0))
+    return 0;
+  if ((env != NULL && strcmp (env, "0") == 0) || geteuid () != 0)
+    return 0;
+  child = fork ();
+  if (child != 0)
+    return child > 0 ? child : 0; /* the parent goes on at once; a failed fork only costs the warm-up */
+
+  if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid () != parent)
+    _exit (0);
+#ifdef SYS_close_range
+  if (syscall (SYS_close_range, 0U, ~0U, 0U) != 0)
+#endif
+    for (i = 0; i < 1024; i++)
+      close (i);
+  fd = open_v1_procs ();
+  if (fd < 0)
+    _exit (0);
+  len = snprintf (pid, sizeof pid, "%d", (int) getpid ());
+  for (i = 0; i <= WARM_MS / WARM_STEP_MS && getppid () == parent; i++)
+    {
+      if (write (fd, pid, (size_t) len) != len)
+        break;
+      nanosleep (&step, NULL);
+    }
+  _exit (0);
+}
+
 int
 main (int argc, char **argv)
 {
   static char self[PATH_MAX], dir[PATH_MAX], cfg[PATH_MAX], python[PATH_MAX];
   static char launch[PATH_MAX], fallback[PATH_MAX], rel[PATH_MAX];
-  char version[16], **args;
+  char version[16], warm_pid[24], **args;
+  pid_t warm;
   ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
   char *slash;
   int system_site, i;
@@ -134,6 +270,7 @@ main (int argc, char **argv)
   args = calloc ((size_t) argc + 5, sizeof *args);
   if (args == NULL)
     return 127;
+  unsetenv ("LXCRI_WARMUP_PID"); /* only ever this launcher's own child */
 
   if (path_join (cfg, dir, "../pyvenv.cfg") == 0
       && read_pyvenv_cfg (cfg, version, sizeof version, &system_site) == 0 && !system_site
@@ -150,8 +287,20 @@ main (int argc, char **argv)
       args[4] = self;
       for (i = 1; i < argc; i++)
         args[4 + i] = argv[i];
+      warm = warm_cgroup_moves (argc, argv);
+      if (warm > 0)
+        {
+          snprintf (warm_pid, sizeof warm_pid, "%d", (int) warm);
+          setenv ("LXCRI_WARMUP_PID", warm_pid, 1);
+        }
       execv (python, args);
-      /* fall through: the slower way may still work */
+      /* fall through: the slower way may still work, without the warm-up */
+      if (warm > 0)
+        {
+          unsetenv ("LXCRI_WARMUP_PID");
+          kill (warm, SIGKILL);
+          waitpid (warm, NULL, 0);
+        }
     }
 
   if (path_join (fallback, dir, "lxcri-python") == 0)

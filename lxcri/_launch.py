@@ -3,12 +3,28 @@
 Isolated and without site processing, sys.path holds only the standard library:
 the site-packages holding this package (with its dependencies, a venv's) goes in
 front, and argv[0] becomes the launcher's path, as a console script would have it.
+
+The command's exit skips the interpreter's finalization (3-4 ms of a 15 ms `state`
+here): once stdout and stderr are flushed, nothing of a finished command is left in
+Python's hands (lxcri writes its log through raw fds and registers no atexit
+handler). Where a flush fails (a closed pipe), the ordinary exit reports it.
 """
+import os
 import sys
 
 sys.path.insert(0, __file__.rsplit("/", 2)[0])
 del sys.argv[0]
+if "LXCRI_WARMUP_PID" in os.environ:
+    from lxcri.host import warmup
+
+    warmup.take()
 
 from lxcri.__main__ import main  # noqa: E402
 
-sys.exit(main())
+code = main()
+try:
+    sys.stdout.flush()
+    sys.stderr.flush()
+except BaseException:
+    sys.exit(code)
+os._exit(code)

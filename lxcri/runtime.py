@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from lxcri import bundle as bundle_mod
-from lxcri import dispatch
+from lxcri import dispatch, signals
 from lxcri.backends import BACKENDS, RuntimeType
 from lxcri.errors import (
     BackendUnavailable,
@@ -27,6 +27,7 @@ from lxcri.errors import (
     LxcriError,
     StateCorrupt,
 )
+from lxcri.host import warmup
 from lxcri.state import State
 
 TYPE_CHECKING = False
@@ -41,45 +42,16 @@ if TYPE_CHECKING:  # typing is not imported at run time: the CLI pays for every 
 __all__ = ["Runtime", "State", "DEFAULT_ROOT", "parse_signal", "version_info"]
 
 DEFAULT_ROOT = "/run/lxcri"
-_LINUX_NSIG = 65  # signals 1..64 on the architectures Proxmox VE runs on (x86_64, arm64)
-
-
-# Linux's signal numbers, the same on x86_64 and arm64 (the generic table); glibc keeps
-# 32 and 33 for itself, so SIGRTMIN is 34. A table instead of the `signal` module, which
-# imports enum (~5 ms of a `kill` command).
-_SIGNALS = {
-    "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7,
-    "FPE": 8, "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14,
-    "TERM": 15, "STKFLT": 16, "CHLD": 17, "CLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20,
-    "TTIN": 21, "TTOU": 22, "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27,
-    "WINCH": 28, "IO": 29, "POLL": 29, "PWR": 30, "SYS": 31,
-}
-_SIGRTMIN, _SIGRTMAX = 34, 64
 
 
 def parse_signal(sig: Union[str, int]) -> int:
     """A signal number from a name ("TERM", "SIGTERM", "term"), a number or "RTMIN+N"."""
     text = str(sig).strip()
-    if text.isdigit() and 0 < int(text) < _LINUX_NSIG:
-        return int(text)
-    if not text.isdigit():
-        name = text.upper()
-        if name.startswith("SIG"):
-            name = name[3:]
-        if name in _SIGNALS:
-            return _SIGNALS[name]
-        for base, at in (("RTMIN", _SIGRTMIN), ("RTMAX", _SIGRTMAX)):
-            if name == base:
-                return at
-            if name.startswith(base) and name[len(base):len(base) + 1] in ("+", "-"):
-                try:
-                    num = at + int(name[len(base):])
-                except ValueError:
-                    break
-                if _SIGRTMIN <= num <= _SIGRTMAX:
-                    return num
-    raise InvalidArgument(
-        f"unknown signal {text!r}: use a name such as TERM, KILL, HUP or a number 1-{_LINUX_NSIG - 1}")
+    num = signals.number(text)
+    if num is None:
+        raise InvalidArgument(f"unknown signal {text!r}: use a name such as TERM, KILL, HUP or "
+                              f"a number 1-{signals.LINUX_NSIG - 1}")
+    return num
 
 
 DEVNULL = -3  # the value of subprocess.DEVNULL, accepted for stdin/stdout/stderr
@@ -162,6 +134,8 @@ class Runtime:
             request = {"runtime": runtime, "args": self._backend_args,
                        "options": self._options(runtime), "config": self._config_path}
             return helper.call(request, op, args, kwargs, stdio or (0, 1, 2))
+        if warmup.pending():
+            warmup.stop()  # the launcher's child, before the backend moves a process
         backend = self._backends.get(runtime)
         if backend is None:
             backend = dispatch.open_backend(runtime, self._backend_args, self._options(runtime),

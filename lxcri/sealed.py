@@ -169,6 +169,9 @@ def reexec_if_needed() -> None:
     """
     if is_sealed():
         return
+    from lxcri.host import warmup
+
+    warmup.stop()  # its pid is not passed on: the new interpreter could not end it
     fd = sealed_executable_fd()
     argv, env = sealed_python_argv(
         "from lxcri.__main__ import main;sys.exit(main(sys.argv[1:]))", sys.argv[1:])
