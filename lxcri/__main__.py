@@ -6,8 +6,11 @@ Order matters and is the reason this module exists:
    by a sealed copy, or, where that cannot be done, lxcri re-executes from a
    sealed copy of the interpreter, before anything heavy is imported, since
    everything imported before the re-exec is imported twice.
-2. lxcri.cli.fast parses the argv engines send, with no third-party import.
-3. Whatever it does not fully understand goes to the typer app (lxcri.cli.app),
+2. `state`, `kill` and `list` of plain crun containers are answered the quick way
+   (lxcri.cli.quick), without libcrun or the Runtime; whatever that way is not sure
+   of goes on.
+3. lxcri.cli.fast parses the argv engines send, with no third-party import.
+4. Whatever it does not fully understand goes to the typer app (lxcri.cli.app),
    which owns help and error messages.
 """
 from __future__ import annotations
@@ -79,6 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one lxcri command line and return its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
+        # state, kill and list of a plain crun container: without libcrun or the Runtime.
+        from lxcri.cli import quick
+
+        code = quick.run(args)
+        if code is not None:
+            return code
+
         from lxcri import commands
         from lxcri.cli import fast
 

@@ -487,11 +487,11 @@ def format_table(states: Sequence[State]) -> str:
 def format_json_list(states: Sequence[State]) -> str:
     """`list --format json`: the array of {id, pid, status, bundle, created, owner} crun
     prints, and the runtime (backend) of each."""
-    import json
+    from lxcri import jsonlite
 
     entries = [{"id": s.id, "pid": _shown_pid(s), "status": s.status, "bundle": s.bundle,
                 "created": s.created, "owner": s.owner, "runtime": s.runtime} for s in states]
-    return json.dumps(entries, indent=4) + "\n"
+    return jsonlite.dumps(entries) + "\n"
 
 
 # --- the one place failures become messages and exit codes ---------------------

@@ -60,3 +60,56 @@ def loads(data: Union[bytes, str]) -> Any:
     import json
 
     return json.loads(data)
+
+
+def dumps(value: Any, *, indent: int = 4, ensure_ascii: bool = True) -> str:
+    """json.dumps(value, indent=indent, ensure_ascii=ensure_ascii) for documents of dicts
+    with str keys, lists, str, int, bool and None (what lxcri prints); anything else
+    (floats, other types) goes to json.dumps."""
+    try:
+        from _json import encode_basestring, encode_basestring_ascii
+    except ImportError:
+        encode_basestring = encode_basestring_ascii = None  # type: ignore[assignment]
+    quote = encode_basestring_ascii if ensure_ascii else encode_basestring
+    if quote is None:
+        import json
+
+        return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)
+
+    def dump(v: Any, depth: int) -> str:
+        if v is None:
+            return "null"
+        if v is True:
+            return "true"
+        if v is False:
+            return "false"
+        if type(v) is int:
+            return int.__repr__(v)
+        if isinstance(v, str):
+            return quote(v)
+        inner = "\n" + " " * (indent * (depth + 1))
+        if isinstance(v, dict):
+            if not v:
+                return "{}"
+            if not all(isinstance(k, str) for k in v):
+                raise _Unplain
+            return ("{" + ",".join(f"{inner}{quote(k)}: {dump(x, depth + 1)}"
+                                   for k, x in v.items())
+                    + "\n" + " " * (indent * depth) + "}")
+        if isinstance(v, list):
+            if not v:
+                return "[]"
+            return ("[" + ",".join(inner + dump(x, depth + 1) for x in v)
+                    + "\n" + " " * (indent * depth) + "]")
+        raise _Unplain
+
+    try:
+        return dump(value, 0)
+    except (_Unplain, RecursionError):
+        import json
+
+        return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)
+
+
+class _Unplain(Exception):
+    """A value dumps leaves to json.dumps."""

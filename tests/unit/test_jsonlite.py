@@ -47,3 +47,39 @@ def test_errors_before_json_is_imported() -> None:
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
                          env={"PYTHONPATH": source})
     assert out.stdout.split() == ["JSONDecodeError"] * 3, out.stderr
+
+
+def _random_document(rng: "random.Random", depth: int = 0) -> object:
+    kinds = ["str", "int", "none", "bool"] + (["dict", "list"] if depth < 4 else [])
+    kind = rng.choice(kinds)
+    if kind == "str":
+        return "".join(rng.choice('ab "\\/\n\t\x01é✓\U0001f600') for _ in range(rng.randrange(6)))
+    if kind == "int":
+        return rng.randrange(-10**20, 10**20)
+    if kind == "none":
+        return None
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "dict":
+        return {str(_random_document(rng, 99)): _random_document(rng, depth + 1)
+                for _ in range(rng.randrange(4))}
+    return [_random_document(rng, depth + 1) for _ in range(rng.randrange(4))]
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_dumps_writes_what_json_dumps_writes(ensure_ascii: bool) -> None:
+    import json
+    import random
+
+    rng = random.Random(11)
+    for _ in range(2000):
+        doc = _random_document(rng)
+        assert jsonlite.dumps(doc, ensure_ascii=ensure_ascii) == json.dumps(
+            doc, indent=4, ensure_ascii=ensure_ascii), doc
+
+
+def test_dumps_leaves_other_values_to_json() -> None:
+    import json
+
+    for doc in ({"a": 1.5}, [float("nan")], {1: "int key"}, {"t": (1, 2)}):
+        assert jsonlite.dumps(doc) == json.dumps(doc, indent=4)

@@ -1,0 +1,123 @@
+"""The answers to `state`, `kill` and `list` that need neither libcrun nor the Runtime.
+
+An engine runs these over and over, and most of a 15 ms `lxcri state` was loading what
+the Runtime needs for every other command: libcrun and its libraries, the backend
+registry, dispatch, the bundle checks. For the plain case (a crun container that its
+create finished, under a usable root) lxcri.backends.crun.status reads libcrun's own
+files the way libcrun does. Each function here returns None wherever the answer is not
+that plain case (another backend's container, a create not finished, a corrupt or
+missing file, an id or root lxcri would refuse): the CLI then runs the command the
+full way (lxcri.commands), which gives the same answer in the plain case and says what
+is wrong otherwise. Nothing is changed before the function is sure, so the full way
+after a None never does anything twice.
+"""
+from __future__ import annotations
+
+import os
+
+from lxcri.backends import BACKENDS, PRIVATE_DIR, RuntimeType
+from lxcri.backends.crun import status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
+
+    from lxcri.state import State
+
+_OTHER_BACKENDS = tuple(name for name in BACKENDS if name != RuntimeType.CRUN)
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+
+
+def usable_root(root: str) -> Optional[str]:
+    """The absolute root, when lxcri.runtime would take it as it is (it refuses / and
+    what is not a directory); None otherwise."""
+    path = os.path.abspath(root)
+    if os.path.realpath(path) == "/" or not os.path.isdir(path):
+        return None
+    return path
+
+
+def plain_id(id: str) -> bool:
+    """An id that lxcri.bundle.validate_id takes: a subset of those it takes."""
+    return (0 < len(id) <= 256 and not id.startswith(".") and ".." not in id
+            and all(ch in _ID_CHARS for ch in id))
+
+
+def _record(root: str, id: str) -> Optional[bytes]:
+    try:
+        with open(os.path.join(root, PRIVATE_DIR, "owners", id), "rb") as f:
+            return f.read(1 << 16)
+    except FileNotFoundError:
+        return b""
+    except OSError:
+        return None
+
+
+def owned_by_crun(root: str, id: str) -> bool:
+    """Whether the Runtime would hand `id` to the crun backend: its record names crun,
+    or names no backend (lxcri.dispatch.Owners.get)."""
+    data = _record(root, id)
+    if data is None:
+        return False
+    first = data.split(b"\n", 1)[0].strip()
+    return first.decode("ascii", "replace") not in _OTHER_BACKENDS
+
+
+def state_text(root: str, id: str) -> Optional[str]:
+    """What `lxcri state ID` prints."""
+    path = usable_root(root)
+    if path is None or not plain_id(id) or not owned_by_crun(path, id):
+        return None
+    doc = status.state_doc(path, id)
+    return None if doc is None else status.state_text(doc)
+
+
+def kill(root: str, id: str, signal: str) -> bool:
+    """`lxcri kill ID SIGNAL`, done (True) or left to the full way (False, nothing sent)."""
+    from lxcri import signals
+
+    number = signals.number(signal.strip())
+    path = usable_root(root)
+    if number is None or path is None or not plain_id(id) or not owned_by_crun(path, id):
+        return False
+    return status.kill(path, id, number)
+
+
+def states(root: str) -> Optional[List[State]]:
+    """What `lxcri list` lists, sorted by id: only when every container under root is a
+    crun container with a finished create, else None."""
+    from lxcri.state import State
+
+    path = usable_root(root)
+    if path is None:
+        return None
+    ids = status.container_ids(path)
+    if ids is None:
+        return None
+    private = os.path.join(path, PRIVATE_DIR)
+    for name in _OTHER_BACKENDS:  # another backend's containers: the Runtime lists them
+        try:
+            if any(not n.startswith(".") for n in os.listdir(os.path.join(private, name))):
+                return None
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None
+    try:
+        recorded = [n for n in os.listdir(os.path.join(private, "owners"))
+                    if not n.startswith(".")]
+    except FileNotFoundError:
+        recorded = []
+    except OSError:
+        return None
+    if not set(recorded) <= set(ids):  # a record alone: an unfinished or broken create
+        return None
+    found = []
+    for id in ids:
+        if not plain_id(id) or not owned_by_crun(path, id):
+            return None
+        doc = status.state_doc(path, id)
+        if doc is None:
+            return None
+        found.append(State.from_dict(doc, RuntimeType.CRUN))
+    return sorted(found, key=lambda s: s.id)

@@ -1,0 +1,198 @@
+"""The quick way of `state`, `kill` and `list` (lxcri.cli.quick, lxcri.quick,
+lxcri.backends.crun.status) against the full way through libcrun, on real containers.
+
+Each case checks that the quick way answered (lxcri.cli.quick.answer is not None: the
+same function the command calls first) and that it printed, byte for byte, what libcrun
+prints for the same container (the library's Runtime, which always asks libcrun), and
+that the command prints it too. The cases it must leave to the full way (answer None)
+are checked as well: there the command's output is the full way's by construction.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+from support import Cli, new_id
+
+from lxcri.cli import quick
+
+pytestmark = pytest.mark.core
+
+
+def answer(cli: Cli, *args: str) -> Optional[str]:
+    return quick.answer(["--root", str(cli.root), *args])
+
+
+def full_state(runtime: Any, id: str) -> str:
+    text = str(runtime.state_json(id))
+    return text if text.endswith("\n") else text + "\n"
+
+
+def annotated(spec: Dict[str, Any]) -> None:
+    spec["annotations"] = {"org.example/name": "web", "lxcri.test": "1", "ünïcode": "välue ✓"}
+
+
+def wait_status(cli: Cli, id: str, want: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if json.loads(cli("state", id).stdout)["status"] == want:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{id} never became {want}")
+
+
+@pytest.fixture
+def containers(cli: Cli, make_bundle: Any) -> Dict[str, str]:
+    """One container of each status: created, running, paused, stopped (and annotated)."""
+    ids = {s: new_id(f"quick{s}") for s in ("created", "running", "paused", "stopped")}
+    sleeper = make_bundle("sleep", "100", edit=annotated)
+    for id in ids.values():
+        assert cli("create", "--bundle", str(sleeper if id != ids["stopped"] else
+                                             make_bundle("true")), id).returncode == 0
+    for status in ("running", "paused", "stopped"):
+        assert cli("start", ids[status]).returncode == 0
+    assert cli("pause", ids["paused"]).returncode == 0
+    wait_status(cli, ids["stopped"], "stopped")
+    return ids
+
+
+def test_state_answers_quickly_and_as_libcrun_does(cli: Cli, runtime: Any,
+                                                   containers: Dict[str, str]) -> None:
+    for status, id in containers.items():
+        text = answer(cli, "state", id)
+        assert text is not None, status
+        assert text == full_state(runtime, id), status
+        assert json.loads(text)["status"] == status
+        done = cli("state", id)
+        assert (done.returncode, done.stdout, done.stderr) == (0, text, ""), status
+    doc = json.loads(answer(cli, "state", containers["running"]) or "")
+    assert doc["annotations"]["ünïcode"] == "välue ✓" and doc["pid"] > 0
+    assert json.loads(answer(cli, "state", containers["stopped"]) or "")["pid"] == 0
+    # Every global option an engine passes, in both spellings.
+    for globals_ in (["--log", "/dev/null", "--log-format", "json"], ["--systemd-cgroup"],
+                     ["--cgroup-manager=cgroupfs", "--log-level", "error"]):
+        assert quick.answer(["--root", str(cli.root), *globals_, "state",
+                             containers["created"]]) == full_state(runtime, containers["created"])
+
+
+def test_list_answers_quickly_and_as_the_full_way_does(cli: Cli, runtime: Any,
+                                                      containers: Dict[str, str]) -> None:
+    from lxcri import commands
+
+    states = runtime.list()
+    assert sorted(s.id for s in states) == sorted(containers.values())
+    expected = {(): commands.format_table(states), ("-f", "json"): commands.format_json_list(states),
+                ("--format=table",): commands.format_table(states),
+                ("-q",): "".join(f"{s.id}\n" for s in states)}
+    for args, text in expected.items():
+        assert answer(cli, "list", *args) == text, args
+        assert cli("list", *args).stdout == text, args
+    assert json.loads(expected[("-f", "json")]) == json.loads(
+        json.dumps([{"id": s.id, "pid": s.pid if s.status != "stopped" else 0, "status": s.status,
+                     "bundle": s.bundle, "created": s.created, "owner": s.owner,
+                     "runtime": "crun"} for s in states]))
+
+
+def test_kill_is_sent_quickly_and_leaves_errors_to_the_full_way(
+        cli: Cli, containers: Dict[str, str]) -> None:
+    running = containers["running"]
+    pid = json.loads(cli("state", running).stdout)["pid"]
+    assert answer(cli, "kill", running, "KILL") == ""  # sent
+    wait_status(cli, running, "stopped")
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    # The process is gone now: the quick way sends nothing and says nothing; the full
+    # way (libcrun) reports it.
+    assert answer(cli, "kill", running, "KILL") is None
+    done = cli("kill", running, "KILL")
+    assert done.returncode != 0 and done.stderr.count("\n") == 1, done.stderr
+    assert answer(cli, "kill", containers["created"], "NOSUCHSIGNAL") is None
+    assert answer(cli, "kill", containers["created"], "-9") is None
+    # A created container takes a signal (its init waits for start): sent quickly. TERM,
+    # the default, is one the init of a pid namespace does not die of; KILL it is.
+    assert answer(cli, "kill", containers["created"]) == ""
+    assert json.loads(cli("state", containers["created"]).stdout)["status"] == "created"
+    assert answer(cli, "kill", containers["created"], "SIGKILL") == ""
+    wait_status(cli, containers["created"], "stopped")
+
+
+def test_what_the_quick_way_leaves_to_the_full_way(cli: Cli, make_bundle: Any,
+                                                   containers: Dict[str, str],
+                                                   tmp_path: Path) -> None:
+    created = containers["created"]
+    for args in (["state"], ["state", created, "extra"], ["state", "--", created],
+                 ["state", "nosuch"], ["state", ".hidden"], ["state", "a b"], ["state", "a/../b"],
+                 ["kill", "--all", created, "TERM"], ["kill", "-a", created],
+                 ["list", "--format", "yaml"], ["list", "-x"], ["ps", created],
+                 ["--debug", "state", created], ["--root"], ["--bogus", "state", created],
+                 ["--log-level", "debug", "state", created]):
+        assert answer(cli, *args) is None, args
+    assert quick.answer(["--root", "/", "state", created]) is None
+    (tmp_path / "file").write_text("")
+    assert quick.answer(["--root", str(tmp_path / "file"), "list"]) is None
+
+    # A container of another backend under the root: list and its state go the full way.
+    other = new_id("quickrunc")
+    assert cli("create", "--bundle", str(make_bundle("sleep", "100")), other,
+               runtime="runc").returncode == 0
+    try:
+        assert answer(cli, "state", other) is None and answer(cli, "list") is None
+        assert json.loads(cli("state", other).stdout)["status"] == "created"
+        assert other in cli("list", "-q").stdout.split()
+    finally:
+        assert cli("delete", "--force", other).returncode == 0
+
+    # A corrupt status file: the full way names it.
+    status = cli.root / created / "status"
+    good = status.read_bytes()
+    try:
+        status.write_bytes(good[: len(good) // 2])
+        assert answer(cli, "state", created) is None and answer(cli, "list") is None
+        assert answer(cli, "kill", created, "KILL") is None
+        done = cli("state", created)
+        assert done.returncode != 0 and str(status) in done.stderr, done.stderr
+    finally:
+        status.write_bytes(good)
+    assert answer(cli, "state", created) is not None
+
+
+def test_an_unfinished_create_goes_the_full_way(cli: Cli, make_bundle: Any) -> None:
+    """A create stopped after its intent record (LXCRI_TEST_STOP_AT=intent) is `creating`:
+    only lxcri's record knows it, and the full way reports it."""
+    id = new_id("quickintent")
+    proc = subprocess.Popen(cli.argv("create", "--bundle", str(make_bundle("true")), id),
+                            env={**os.environ, "LXCRI_TEST_STOP_AT": "intent"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not (cli.root / ".lxcri" / "owners" / id).exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert answer(cli, "state", id) is None and answer(cli, "list") is None
+        assert json.loads(cli("state", id).stdout)["status"] == "creating"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert cli("delete", "--force", id).returncode == 0
+
+
+def test_a_closed_stdout_ends_list_quietly(cli: Cli, containers: Dict[str, str]) -> None:
+    done = subprocess.run(f"{' '.join(cli.argv('list'))} | head -c 1 >/dev/null",
+                          shell=True, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_quick_list_of_an_empty_and_a_missing_root(cli: Cli, tmp_path: Path) -> None:
+    from lxcri import commands
+
+    empty: List[Any] = []
+    assert answer(cli, "list") == commands.format_table(empty)
+    assert cli("list").stdout == commands.format_table(empty)
+    missing = tmp_path / "missing"
+    assert quick.answer(["--root", str(missing), "list"]) is None
