@@ -9,23 +9,28 @@ only when a container operation needs it, and loading it never re-executes the
 interpreter (see lxcri.sealed).
 """
 from lxcri._version import __version__
-from lxcri.errors import (
-    BackendUnavailable,
-    CgroupError,
-    ConfigFileError,
-    ContainerExists,
-    ContainerNotFound,
-    ContainerStateError,
-    HelperError,
-    HookFailed,
-    InvalidArgument,
-    InvalidBundle,
-    InvalidConfig,
-    LxcriError,
-    ProxmoxError,
-    ResourceExhausted,
-    StateCorrupt,
-)
+
+# The error classes come from lxcri.errors on first use (the quick way of `lxcri state`
+# needs none of them); type checkers see them as imported here.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lxcri.errors import (
+        BackendUnavailable,
+        CgroupError,
+        ConfigFileError,
+        ContainerExists,
+        ContainerNotFound,
+        ContainerStateError,
+        HelperError,
+        HookFailed,
+        InvalidArgument,
+        InvalidBundle,
+        InvalidConfig,
+        LxcriError,
+        ProxmoxError,
+        ResourceExhausted,
+        StateCorrupt,
+    )
 
 __all__ = [
     "__version__", "Runtime", "State", "LxcriError", "ContainerNotFound", "ContainerExists",
@@ -36,9 +41,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # Runtime and State live in lxcri.runtime; import it on first use only.
+    # Runtime and State live in lxcri.runtime, the errors in lxcri.errors; each is
+    # imported on first use only.
     if name in ("Runtime", "State"):
         from lxcri import runtime
 
         return getattr(runtime, name)
+    if name in __all__:
+        from lxcri import errors
+
+        return getattr(errors, name)
     raise AttributeError(f"module 'lxcri' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The answers to `state`, `kill` and `list` that need neither libcrun nor the Runtime.
+"""The answers to `state`, `kill`, `start` and `list` that need neither libcrun nor the Runtime.
 
 An engine runs these over and over, and most of a 15 ms `lxcri state` was loading what
 the Runtime needs for every other command: libcrun and its libraries, the backend
@@ -13,7 +13,7 @@ after a None never does anything twice.
 """
 from __future__ import annotations
 
-import os
+import posix
 
 from lxcri.backends import BACKENDS, PRIVATE_DIR, RuntimeType
 from lxcri.backends.crun import status
@@ -29,10 +29,18 @@ _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 
 
 def usable_root(root: str) -> Optional[str]:
-    """The absolute root, when lxcri.runtime would take it as it is (it refuses / and
-    what is not a directory); None otherwise."""
-    path = os.path.abspath(root)
-    if os.path.realpath(path) == "/" or not os.path.isdir(path):
+    """The root, when it is absolute and normalized (what engines pass; anything else is
+    left to the Runtime's os.path.abspath) and lxcri.runtime would take it as it is: a
+    directory that is not / (directly or through symlinks); None otherwise."""
+    path = root.rstrip("/")
+    if (not root.startswith("/") or not path or "//" in path or "/./" in path + "/"
+            or "/../" in path + "/"):
+        return None
+    try:
+        st, top = posix.stat(path), posix.stat("/")
+    except OSError:
+        return None
+    if st.st_mode & 0o170000 != 0o040000 or (st.st_dev, st.st_ino) == (top.st_dev, top.st_ino):
         return None
     return path
 
@@ -45,7 +53,7 @@ def plain_id(id: str) -> bool:
 
 def _record(root: str, id: str) -> Optional[bytes]:
     try:
-        with open(os.path.join(root, PRIVATE_DIR, "owners", id), "rb") as f:
+        with open(f"{root}/{PRIVATE_DIR}/owners/{id}", "rb") as f:
             return f.read(1 << 16)
     except FileNotFoundError:
         return b""
@@ -83,6 +91,14 @@ def kill(root: str, id: str, signal: str) -> bool:
     return status.kill(path, id, number)
 
 
+def start(root: str, id: str) -> bool:
+    """`lxcri start ID`, done (True) or left to the full way (False, nothing done)."""
+    path = usable_root(root)
+    if path is None or not plain_id(id) or not owned_by_crun(path, id):
+        return False
+    return status.start(path, id)
+
+
 def states(root: str) -> Optional[List[State]]:
     """What `lxcri list` lists, sorted by id: only when every container under root is a
     crun container with a finished create, else None."""
@@ -94,17 +110,17 @@ def states(root: str) -> Optional[List[State]]:
     ids = status.container_ids(path)
     if ids is None:
         return None
-    private = os.path.join(path, PRIVATE_DIR)
+    private = f"{path}/{PRIVATE_DIR}"
     for name in _OTHER_BACKENDS:  # another backend's containers: the Runtime lists them
         try:
-            if any(not n.startswith(".") for n in os.listdir(os.path.join(private, name))):
+            if any(not n.startswith(".") for n in posix.listdir(f"{private}/{name}")):
                 return None
         except FileNotFoundError:
             continue
         except OSError:
             return None
     try:
-        recorded = [n for n in os.listdir(os.path.join(private, "owners"))
+        recorded = [n for n in posix.listdir(f"{private}/owners")
                     if not n.startswith(".")]
     except FileNotFoundError:
         recorded = []

@@ -19,7 +19,6 @@ entries whose name starts with a dot, and container ids may not start with one.
 """
 from __future__ import annotations
 
-import os
 import sys
 
 TYPE_CHECKING = False
@@ -113,4 +112,6 @@ PRIVATE_DIR = ".lxcri"
 
 def backend_root(root: str, name: str) -> str:
     """Where backend `name` keeps its state under lxcri's state root `root`."""
+    import os  # here, not at the top: lxcri.quick reads this registry without os
+
     return os.path.join(root, PRIVATE_DIR, name)

@@ -196,3 +196,59 @@ def test_quick_list_of_an_empty_and_a_missing_root(cli: Cli, tmp_path: Path) -> 
     assert cli("list").stdout == commands.format_table(empty)
     missing = tmp_path / "missing"
     assert quick.answer(["--root", str(missing), "list"]) is None
+
+
+def test_start_is_done_quickly_and_leaves_the_rest_to_the_full_way(
+        cli: Cli, make_bundle: Any, tmp_path: Path) -> None:
+    id = new_id("quickstart")
+    assert cli("create", "--bundle", str(make_bundle("sleep", "100")), id).returncode == 0
+    assert answer(cli, "start", id) == ""
+    wait_status(cli, id, "running")
+    assert not (cli.root / id / "exec.fifo").exists()
+    assert answer(cli, "start", id) is None  # running: the full way says so
+    done = cli("start", id)
+    assert done.returncode != 0 and "only a created container can be started" in done.stderr
+
+    # poststart hooks, and a NOTIFY_SOCKET to wait on, are libcrun's to handle.
+    mark = tmp_path / "poststart"
+
+    def hooked(spec: Dict[str, Any]) -> None:
+        spec["hooks"] = {"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", f": > {mark}"]}]}
+
+    other = new_id("quickhook")
+    assert cli("create", "--bundle", str(make_bundle("sleep", "100", edit=hooked)),
+               other).returncode == 0
+    assert answer(cli, "start", other) is None
+    os.environ["NOTIFY_SOCKET"] = str(tmp_path / "notify")
+    try:
+        assert answer(cli, "start", id) is None
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    assert cli("start", other).returncode == 0 and mark.exists()
+    wait_status(cli, other, "running")
+
+
+def test_the_quick_way_loads_neither_libcrun_nor_os(cli: Cli,
+                                                    containers: Dict[str, str]) -> None:
+    """What makes it quick, kept: a quick command, run as the launcher runs it (-I -S),
+    imports no os (1.1 ms here), no lxcri.errors, no json, no libcrun (lxcri._crun) and no
+    Runtime; the full way, for comparison, imports them all."""
+    import sys
+
+    heavy = ("os", "json", "lxcri.errors", "lxcri._crun", "lxcri.runtime", "lxcri.dispatch")
+    code = ("import sys\n"
+            "sys.path.insert(0, sys.argv[1])\n"
+            "from lxcri.__main__ import main\n"
+            "code = main(sys.argv[2:])\n"
+            f"print(code, ' '.join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)\n")
+    site = str(Path(quick.__file__).parents[2])
+    for args in (["state", containers["running"]], ["list"], ["list", "-f", "json"],
+                 ["state", containers["paused"]]):
+        done = subprocess.run([sys.executable, "-I", "-S", "-c", code, site, "--root",
+                               str(cli.root), *args], capture_output=True, text=True, timeout=60)
+        assert done.stderr.strip() == "0", (args, done.stderr)
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code, site, "--root", str(cli.root),
+                           "--debug", "state", containers["running"]],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stderr.split()[1:] == ["os", "lxcri.errors", "lxcri._crun", "lxcri.runtime",
+                                       "lxcri.dispatch"], done.stderr

@@ -3,14 +3,11 @@
     binding  loads lxcri._crun (libcrun) and turns libcrun's errors into lxcri's
     backend  CrunBackend: the OCI operations, one libcrun call each
 
-Importing this package loads nothing: libcrun is loaded by the first import of
-its backend module, and only the commands that run a crun container pay for it.
+Importing this package loads nothing (not even os or lxcri.errors: lxcri.quick imports
+its status module first thing): libcrun is loaded by the first import of its backend
+module, and only the commands that run a crun container pay for it.
 """
 from __future__ import annotations
-
-import os
-
-from lxcri.errors import BackendUnavailable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,6 +17,8 @@ if TYPE_CHECKING:
 def embedded_problem() -> Optional[str]:
     """Why the embedded crun cannot load (lxcri._crun or libcrun.so.0 missing or broken),
     or None when it can. Loads libcrun."""
+    from lxcri.errors import BackendUnavailable
+
     try:
         import lxcri.backends.crun.backend  # noqa: F401
     except BackendUnavailable as exc:
@@ -39,8 +38,11 @@ def open_backend(root: str, *, options: Optional[Mapping[str, Any]] = None,
         from lxcri.backends.crun.backend import CrunBackend
 
         return CrunBackend(root, **args)
+    import os
+
     from lxcri.backends import PRIVATE_DIR
     from lxcri.backends.oci_binary import OciBinaryBackend, find_binary
+    from lxcri.errors import BackendUnavailable
 
     binary, why = find_binary("crun", (options or {}).get("path"))
     if binary is None:
