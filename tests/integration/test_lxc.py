@@ -175,7 +175,11 @@ def test_kill_term_reaches_the_init(lxc: LxcCli, lxc_bundle: Any, tmp_path: Path
     lxc("kill", cid, "TERM", check=True)
     wait_status(lxc, cid, "stopped")
     assert out.read_text() == "up\ngot TERM\n"  # the container's stdout was the caller's
-    assert (lxc_dir(lxc.root, cid) / "lxcri.exit").read_text().strip() == "3"
+    # The monitor records the exit code once liblxc has returned, a moment after the init
+    # is gone (and `state` says stopped).
+    exit_file = lxc_dir(lxc.root, cid) / "lxcri.exit"
+    wait_for(exit_file.exists, "the monitor to record the exit code")
+    assert exit_file.read_text().strip() == "3"
 
 
 def test_memory_limit_is_in_the_containers_cgroup(lxc: LxcCli, lxc_bundle: Any) -> None:
