@@ -68,6 +68,15 @@ class Cli:
         return dict(json.loads(out))
 
 
+def process_state(pid: int) -> Optional[str]:
+    """The state letter of process pid (/proc/PID/stat: R, S, T, Z, ...); None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def zombie_children(pid: Optional[int] = None) -> List[int]:
     """Zombie processes whose parent is `pid` (default: this process)."""
     parent = os.getpid() if pid is None else pid

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from support import LXCRI, Cli, cgroups_named, state_left
+from support import LXCRI, Cli, cgroups_named, process_state, state_left
 
 pytestmark = pytest.mark.core
 
@@ -78,26 +78,18 @@ def listed(cli: Cli) -> Dict[str, Dict[str, Any]]:
 
 
 def is_stopped(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
-    except OSError:
-        return False
+    return process_state(pid) in ("T", "t")
 
 
 def wait_stopped(pid: int, timeout: float = 60) -> bool:
     """Wait until process pid is stopped (state T); False if it exited first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
+        state = process_state(pid)
+        if state is None or state == "Z":
             return False
         if state in ("T", "t"):
             return True
-        if state == "Z":
-            return False
         time.sleep(0.005)
     raise AssertionError(f"process {pid} neither stopped nor exited in {timeout}s")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import pytest
-from support import LXCRI, Cli, needs_root, new_id
+from support import LXCRI, Cli, needs_root, new_id, process_state
 
 pytestmark = pytest.mark.core
 
@@ -85,11 +85,7 @@ def gone(pid: int, seconds: float = 5.0) -> bool:
     """Whether pid has exited (gone, or a zombie waiting for its reaper) within seconds."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                    return True
-        except FileNotFoundError:
+        if process_state(pid) in (None, "Z", "X"):
             return True
         time.sleep(0.02)
     return False
