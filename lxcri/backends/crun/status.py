@@ -6,7 +6,7 @@ command that is 15 ms in all; runc answers in 4-5. What libcrun does for these t
 is small, and is done here the same way, from the same files:
 
 - the status file `<root>/<id>/status` (libcrun_read_container_status);
-- running: kill(pid, 0), then the process's start time and state from /proc/PID/stat
+- running: kill(pid, 0), then the process's start time and state (lxcri.host.procfs)
   against the status file's (libcrun_is_container_running);
 - created while `exec.fifo` is there, else paused when the freezer says so (cgroup v2:
   cgroup.freeze, else freezer.state on the v1 freezer hierarchy), else running; a
@@ -93,16 +93,14 @@ def read_status(root: str, id: str) -> Optional[Dict[str, Any]]:
 
 
 def _pid_valid(pid: int, start: int) -> Optional[bool]:
-    """Whether pid is still the process the status file names (libcrun_check_pid_valid)."""
+    """Whether pid is still the process the status file names (libcrun_check_pid_valid):
+    its start time (lxcri.host.procfs, which reads /proc for all of lxcri) is the status
+    file's, and it is not a zombie."""
     if not start:
         return True  # a status file without a start time: libcrun does not check it
-    data = _read(f"/proc/{pid}/stat")
-    if data is None:
-        return None  # libcrun fails here; let it say so
-    fields = data.rsplit(b")", 1)[-1].split()
-    if len(fields) < 20 or not fields[19].isdigit():
-        return None
-    return int(fields[19]) == start and fields[0] not in (b"Z", b"X")
+    from lxcri.host import procfs
+
+    return procfs.starttime(pid) == str(start)
 
 
 def _running(status: Dict[str, Any]) -> Optional[bool]:
