@@ -8,7 +8,8 @@ into lxcri.libs/, the tag becomes manylinux_2_NN for the glibc it needs).
 Besides the CFFI extension, the wheel carries two files taken from the built crun
 tree at build time (never committed): libcrun.so.0 beside the extension (found
 through its $ORIGIN rpath) and the OCI runtime-spec JSON schema that lxcri uses to
-explain a rejected config.json.
+explain a rejected config.json; and the library helper's zygote, compiled here
+(lxcri/_zygote.so and its loader lxcri/lxcri-zygote, from launcher/zygote*.c).
 """
 import os
 import shutil
@@ -55,14 +56,39 @@ class build_py_with_libcrun(build_py):
         pkg = os.path.join(self.build_lib, "lxcri")
         lib = os.path.join(pkg, "libcrun.so.0")
         shutil.copyfile(os.path.join(tree, ".libs", "libcrun.so.0"), lib)
+        zygote = build_zygote(tree, pkg)
         if shutil.which("strip"):
-            subprocess.run(["strip", "--strip-unneeded", lib], check=True)
+            subprocess.run(["strip", "--strip-unneeded", lib, zygote[0]], check=True)
+            subprocess.run(["strip", zygote[1]], check=True)
         schema_src = os.path.join(tree, "libocispec", "runtime-spec", "schema")
         schema_dst = os.path.join(pkg, "_schema")
         os.makedirs(schema_dst, exist_ok=True)
         for name in os.listdir(schema_src):
             if name.endswith(".json") and name != "state-schema.json":
                 shutil.copyfile(os.path.join(schema_src, name), os.path.join(schema_dst, name))
+
+
+def build_zygote(tree, pkg):
+    """The library helper's zygote (launcher/zygote.c, lxcri_zygote.h): lxcri/_zygote.so,
+    linked to libcrun.so.0 beside it, and lxcri/lxcri-zygote, the program that loads it
+    (it runs from a memfd, where $ORIGIN means nothing). Returns their paths."""
+    from build_crun import include_dirs, probe_tree
+    from build_ffi import STRICT_CFLAGS
+
+    cc = os.environ.get("CC", "cc").split()
+    facts = [f"-D{name}={int(value)}" for name, value in probe_tree(tree).items()]
+    library = os.path.join(pkg, "_zygote.so")
+    loader = os.path.join(pkg, "lxcri-zygote")
+    subprocess.run(
+        cc + ["-shared", "-fPIC", "-O2", "-Wall", "-Wno-unused-function", *STRICT_CFLAGS,
+              "-fvisibility=hidden",
+              '-DLXCRI_VERSION="zygote"', '-DLXCRI_MOUNT_OPTIONS=""', *facts, "-Iinclude"]
+        + [f"-I{d}" for d in include_dirs(tree)]
+        + ["-o", library, "launcher/zygote.c", "-L" + os.path.join(tree, ".libs"), "-lcrun",
+           "-Wl,-rpath,$ORIGIN", "-Wl,-z,defs"], check=True)
+    subprocess.run(cc + ["-O2", "-Wall", "-Wextra", "-Werror", "-o", loader,
+                         "launcher/zygote-loader.c", "-ldl"], check=True)
+    return library, loader
 
 
 class build_launcher(build_scripts):

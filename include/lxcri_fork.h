@@ -1,22 +1,17 @@
-/* lxcri_fork.h: one libcrun operation, in this process or in a forked child that runs
-   no Python at all.
+/* lxcri_fork.h: one libcrun operation, in this process or in a forked child.
 
    lxcri_op_call() performs the operation described by a struct lxcri_op here and now;
    the CLI uses it directly (a short-lived process can live with what libcrun changes).
 
-   lxcri_op_fork() is for the library's helper process (lxcri/isolation.py), which
-   answers several requests at once from threads. It forks; the child puts the
-   caller's fds on 0, 1, 2, ... (closing the fds of other requests in flight), resets
-   what Python set up that a container must not inherit, sets up libcrun's logging,
-   performs the operation and writes one struct lxcri_op_result (plus the error text)
-   to result_fd, then _exit()s. The record is written with one write() of at most
-   PIPE_BUF bytes, so a reader sees all of it or none. Nothing of the interpreter
-   runs in the child: no Python-level fork handlers, no pages of the interpreter's
-   heap touched (copied) by reference counting.
-
-   Only async-signal-safe calls before libcrun takes over; libcrun itself is what the
-   child is for. glibc's fork() resets malloc's locks in the child, so libcrun may
-   allocate even though the parent has other threads. */
+   lxcri_op_child_main() is the body of a child forked for one operation by lxcri's
+   zygote (launcher/zygote.c), the small C process the library's helper hands its
+   crun operations to. The child puts the caller's fds on 0, 1, 2, ... (closing the
+   fds of other requests in flight), resets what its parent set up that a container
+   must not inherit, sets up libcrun's logging, performs the operation and writes one
+   struct lxcri_op_result (plus the error text) to result_fd, having closed the
+   caller's fds first, then _exit()s. The
+   record is written with one write() of at most PIPE_BUF bytes, so a reader sees all
+   of it or none. */
 #ifndef LXCRI_FORK_H
 #define LXCRI_FORK_H
 
@@ -52,6 +47,7 @@ struct lxcri_op
   const char *arg;                /* exec: the process file; update: the resources JSON */
   size_t arg_len;                 /* update */
   int flag;                       /* run/create: libcrun's options; delete: force */
+  const char *config;             /* run/create without a container: load this file first */
 };
 
 struct lxcri_op_result
@@ -70,6 +66,19 @@ struct lxcri_op_result
 static int
 lxcri_op_call (struct lxcri_op *op, libcrun_error_t *err)
 {
+  if ((op->kind == LXCRI_OP_RUN || op->kind == LXCRI_OP_CREATE) && op->container == NULL)
+    {
+      const char *problem;
+
+      if (op->config == NULL)
+        return libcrun_make_error (err, EINVAL, "no container configuration to run");
+      op->container = libcrun_container_load_from_file (op->config, err);
+      if (op->container == NULL)
+        return -1;
+      problem = lxcri_container_problem (op->container);
+      if (problem != NULL)
+        return libcrun_make_error (err, EINVAL, "%s: %s", op->config, problem);
+    }
   switch (op->kind)
     {
     case LXCRI_OP_RUN:
@@ -128,7 +137,18 @@ struct lxcri_op_child
   int verbosity;          /* libcrun_set_verbosity */
 };
 
-static void __attribute__ ((noreturn))
+/* Let go of the caller's fds before it has the answer: it may expect EOF on them then
+   (the container has copies of its own). */
+static void __attribute__ ((unused))
+lxcri_op_release_fds (int nfds)
+{
+  int i;
+
+  for (i = 0; i < nfds; i++)
+    close (i);
+}
+
+static void __attribute__ ((noreturn, unused))
 lxcri_op_child_main (struct lxcri_op *op, const struct lxcri_op_child *how, const int *fds,
                      int nfds, const int *close_fds, int nclose, int result_fd)
 {
@@ -138,8 +158,10 @@ lxcri_op_child_main (struct lxcri_op *op, const struct lxcri_op_child *how, cons
   int floor = nfds + 3, i, ret, limits_failed;
   const char *logged;
 
-  /* The helper's SIGCHLD handler reaps; libcrun waits for its own children. */
+  /* The zygote reaps through a signalfd and ignores SIGPIPE; libcrun waits for its own
+     children, and an ignored SIGPIPE would pass on to the container's program. */
   signal (SIGCHLD, SIG_DFL);
+  signal (SIGPIPE, SIG_DFL);
   for (i = 0; i < nclose; i++)
     close (close_fds[i]);
   /* The received fds may sit on the numbers they must land on: move all of them (and
@@ -185,32 +207,15 @@ lxcri_op_child_main (struct lxcri_op *op, const struct lxcri_op_child *how, cons
   ret = lxcri_op_call (op, &err);
   if (ret >= 0)
     {
+      lxcri_op_release_fds (nfds);
       lxcri_op_write_result (result_fd, ret, 0, NULL, NULL);
       _exit (0);
     }
 failed:
   logged = lxcri_call_end (&limits_failed);
+  lxcri_op_release_fds (nfds);
   lxcri_op_write_result (result_fd, -1, err ? err->status : 0, err ? err->msg : NULL, logged);
   _exit (0);
-}
-
-/* Fork; the child performs op (see above) and never returns. Returns the child's pid,
-   or -1 with errno. fds: the caller's stdio and preserved fds, at most 253. */
-static pid_t
-lxcri_op_fork (struct lxcri_op *op, const struct lxcri_op_child *how, const int *fds, int nfds,
-               const int *close_fds, int nclose, int result_fd)
-{
-  pid_t pid;
-
-  if (nfds < 0 || nfds > 253)
-    {
-      errno = EINVAL;
-      return -1;
-    }
-  pid = fork ();
-  if (pid == 0)
-    lxcri_op_child_main (op, how, fds, nfds, close_fds, nclose, result_fd);
-  return pid;
 }
 
 #endif

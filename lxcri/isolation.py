@@ -8,10 +8,14 @@ process can live with that; a Python program that imports lxcri cannot.
 
 So a Runtime starts one helper: a copy of this interpreter exec'd from a sealed
 memfd (the CVE-2019-5736 guard, lxcri.sealed) with no fds of the caller. The
-helper preloads the backend and, for each request, forks a child that performs
-the one operation and exits: every process-wide effect dies with that child. The
-helper is a child subreaper, so containers orphaned by those children are reaped
-there instead of by the host's pid 1 (which here does not reap at all).
+helper preloads the backend and, for each request, has a child perform the one
+operation and exit: every process-wide effect dies with that child. For crun the
+child is forked by the zygote (launcher/zygote.c), a small C process the helper
+starts once from a sealed memfd, because forking the interpreter cost more than
+crun's whole run; for the other backends, and where there is no zygote, it is a
+Python fork of the helper. Both are child subreapers, so containers orphaned by
+those children are reaped there instead of by the host's pid 1 (which here does
+not reap at all).
 
 Protocol: requests go over a SEQPACKET socket with the stdio fds and a fresh reply
 socket attached (SCM_RIGHTS); the reply is one length-prefixed JSON document, so
@@ -29,6 +33,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from lxcri import errors, sealed
@@ -182,80 +187,180 @@ class Helper:
 #
 # The main thread receives requests. Read-only crun requests are answered inline. Other
 # crun requests each get a thread, which prepares the call in Python (backend, config,
-# libcrun context) and has lxcri_op_fork (include/lxcri_fork.h) perform the libcrun
-# operation in a forked child that runs no Python; the thread waits for the child's
-# result record on a pipe, with the GIL released, and answers. Requests for the other
-# backends (whose code is Python that spawns processes) run in a Python fork of the
-# helper, as they always did.
+# libcrun context) and hands the libcrun operation to the zygote (launcher/zygote.c): a
+# small C process, started once from a sealed memfd, that forks a child per operation.
+# The thread waits for the child's result record on a pipe, with the GIL released, and
+# answers. Requests for the other backends (whose code is Python that spawns processes),
+# and crun requests where the zygote is not there (a build without it, or
+# LXCRI_HELPER_FORK=python), run in a Python fork of the helper.
 
 # Held while fds are received or a child is forked, so a child never inherits the fds of
 # another request in flight (it closes them); re-entrant because the SIGCHLD handler runs
 # on the main thread, which may hold it.
 _lock = threading.RLock()
 _inflight_fds: Set[int] = set()
-_waiting: Dict[int, int] = {}  # an op child's pid -> our write end of its result pipe
 _watched: Dict[int, Optional[int]] = {}  # pid -> wait status, for run(keep=True)
-_reaped_ops: Set[int] = set()  # op children reaped whose threads have not seen it yet
 _exited = threading.Condition(_lock)
 _RESULT = struct.Struct("=iiII")  # struct lxcri_op_result
-HELPER_FORK_ENV = "LXCRI_HELPER_FORK"  # "c": crun operations in Python-free children
+HELPER_FORK_ENV = "LXCRI_HELPER_FORK"  # "python": crun operations in Python forks too
+
+# include/lxcri_zygote.h
+_Z_MAGIC = 0x317A786C
+_Z_NSTR = 11
+_ZREQ = struct.Struct(f"=I5iI{_Z_NSTR}I")
+_ZEVENT = struct.Struct("=iii")
+_ZEV_READY, _ZEV_REAPED = 1, 2
+_ZF = {"systemd_cgroup": 1, "force_no_cgroup": 2, "detach": 4, "no_pivot": 8,
+       "no_new_keyring": 16, "no_subreaper": 32}
+_Z_NULL = 0xFFFFFFFF
+_ZYGOTE_START_TIMEOUT_S = 10.0
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            raise errors.HelperError("the lxcri operation process exited without an answer")
+        buf += chunk
+    return buf
 
 
 def _read_result(fd: int) -> Tuple[int, int, str, str]:
-    def exact(n: int) -> bytes:
-        buf = b""
-        while len(buf) < n:
-            chunk = os.read(fd, n - len(buf))
-            if not chunk:
-                raise errors.HelperError("the lxcri operation process exited without an answer")
-            buf += chunk
-        return buf
-
-    ret, status, n, logged = _RESULT.unpack(exact(_RESULT.size))
-    msg = exact(n).decode("utf-8", "replace") if n else ""
-    text = exact(logged).decode("utf-8", "replace") if logged else ""
+    ret, status, n, logged = _RESULT.unpack(_read_exact(fd, _RESULT.size))
+    msg = _read_exact(fd, n).decode("utf-8", "replace") if n else ""
+    text = _read_exact(fd, logged).decode("utf-8", "replace") if logged else ""
     return ret, status, msg, text
+
+
+class _Zygote:
+    """The helper's end of the zygote: its pid and control socket."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.sock = sock
+        self.alive = True
+
+    @classmethod
+    def start(cls) -> Optional["_Zygote"]:
+        """Start it from a sealed copy of lxcri/lxcri-zygote; None where this build has no
+        zygote, LXCRI_HELPER_FORK=python asks for Python forks, or it did not come up."""
+        if os.environ.get(HELPER_FORK_ENV) == "python":
+            return None
+        here = os.path.dirname(os.path.abspath(__file__))
+        loader, library = os.path.join(here, "lxcri-zygote"), os.path.join(here, "_zygote.so")
+        if not (os.path.isfile(loader) and os.path.isfile(library)):
+            return None
+        import select
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            exe = sealed.sealed_copy_of(loader, "lxcri-zygote")
+        except OSError as exc:
+            ours.close()
+            theirs.close()
+            _say(f"lxcri: cannot copy {loader} to a sealed memfd ({exc}); "
+                 "operations run in forks of the helper")
+            return None
+        try:
+            proc = subprocess.Popen(
+                ["lxcri-zygote", str(theirs.fileno()), str(exe), library],
+                executable=f"/proc/self/fd/{exe}", pass_fds=(theirs.fileno(), exe),
+                close_fds=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        except OSError as exc:
+            ours.close()
+            _say(f"lxcri: cannot start the zygote ({exc}); operations run in forks of the helper")
+            return None
+        finally:
+            theirs.close()
+            os.close(exe)
+        ready, _, _ = select.select([ours], [], [], _ZYGOTE_START_TIMEOUT_S)
+        data = ours.recv(_ZEVENT.size) if ready else b""
+        if len(data) != _ZEVENT.size or _ZEVENT.unpack(data)[0] != _ZEV_READY:
+            ours.close()  # EOF: a zygote that did come up exits
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            _say(f"lxcri: the zygote did not come up (exit status {proc.returncode}); "
+                 "operations run in forks of the helper")
+            return None
+        # Its exit status is the SIGCHLD handler's from now on, not Popen's.
+        proc.returncode = 0
+        return cls(proc.pid, ours)
+
+
+def _say(line: str) -> None:
+    try:
+        os.write(2, (line + "\n").encode())
+    except OSError:
+        pass
+
+
+_zygote: Optional[_Zygote] = None
+
+
+def _cstr(value: Any) -> Optional[bytes]:
+    from lxcri.backends.crun.binding import ffi
+
+    return None if value == ffi.NULL else ffi.string(value)
+
+
+def _zygote_request(op: Any, cwd: Optional[str], log: Optional[str], log_format: str,
+                    verbosity: int, config: Optional[str]) -> bytes:
+    """struct lxcri_zreq and its strings for the libcrun operation `op` (a struct lxcri_op
+    whose context the backend filled in)."""
+    from lxcri.backends.crun.binding import ffi, lib
+
+    ctx = op.context
+    flags = 0
+    for name, bit in _ZF.items():
+        if name == "no_subreaper" and not lib.LXCRI_HAS_CONTEXT_NO_SUBREAPER:
+            continue
+        if getattr(ctx, name):
+            flags |= bit
+    arg = None if op.arg == ffi.NULL else ffi.buffer(op.arg, op.arg_len)[:]
+    strings = [_cstr(ctx.state_root), _cstr(op.id), _cstr(ctx.bundle), _cstr(ctx.console_socket),
+               _cstr(ctx.pid_file), _cstr(ctx.notify_socket),
+               None if config is None else config.encode(), arg,
+               None if cwd is None else cwd.encode(), None if log is None else log.encode(),
+               None if log_format == "text" else log_format.encode()]
+    head = _ZREQ.pack(_Z_MAGIC, op.kind, op.flag, verbosity, ctx.preserve_fds, ctx.listen_fds,
+                      flags, *(_Z_NULL if v is None else len(v) for v in strings))
+    return head + b"".join(v for v in strings if v)
 
 
 class _Forker:
     """The crun backend's way to run one operation in a child without Python
     (CrunBackend.forker); one per request, with the request's fds."""
 
-    def __init__(self, ctrl_fd: int, stdio: List[int]) -> None:
-        self.ctrl_fd = ctrl_fd
+    def __init__(self, stdio: List[int]) -> None:
         self.stdio = stdio
 
     def call(self, op: Any, cwd: Optional[str], log: Optional[str], log_format: str,
-             verbosity: int) -> Tuple[int, int, str, str]:
-        from lxcri.backends.crun.binding import ffi, lib
+             verbosity: int, config: Optional[str] = None) -> Tuple[int, int, str, str]:
+        from lxcri.backends.crun.binding import lib
 
-        how = ffi.new("struct lxcri_op_child *")
-        keep = [ffi.new("char[]", v.encode()) if v else ffi.NULL
-                for v in (cwd, log, None if log_format == "text" else log_format)]
-        how.cwd, how.log, how.log_format = keep
-        how.verbosity = verbosity
-        fds = ffi.new("int[]", self.stdio)
-        r, w = os.pipe2(os.O_CLOEXEC)
+        zygote = _zygote
+        if zygote is None or not zygote.alive:
+            raise errors.HelperError("the lxcri zygote process is gone: close the Runtime "
+                                     "and make a new one")
+        request = _zygote_request(op, cwd, log, log_format, verbosity, config)
+        with _lock:  # a Python fork of the helper made meanwhile closes these
+            r, w = os.pipe2(os.O_CLOEXEC)
+            _inflight_fds.update((r, w))
         try:
-            with _lock:
-                others = [fd for fd in _inflight_fds if fd not in self.stdio] + [self.ctrl_fd]
-                pid = lib.lxcri_op_fork(op, how, fds, len(self.stdio), ffi.new("int[]", others),
-                                        len(others), w)
-                if pid < 0:
-                    raise errors.HelperError(
-                        f"cannot fork the lxcri operation process: {os.strerror(ffi.errno)}")
-                _waiting[pid], w = w, -1  # the reaper closes it, or reports a crash there
+            try:
+                socket.send_fds(zygote.sock, [request], [w, *self.stdio])
+            except OSError as exc:
+                raise errors.HelperError(f"cannot reach the lxcri zygote process: {exc}") from None
+            finally:
+                _release([w])
+            # The child has let go of the caller's fds when it writes this.
             ret, status, msg, logged = _read_result(r)
-            # It exits right after writing: once the caller has the answer, the process
-            # that held its fds must be gone.
-            with _exited:
-                while pid not in _reaped_ops:
-                    _exited.wait(1.0)
-                _reaped_ops.discard(pid)
         finally:
-            os.close(r)
-            if w >= 0:
-                os.close(w)
+            _release([r])
         if status == lib.LXCRI_OP_DIED:
             raise errors.HelperError(msg)
         return ret, status, msg, logged
@@ -267,8 +372,17 @@ class _Forker:
             _watched[pid] = None
 
         def wait() -> int:
+            gone_since: Optional[float] = None
             with _exited:
-                while _watched.get(pid) is None and os.path.exists(f"/proc/{pid}"):
+                # The zygote reaps it in a process of its own and tells us a moment
+                # later: a pid gone from /proc gets a second for its status to arrive.
+                while _watched.get(pid) is None:
+                    if not os.path.exists(f"/proc/{pid}"):
+                        now = time.monotonic()
+                        if gone_since is None:
+                            gone_since = now
+                        elif now - gone_since > 1.0:
+                            break
                     _exited.wait(0.05)
                 status = _watched.pop(pid, None)
             if status is None:
@@ -342,14 +456,53 @@ def _release(fds: Sequence[int]) -> None:
             os.close(fd)
 
 
-def _threaded(ctrl_fd: int, reply_fd: int, stdio: List[int], request: Dict[str, Any]) -> None:
-    """A crun request on its own thread; the libcrun call runs in a child without Python."""
-    # SIGCHLD goes to the main thread, whose handler reaps: a handler tripped by a signal
-    # that landed on this thread would only run once the main thread wakes up for
-    # something else. (lxcri_op_fork's child unblocks every signal.)
-    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+class _Workers:
+    """Threads for the crun requests, kept for the next ones (starting a thread costs
+    about as much as the zygote's fork)."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self._jobs: "queue.SimpleQueue[Optional[Tuple[int, List[int], Dict[str, Any]]]]" = \
+            queue.SimpleQueue()
+        self._idle = 0
+        self._threads: List[threading.Thread] = []
+
+    def submit(self, reply_fd: int, stdio: List[int], request: Dict[str, Any]) -> None:
+        with _lock:
+            if self._idle > 0:
+                self._idle -= 1  # that one takes it
+            else:
+                thread = threading.Thread(target=self._work, name="lxcri-op")
+                self._threads.append(thread)
+                thread.start()
+        self._jobs.put((reply_fd, stdio, request))
+
+    def _work(self) -> None:
+        # SIGCHLD goes to the main thread, whose handler reaps: a handler tripped by a
+        # signal that landed on this thread would only run once the main thread wakes up
+        # for something else.
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            _threaded(*job)
+            with _lock:
+                self._idle += 1
+
+    def join(self) -> None:
+        """Once every request is in: finish them, end the threads."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()
+
+
+def _threaded(reply_fd: int, stdio: List[int], request: Dict[str, Any]) -> None:
+    """A crun request on a worker thread; the zygote's child performs the libcrun call."""
     try:
-        payload = _outcome(request, _Forker(ctrl_fd, stdio))
+        payload = _outcome(request, _Forker(stdio))
         # The caller's fds go first: once it has the answer, it may expect EOF on them.
         _release(stdio)
         stdio = []
@@ -368,6 +521,8 @@ def _op_child(ctrl: socket.socket, reply_fd: int, stdio: List[int], request: Dic
     gc.disable()  # a short life: collecting would only copy the helper's pages
     try:
         ctrl.close()
+        if _zygote is not None:
+            _zygote.sock.close()  # the zygote sees EOF when the helper closes its end
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         with _lock:  # fds of other requests in flight are not this operation's
             for fd in _inflight_fds - {reply_fd, *stdio}:
@@ -396,11 +551,6 @@ def _op_child(ctrl: socket.socket, reply_fd: int, stdio: List[int], request: Dic
         os._exit(code)
 
 
-def _died(status: int) -> bytes:
-    msg = f"the lxcri operation process died ({_describe(status)})".encode()
-    return _RESULT.pack(-1, -1, len(msg), 0) + msg
-
-
 def serve(ctrl_fd: int, exe_fd: int) -> None:
     """The helper's main loop (started by Helper, exec'd from a sealed memfd)."""
     import select
@@ -408,14 +558,12 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
     os.close(exe_fd)
     os.set_inheritable(ctrl_fd, False)
     embedded = _set_subreaper()
-    # The Python-free operation children (threads + lxcri_op_fork) are opt-in for now:
-    # in about 1 of 700 create/start/kill cycles the container's process ended right
-    # after start (its `sleep 100` returned 0 at once), a bug not found yet; the Python
-    # fork of the helper never showed it (0 of 1500 in the same loop).
-    python_free = os.environ.get(HELPER_FORK_ENV) == "c"
+    global _zygote
+    if embedded:
+        _zygote = _Zygote.start()
     ctrl = socket.socket(fileno=ctrl_fd)
     pending: Dict[int, int] = {}  # Python op child pid -> its reply fd, kept to report a crash
-    threads: Set[threading.Thread] = set()
+    workers = _Workers()
 
     def reap(*_: object) -> None:
         with _lock:
@@ -426,15 +574,8 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
                     break
                 if pid == 0:
                     break
-                result_w = _waiting.pop(pid, None)
-                if result_w is not None:
-                    if status != 0:  # it wrote no result: say why, to its waiting thread
-                        try:
-                            os.write(result_w, _died(status))
-                        except OSError:
-                            pass
-                    os.close(result_w)
-                    _reaped_ops.add(pid)
+                if _zygote is not None and pid == _zygote.pid:
+                    _zygote.alive = False  # its op children are ours now, as orphans
                     _exited.notify_all()
                     continue
                 if pid in _watched:
@@ -454,10 +595,39 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
                 _inflight_fds.discard(reply_fd)
                 os.close(reply_fd)
 
+    def zygote_events() -> None:
+        """What the zygote reaped: created containers' inits (a run(keep=True) waits
+        for those)."""
+        assert _zygote is not None
+        while True:
+            try:
+                data = _zygote.sock.recv(_ZEVENT.size, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if len(data) != _ZEVENT.size:
+                with _lock:
+                    _zygote.alive = False
+                    _exited.notify_all()
+                return
+            kind, pid, status = _ZEVENT.unpack(data)
+            with _lock:
+                if kind == _ZEV_REAPED and pid in _watched:
+                    _watched[pid] = status
+                    _exited.notify_all()
+
     signal.signal(signal.SIGCHLD, reap)
     gc.freeze()  # keep what is loaded now out of GC passes: children share it untouched
     while True:
-        select.select([ctrl], [], [])
+        watching = [ctrl]
+        if _zygote is not None and _zygote.alive:
+            watching.append(_zygote.sock)
+        readable, _, _ = select.select(watching, [], [])
+        if _zygote is not None and _zygote.sock in readable:
+            zygote_events()
+        if ctrl not in readable:
+            continue
         try:
             with _lock:
                 msg, fds, _flags, _addr = socket.recv_fds(
@@ -483,11 +653,9 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
                 pass  # the caller went away
             _release([reply_fd])
             continue
-        if python_free and embedded and request.get("backend", {}).get("runtime") == "crun":
-            thread = threading.Thread(target=_threaded, args=(ctrl_fd, reply_fd, stdio, request),
-                                      name="lxcri-op")
-            threads = {t for t in threads if t.is_alive()} | {thread}
-            thread.start()
+        if (_zygote is not None and _zygote.alive
+                and request.get("backend", {}).get("runtime") == "crun"):
+            workers.submit(reply_fd, stdio, request)
             continue
         with _lock:  # (re-entrant: the reaper may run here)
             old = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
@@ -502,8 +670,14 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
         _release(stdio)
     # Wait for operations still in flight (a foreground run), then leave; running
     # containers move on to our own subreaper or init.
-    for thread in threads:
-        thread.join()
+    workers.join()
+    if _zygote is not None:
+        _zygote.sock.close()  # EOF: it has nothing in flight and exits
+        if _zygote.alive:
+            try:
+                os.waitpid(_zygote.pid, 0)
+            except ChildProcessError:
+                pass  # the handler reaped it
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     while pending:
         try:

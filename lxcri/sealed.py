@@ -90,9 +90,14 @@ def _memfd(name: str) -> int:
 
 
 def _make_sealed_copy() -> int:
-    memfd = _memfd("lxcri")
+    return sealed_copy_of("/proc/self/exe", "lxcri")
+
+
+def sealed_copy_of(path: str, name: str) -> int:
+    """A sealed, executable memfd (close-on-exec) holding a copy of the file at `path`."""
+    memfd = _memfd(name)
     try:
-        src = os.open("/proc/self/exe", os.O_RDONLY | os.O_CLOEXEC)
+        src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             size = os.fstat(src).st_size
             sent = 0

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
@@ -210,7 +210,8 @@ def test_200_sequential_runs_leak_nothing(runtime: Any, make_bundle: Any) -> Non
         assert runtime.run(new_id("seq"), bundle) == 0
     assert open_fds() == fds
     assert zombie_children() == []
-    assert zombie_children(runtime._helper.pid) == []
+    for parent in operation_parents(runtime._helper.pid):
+        assert zombie_children(parent) == []
     assert runtime.list() == []
 
 
@@ -272,6 +273,30 @@ def helper_children(helper: int) -> list[int]:
     return pids
 
 
+def zygote_of(helper: int) -> Optional[int]:
+    """The helper's zygote (lxcri/isolation.py): its child running from the sealed memfd
+    lxcri-zygote, or None."""
+    for pid in helper_children(helper):
+        try:
+            if os.readlink(f"/proc/{pid}/exe").startswith("/memfd:lxcri-zygote"):
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def operation_parents(helper: int) -> list[int]:
+    """The processes whose children perform operations: the zygote (crun) and the
+    helper itself (the Python forks)."""
+    zygote = zygote_of(helper)
+    return [helper] + ([zygote] if zygote is not None else [])
+
+
 def pipe_inode(fd: int) -> tuple[int, int]:
     st = os.fstat(fd)
     return st.st_dev, st.st_ino
@@ -324,7 +349,9 @@ def test_an_operation_process_that_dies_is_reported(runtime: Any, make_bundle: A
     bundle = str(make_bundle("true"))
     assert runtime.run(new_id(), bundle) == 0  # the helper is up
     helper = runtime._helper.pid
-    before = set(helper_children(helper))
+    parents = operation_parents(helper)
+    assert len(parents) == 2, "the helper has no zygote"
+    before = {pid for parent in parents for pid in helper_children(parent)}
     cid = new_id("victim")
     failure: list[BaseException] = []
 
@@ -342,8 +369,8 @@ def test_an_operation_process_that_dies_is_reported(runtime: Any, make_bundle: A
         op = None
         while op is None:
             assert time.monotonic() < deadline, "no operation process appeared"
-            # The operation process is the helper's child whose child is the container.
-            for pid in set(helper_children(helper)) - before:
+            # The operation process is the zygote's child whose child is the container.
+            for pid in {p for parent in parents for p in helper_children(parent)} - before:
                 try:
                     if helper_children(pid):
                         op = pid
@@ -413,21 +440,73 @@ def test_concurrent_runs_race_the_bookkeeping_directories(runtime: Any, make_bun
     assert runtime.list() == []
 
 
-def test_python_free_operation_children_when_asked(state_root: Path, make_bundle: Any,
-                                                   tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """LXCRI_HELPER_FORK=c (opt-in, see lxcri/isolation.py): crun operations run on helper
-    threads, libcrun in children that run no Python; codes, stdio and clean-up hold."""
-    monkeypatch.setenv("LXCRI_HELPER_FORK", "c")
+def test_the_zygote_runs_the_crun_operations(runtime: Any, make_bundle: Any) -> None:
+    """crun operations run in children of the zygote, a sealed C process of its own
+    (launcher/zygote.c); a created container's init is its child from then on, and the
+    container inherits no ignored or blocked signal of it."""
+    cid = new_id("zyg")
+    st = runtime.create(cid, str(make_bundle("sh", "-c", "grep -E '^Sig(Ign|Blk)' "
+                                             "/proc/self/status; sleep 30")),
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        zygote = zygote_of(runtime._helper.pid)
+        assert zygote is not None
+        fd = os.open(f"/proc/{zygote}/exe", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            assert fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_WRITE
+        finally:
+            os.close(fd)
+        # The operation child that made it exits right after it answered.
+        deadline = time.monotonic() + 10
+        while parent_of(st.pid) != zygote:
+            assert time.monotonic() < deadline, f"{st.pid}'s parent is not the zygote"
+            time.sleep(0.01)
+        with open(f"/proc/{st.pid}/status") as f:
+            masks = dict(line.split(":\t") for line in f.read().splitlines() if ":\t" in line)
+        assert int(masks["SigIgn"], 16) == 0 and int(masks["SigBlk"], 16) == 0
+    finally:
+        runtime.delete(cid, force=True)
+
+
+def test_run_keep_waits_for_an_init_the_zygote_reaps(runtime: Any, make_bundle: Any) -> None:
+    """run(keep=True): the init is the zygote's child once create returns; its exit
+    status reaches the helper as an event (several at once, none confused)."""
+    codes: dict[int, int] = {}
+
+    def one(n: int) -> None:
+        cid = new_id("keep")
+        codes[n] = runtime.run(cid, str(make_bundle("sh", "-c", f"sleep 0.{n}; exit {n}")),
+                               keep=True)
+        runtime.delete(cid, force=True)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(1, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert codes == {n: n for n in range(1, 5)}
+
+
+def test_python_fork_of_the_helper_when_asked(state_root: Path, make_bundle: Any,
+                                             tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """LXCRI_HELPER_FORK=python (see lxcri/isolation.py): no zygote, crun operations run in
+    Python forks of the helper; codes, stdio and clean-up hold."""
+    monkeypatch.setenv("LXCRI_HELPER_FORK", "python")
     rt = lxcri.Runtime(root=str(state_root))
     try:
-        results = concurrent_runs(rt, make_bundle, tmp_path, 4, "cfork")
+        results = concurrent_runs(rt, make_bundle, tmp_path, 4, "pyfork")
         assert results == {n: (n, f"{n}\n".encode()) for n in range(1, 5)}
-        cid = new_id("cfork")
+        assert zygote_of(rt._helper.pid) is None
+        cid = new_id("pyfork")
         rt.create(cid, str(make_bundle("sleep", "30")), stdout=subprocess.DEVNULL,
                   stderr=subprocess.DEVNULL)
         rt.start(cid)
         rt.delete(cid, force=True)
+        assert rt.run(new_id("pyfork"), str(make_bundle("sh", "-c", "exit 3")), keep=True) == 3
+        assert rt.list() and all(s.status == "stopped" for s in rt.list())
+        for s in rt.list():
+            rt.delete(s.id, force=True)
         assert rt.list() == []
     finally:
         rt.close()

@@ -57,14 +57,21 @@ def test_wheel_is_abi3_manylinux_and_carries_what_libcrun_links(tmp_path: Path) 
     tags = sorted(re.findall(r"^Tag: (\S+)$", meta, re.M))
     assert tags == sorted(f"cp39-abi3-{plat}" for plat in name["plat"].split(".")), meta
 
-    extensions = [f for f in files if f.startswith("lxcri/") and f.endswith(".so")]
+    # The zygote's library (not a Python extension) and its loader, which links only libc.
+    zygote = ["lxcri/_zygote.so", "lxcri/lxcri-zygote"]
+    assert all(f in files for f in zygote), files
+    assert elf_needed(str(tmp_path / "lxcri" / "lxcri-zygote")) in (["libc.so.6"],
+                                                                    ["libdl.so.2", "libc.so.6"])
+    extensions = [f for f in files if f.startswith("lxcri/") and f.endswith(".so")
+                  and f not in zygote]
     assert "lxcri/_crun.abi3.so" in extensions
     assert all(f.endswith(".abi3.so") for f in extensions), extensions
 
     grafted = {f[len("lxcri.libs/"):] for f in files if f.startswith("lxcri.libs/")} - {""}
     assert grafted, "auditwheel grafted nothing into lxcri.libs/"
     assert not [g for g in grafted if g.startswith("liblxc")], grafted  # the host's lxc
-    for elf in ["lxcri/libcrun.so.0", *extensions, *(f"lxcri.libs/{g}" for g in grafted)]:
+    for elf in ["lxcri/libcrun.so.0", *extensions, *zygote,
+                *(f"lxcri.libs/{g}" for g in grafted)]:
         needed = elf_needed(str(tmp_path / elf))
         assert needed is not None, f"{elf}: not an ELF"
         here = {p.name for p in (tmp_path / elf).parent.iterdir()} | grafted
@@ -176,6 +183,18 @@ ls /tmp/venv/lib/python*/site-packages/lxcri/ > extensions
 rc=0
 /tmp/venv/bin/lxcri --root /tmp/state run --bundle {inside}/bundle {id} > run.out 2> run.err || rc=$?
 echo $rc > run.rc
+/tmp/venv/bin/python -c '
+import sys, lxcri
+rt = lxcri.Runtime(root="/tmp/state")
+try:
+    code = rt.run(sys.argv[1], sys.argv[2], stdout=open("lib.out", "w"))
+    helper = rt._helper.pid
+    children = open(f"/proc/{{helper}}/task/{{helper}}/children").read().split()
+    cmdlines = [open(f"/proc/{{pid}}/cmdline", "rb").read() for pid in children]
+    print(code, "zygote" if any(c.startswith(b"lxcri-zygote") for c in cmdlines) else "none")
+finally:
+    rt.close()
+' {id}lib {inside}/bundle > lib.rc 2> lib.err || true
 /tmp/venv/bin/lxcri --root /tmp/state list -q > left
 /tmp/venv/bin/lxcri --root /tmp/state delete --force {id} 2>/dev/null || true
 """)
@@ -190,8 +209,12 @@ echo $rc > run.rc
 
     assert (read("compilers"), read("dev-packages")) == ("", ""), "the root is not bare"
     assert (read("run.rc"), read("run.out")) == ("3\n", "trixie-ok from trixie\n"), read("run.err")
+    # The library too, through the zygote (its _zygote.so loads the wheel's libraries).
+    assert (read("lib.rc"), read("lib.out")) == ("3 zygote\n", "trixie-ok from trixie\n"), \
+        read("lib.err")
     assert read("left") == ""
-    extensions: List[str] = [f for f in read("extensions").split() if f.endswith(".so")]
+    extensions: List[str] = [f for f in read("extensions").split() if f.endswith(".so")
+                             and f != "_zygote.so"]
     assert extensions and all(f.endswith(".abi3.so") for f in extensions), extensions
 
     doc = json.loads(read("info.json"))

@@ -1,5 +1,5 @@
-/* cdef of lxcri's own include/lxcri_fork.h: one libcrun operation, here (lxcri_op_call) or in a
-   forked child that runs no Python (lxcri_op_fork, for the library's helper). */
+/* cdef of lxcri's own include/lxcri_fork.h: one libcrun operation, here (lxcri_op_call); the
+   zygote (launcher/zygote.c) runs the same in forked children of its own. */
 #define LXCRI_OP_RUN ...
 #define LXCRI_OP_CREATE ...
 #define LXCRI_OP_EXEC ...
@@ -18,6 +18,7 @@ struct lxcri_op {
   const char *arg;
   size_t arg_len;
   int flag;
+  const char *config;
 };
 
 struct lxcri_op_result {
@@ -27,13 +28,5 @@ struct lxcri_op_result {
   uint32_t logged;
 };
 
-struct lxcri_op_child {
-  const char *cwd;
-  const char *log;
-  const char *log_format;
-  int verbosity;
-};
 
 int lxcri_op_call (struct lxcri_op *op, libcrun_error_t *err);
-pid_t lxcri_op_fork (struct lxcri_op *op, const struct lxcri_op_child *how, const int *fds,
-                     int nfds, const int *close_fds, int nclose, int result_fd);

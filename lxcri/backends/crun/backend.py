@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # typing, json and signal stay out of the CLI's start-up path
 
     class Forker(Protocol):
         def call(self, op: Any, cwd: Optional[str], log: Optional[str], log_format: str,
-                 verbosity: int) -> Tuple[int, int, str, str]: ...
+                 verbosity: int, config: Optional[str] = None) -> Tuple[int, int, str, str]: ...
 
         def watch(self, pid: int) -> Callable[[], int]: ...
 
@@ -135,8 +135,9 @@ class CrunBackend:
             op.arg_len = len(arg)
         op.flag = flag
         if self.forker is not None:
+            # The forker's process loads config_path itself: a pointer means nothing there.
             ret, status, msg, logged = self.forker.call(op, cwd, self._log, self._log_format,
-                                                        self._verbosity)
+                                                        self._verbosity, config_path)
             if ret >= 0:
                 return ret
             raise error(status, msg, what, id, call=LibcrunCall.finished(logged),

@@ -117,7 +117,7 @@ class LibcrunCall:
 
     @classmethod
     def finished(cls, text: str) -> "LibcrunCall":
-        """A call made elsewhere (lxcri_op_fork's child, which wrote libcrun's messages to
+        """A call made elsewhere (a zygote child, which wrote libcrun's messages to
         the caller's stderr as they came and kept them too): its text, nothing to show."""
         call = cls()
         call.text = text

@@ -1,0 +1,51 @@
+/* zygote-loader.c: lxcri/lxcri-zygote, the executable of the library's zygote.
+
+   The helper (lxcri/isolation.py) runs it from a sealed memfd copy: a container's
+   first process is a fork of the zygote, and /proc/<pid>/exe of it must not lead to
+   a file on the host that the container could write (CVE-2019-5736). Run from a memfd,
+   $ORIGIN means nothing to the dynamic linker, so this program links no libcrun: it
+   dlopen()s lxcri/_zygote.so by the path it is given, which finds libcrun.so.0 beside
+   itself, and calls lxcri_zygote_main (launcher/zygote.c).
+
+   argv: lxcri-zygote CTRL_FD EXE_FD LIBRARY. EXE_FD is the memfd it runs from, closed
+   here. */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int
+number (const char *s)
+{
+  char *end;
+  long v = strtol (s, &end, 10);
+  return (*s && ! *end && v >= 0 && v < 1 << 20) ? (int) v : -1;
+}
+
+int
+main (int argc, char **argv)
+{
+  int (*entry) (int);
+  void *library;
+  int ctrl, exe;
+
+  if (argc != 4 || (ctrl = number (argv[1])) < 0 || (exe = number (argv[2])) < 0)
+    {
+      fprintf (stderr, "lxcri-zygote: this program is started by lxcri's helper process only\n");
+      return 2;
+    }
+  close (exe);
+  library = dlopen (argv[3], RTLD_NOW | RTLD_LOCAL);
+  if (library == NULL)
+    {
+      fprintf (stderr, "lxcri-zygote: %s\n", dlerror ());
+      return 1;
+    }
+  *(void **) &entry = dlsym (library, "lxcri_zygote_main");
+  if (entry == NULL)
+    {
+      fprintf (stderr, "lxcri-zygote: %s\n", dlerror ());
+      return 1;
+    }
+  return entry (ctrl);
+}

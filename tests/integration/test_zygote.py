@@ -1,0 +1,156 @@
+"""The library helper's zygote (launcher/zygote.c) on its own: a real zygote, started as
+the helper starts it (lxcri.isolation._Zygote.start), driven over its socket with the
+requests the helper packs (lxcri.isolation._zygote_request), bad ones included.
+
+What the zygote must do with a request it cannot use: answer it on its result pipe with
+one record saying so, close every fd it got, and keep serving; at EOF, exit 0."""
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import struct
+import time
+from pathlib import Path
+from typing import Iterator, List, Tuple
+
+import pytest
+
+from lxcri import isolation
+
+pytestmark = pytest.mark.core
+
+
+@pytest.fixture
+def zygote() -> Iterator[isolation._Zygote]:
+    z = isolation._Zygote.start()
+    if z is None:
+        pytest.skip("this build of lxcri has no zygote (lxcri/lxcri-zygote, lxcri/_zygote.so)")
+    try:
+        yield z
+    finally:
+        z.sock.close()
+        _wait_exit(z.pid)
+
+
+def _wait_exit(pid: int) -> int:
+    """The zygote is this process's child here (Popen made it): its exit status."""
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _ask(z: isolation._Zygote, request: bytes, fds: List[int]) -> Tuple[int, int, str, str]:
+    """Send request with a fresh result pipe before fds; the record that comes back."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        socket.send_fds(z.sock, [request], [w, *fds])
+        os.close(w)
+        w = -1
+        ready, _, _ = select.select([r], [], [], 30)
+        assert ready, "the zygote did not answer"
+        return isolation._read_result(r)
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+def _request(kind: int, id: str, root: str) -> bytes:
+    """A request as the helper packs it, from a libcrun context of the real binding."""
+    from lxcri.backends.crun.binding import ffi
+
+    keep = [ffi.new("char[]", v.encode()) for v in (root, id)]
+    ctx = ffi.new("libcrun_context_t *")
+    ctx.state_root, ctx.id = keep
+    ctx.fifo_exec_wait_fd = -1
+    op = ffi.new("struct lxcri_op *")
+    op.kind = kind
+    op.context = ctx
+    op.id = keep[1]
+    return isolation._zygote_request(op, None, None, "text", 0, None)
+
+
+def _fd_inodes(pid: int) -> set[Tuple[int, int]]:
+    found = set()
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            st = os.stat(f"/proc/{pid}/fd/{name}")
+        except FileNotFoundError:
+            continue
+        found.add((st.st_dev, st.st_ino))
+    return found
+
+
+def test_an_operation_on_a_missing_container_is_libcruns_error(
+        zygote: isolation._Zygote, tmp_path: Path) -> None:
+    from lxcri.backends.crun.binding import lib
+
+    ret, status, msg, _ = _ask(zygote, _request(lib.LXCRI_OP_START, "zyg-missing",
+                                                str(tmp_path)), [0, 1, 2])
+    assert ret < 0
+    assert status == errno.ENOENT, (status, msg)
+    assert "zyg-missing" in msg or "No such file" in msg
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda b: b"",                                        # nothing
+    lambda b: b[:10],                                     # a cut header
+    lambda b: struct.pack("=I", 0xDEADBEEF) + b[4:],      # another magic
+    lambda b: b[:-1],                                     # a string one byte short
+    lambda b: b + b"x",                                   # a byte too many
+    lambda b: b[:28] + struct.pack("=I", 1 << 30) + b[32:],  # a length past the end
+])
+def test_a_malformed_request_gets_a_clean_refusal(zygote: isolation._Zygote, tmp_path: Path,
+                                                  mangle: object) -> None:
+    from lxcri.backends.crun.binding import lib
+
+    good = _request(lib.LXCRI_OP_START, "zyg-bad", str(tmp_path))
+    bad = mangle(good)  # type: ignore[operator]
+    marker_r, marker_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        ret, status, msg, _ = _ask(zygote, bad, [marker_w, 1, 2])
+        assert (ret, status) == (-1, errno.EINVAL), msg
+        assert "malformed request" in msg
+        # Every fd it got is closed again (right after it answered): the marker pipe's
+        # write end is ours alone.
+        marker = (os.fstat(marker_w).st_dev, os.fstat(marker_w).st_ino)
+        deadline = time.monotonic() + 10
+        while marker in _fd_inodes(zygote.pid):
+            assert time.monotonic() < deadline, "the zygote kept an fd of a refused request"
+            time.sleep(0.01)
+        # And it still serves.
+        ret, status, _, _ = _ask(zygote, good, [0, 1, 2])
+        assert status == errno.ENOENT
+    finally:
+        os.close(marker_r)
+        os.close(marker_w)
+
+
+def test_too_few_fds_are_refused(zygote: isolation._Zygote, tmp_path: Path) -> None:
+    from lxcri.backends.crun.binding import lib
+
+    ret, status, msg, _ = _ask(zygote, _request(lib.LXCRI_OP_START, "zyg-fds", str(tmp_path)),
+                               [1])
+    assert (ret, status) == (-1, errno.EINVAL) and "malformed request" in msg
+
+
+def test_eof_ends_it_with_status_0() -> None:
+    z = isolation._Zygote.start()
+    if z is None:
+        pytest.skip("this build of lxcri has no zygote")
+    z.sock.close()
+    assert _wait_exit(z.pid) == 0
+
+
+def test_it_holds_only_its_socket_and_signalfd(zygote: isolation._Zygote) -> None:
+    """Beyond stdio: no fd of whoever started it (this test's), not the memfd it ran from."""
+    held = {}
+    for name in os.listdir(f"/proc/{zygote.pid}/fd"):
+        if int(name) > 2:
+            try:
+                held[int(name)] = os.readlink(f"/proc/{zygote.pid}/fd/{name}")
+            except FileNotFoundError:
+                continue
+    assert sorted(v.split(":")[0] for v in held.values()) == ["anon_inode", "socket"], held
+    assert any(v == "anon_inode:[signalfd]" for v in held.values()), held
