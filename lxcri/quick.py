@@ -1,4 +1,4 @@
-"""The answers to `state`, `kill`, `start` and `list` that need neither libcrun nor the Runtime.
+"""The answers to `state`, `kill`, `start`, `delete` and `list` that need neither libcrun nor the Runtime.
 
 An engine runs these over and over, and most of a 15 ms `lxcri state` was loading what
 the Runtime needs for every other command: libcrun and its libraries, the backend
@@ -20,7 +20,7 @@ from lxcri.backends.crun import status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List, Optional
+    from typing import Dict, List, Optional
 
     from lxcri.state import State
 
@@ -97,6 +97,40 @@ def start(root: str, id: str) -> bool:
     if path is None or not plain_id(id) or not owned_by_crun(path, id):
         return False
     return status.start(path, id)
+
+
+def _record_facts(root: str, id: str) -> Optional[Dict[str, str]]:
+    """The facts of id's record when it is a crun container whose create finished."""
+    data = _record(root, id)
+    if not data:
+        return None
+    try:
+        lines = data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        return None
+    if lines[0].strip() != RuntimeType.CRUN:
+        return None
+    facts = dict(line.partition("=")[::2] for line in lines[1:] if line)
+    return facts if facts.get("phase", "created") == "created" else None
+
+
+def delete(root: str, id: str, force: bool) -> bool:
+    """`lxcri delete [--force] ID` of a crun container whose record names its cgroups (made
+    by cgroupfs, none of them there before), done (True) or left to the full way."""
+    path = usable_root(root)
+    if path is None or not plain_id(id):
+        return False
+    facts = _record_facts(path, id)
+    if facts is None or facts.get("cgroup_old") or any(
+            "%" in v for v in facts.values()):  # an escaped value: leave it to lxcri.dispatch
+        return False
+    dirs = [d for d in facts.get("cgroup_dirs", "").split("\t") if d]
+    if not status.delete(path, id, dirs, force):
+        return False
+    from lxcri import dispatch  # the record, and the bookkeeping directories once empty
+
+    dispatch.Owners(path).release(id)
+    return True
 
 
 def states(root: str) -> Optional[List[State]]:

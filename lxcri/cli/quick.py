@@ -1,5 +1,6 @@
 """The quick way for the commands an engine repeats most: `state ID`, `kill ID [SIGNAL]`,
-`start ID` and `list [-q] [-f table|json]`, with only the plain global options.
+`start ID`, `delete [--force] ID` and `list [-q] [-f table|json]`, with only the plain
+global options.
 
 `run(argv)` returns the exit code when it answered, None when argv is anything else
 or lxcri.quick is not sure of the answer; lxcri.__main__ then goes the full way
@@ -81,7 +82,7 @@ def answer(argv: Sequence[str]) -> Optional[str]:
         return None
     values, at = found
     word, rest = argv[at], argv[at + 1:]
-    if word not in ("state", "kill", "start", "list"):
+    if word not in ("state", "kill", "start", "delete", "list"):
         return None
     from lxcri import quick
 
@@ -93,6 +94,10 @@ def answer(argv: Sequence[str]) -> Optional[str]:
         if word == "start":
             operands = _operands(rest, 1)
             return "" if operands and quick.start(root, operands[0]) else None
+        if word == "delete":
+            force = rest[:1] in (["-f"], ["--force"])
+            operands = _operands(rest[1:] if force else rest, 1)
+            return "" if operands and quick.delete(root, operands[0], force) else None
         if word == "kill":
             operands = _operands(rest, 2)
             if operands is None:

@@ -256,3 +256,48 @@ def test_the_quick_way_loads_neither_libcrun_nor_os(cli: Cli,
                           capture_output=True, text=True, timeout=60)
     last = done.stderr.strip().splitlines()[-1]  # libcrun 1.21 also says what it loads
     assert last.split()[1:] == [m for m in heavy if m != "json"], done.stderr
+
+
+def test_delete_is_done_quickly_and_leaves_nothing(cli: Cli, make_bundle: Any,
+                                                   tmp_path: Path) -> None:
+    from support import cgroups_named, state_left
+
+    def gone(id: str) -> None:
+        assert state_left(cli.root) == [] or id not in " ".join(state_left(cli.root))
+        assert not (cli.root / id).exists()
+        assert not (cli.root / ".lxcri" / "owners" / id).exists()
+        assert cgroups_named(id) == []
+
+    sleeper = make_bundle("sleep", "100")
+    # stopped; created (libcrun deletes it as with --force); running with --force
+    stopped, created, running = (new_id(f"quickdel{n}") for n in ("stopped", "created", "running"))
+    assert cli("create", "--bundle", str(make_bundle("true")), stopped).returncode == 0
+    assert cli("start", stopped).returncode == 0
+    wait_status(cli, stopped, "stopped")
+    assert cli("create", "--bundle", str(sleeper), created).returncode == 0
+    assert cli("create", "--bundle", str(sleeper), running).returncode == 0
+    assert cli("start", running).returncode == 0
+    pids = {id: json.loads(cli("state", id).stdout)["pid"] for id in (created, running)}
+    assert answer(cli, "delete", running) is None  # running, no --force: the full way refuses
+    done = cli("delete", running)
+    assert done.returncode != 0 and done.stderr.count("\n") == 1, done.stderr
+    for id, args in ((stopped, ()), (created, ()), (running, ("--force",))):
+        assert answer(cli, "delete", *args, id) == "", id
+        gone(id)
+    for pid in pids.values():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert answer(cli, "delete", "--force", stopped) is None  # gone: the full way says fine
+    assert cli("delete", "--force", stopped).returncode == 0
+
+    # poststop hooks are libcrun's to run: the full way, which runs them.
+    mark = tmp_path / "poststop"
+
+    def hooked(spec: Dict[str, Any]) -> None:
+        spec["hooks"] = {"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", f": > {mark}"]}]}
+
+    hook = new_id("quickdelhook")
+    assert cli("create", "--bundle", str(make_bundle("true", edit=hooked)), hook).returncode == 0
+    assert answer(cli, "delete", "--force", hook) is None
+    assert cli("delete", "--force", hook).returncode == 0 and mark.exists()
+    gone(hook)
