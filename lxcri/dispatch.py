@@ -325,33 +325,10 @@ class Owners:
             raise
 
     def release(self, id: str) -> None:
-        """Forget `id`; the bookkeeping directories go too once empty, so a root whose
-        containers are all gone is left as empty as crun leaves it."""
-        try:
-            os.unlink(os.path.join(self.dir, id))
-        except FileNotFoundError:
-            pass
-        self._sweep_aside()
-        for directory in (self.dir, os.path.dirname(self.dir)):
-            try:
-                os.rmdir(directory)
-            except OSError:  # not empty (other records, a backend's state), or gone already
-                break
+        """Forget `id`; the bookkeeping directories go too once empty (lxcri.records)."""
+        from lxcri import records
 
-    def _sweep_aside(self) -> None:
-        """Remove records written aside by processes that died before linking them into
-        place (a create killed -9 at that instant): `.tmp-<pid>-<random>`."""
-        try:
-            names = os.listdir(self.dir)
-        except OSError:
-            return
-        for name in names:
-            pid = name[len(".tmp-"):].split("-", 1)[0] if name.startswith(".tmp-") else ""
-            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-                try:
-                    os.unlink(os.path.join(self.dir, name))
-                except FileNotFoundError:
-                    pass
+        records.release(self.dir, id)
 
     def ids(self) -> List[str]:
         """Every id with a record, readable or not."""

@@ -127,9 +127,9 @@ def delete(root: str, id: str, force: bool) -> bool:
     dirs = [d for d in facts.get("cgroup_dirs", "").split("\t") if d]
     if not status.delete(path, id, dirs, force):
         return False
-    from lxcri import dispatch  # the record, and the bookkeeping directories once empty
+    from lxcri import records
 
-    dispatch.Owners(path).release(id)
+    records.release(f"{path}/{PRIVATE_DIR}/owners", id)
     return True
 
 
