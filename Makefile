@@ -2,7 +2,9 @@
 # system packages, libcrun built from crun's source, the .venv with lxcri installed.
 # Every target is idempotent.
 
-PYTHON    ?= python3
+# The system's interpreter, the one a user of Debian's lxcri gets, also where a PATH puts
+# another python3 first (pyenv, /usr/local); PYTHON=... picks one.
+PYTHON    ?= $(firstword $(wildcard /usr/bin/python3) python3)
 VENV      := .venv
 VPY       := $(VENV)/bin/python
 BUILD     := build

@@ -154,3 +154,39 @@ def test_it_holds_only_its_socket_and_signalfd(zygote: isolation._Zygote) -> Non
                 continue
     assert sorted(v.split(":")[0] for v in held.values()) == ["anon_inode", "socket"], held
     assert any(v == "anon_inode:[signalfd]" for v in held.values()), held
+
+
+def test_a_zygote_that_does_not_come_up_leaves_the_python_forks(
+        tmp_path: Path, make_bundle: object, state_root: Path) -> None:
+    """A copy of the installed package whose _zygote.so is broken: the helper says so on
+    stderr, once, and runs the container in a Python fork of itself."""
+    import shutil
+    import subprocess
+    import sys
+
+    import lxcri
+
+    installed = Path(lxcri.__file__).parent
+    copy = tmp_path / "pkg"
+    shutil.copytree(installed, copy / "lxcri", ignore=shutil.ignore_patterns("__pycache__"))
+    libs = installed.parent / "lxcri.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, copy / "lxcri.libs")
+    (copy / "lxcri" / "_zygote.so").write_bytes(b"not an ELF file")
+    bundle = make_bundle("sh", "-c", "exit 5")  # type: ignore[operator]
+    script = ("import subprocess, sys, lxcri\n"
+              "rt = lxcri.Runtime(root=sys.argv[1])\n"
+              "try:\n"
+              "    print(rt.run(sys.argv[2], sys.argv[3], stdout=subprocess.DEVNULL),"
+              " lxcri.__file__)\n"
+              "finally:\n"
+              "    rt.close()\n")
+    done = subprocess.run([sys.executable, "-c", script, str(state_root), "zyg-broken",
+                           str(bundle)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(copy)}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"5 {copy / 'lxcri' / '__init__.py'}\n"
+    said = [line for line in done.stderr.splitlines() if line.startswith("lxcri: ")]
+    assert said == ["lxcri: the zygote did not come up (exit status 1); operations run in "
+                    "forks of the helper"], done.stderr
+    assert "_zygote.so" in done.stderr  # the loader's own line says what it could not load
