@@ -135,6 +135,7 @@ struct lxcri_op_child
   const char *log;        /* --log, or NULL */
   const char *log_format; /* --log-format other than text, or NULL */
   int verbosity;          /* libcrun_set_verbosity */
+  int pass_through;       /* libcrun's messages go to the caller's stderr as they come too */
 };
 
 /* Let go of the caller's fds before it has the answer: it may expect EOF on them then
@@ -190,9 +191,10 @@ lxcri_op_child_main (struct lxcri_op *op, const struct lxcri_op_child *how, cons
       _exit (0);
     }
   libcrun_set_verbosity (how->verbosity);
-  /* Keep what libcrun writes to stderr (a failing hook is only logged), and pass it on
-     to the caller's stderr as it comes (the rlimits it sets die with this process). */
-  lxcri_call_begin (1);
+  /* Keep what libcrun writes to stderr (a failing hook is only logged), and where asked
+     pass it on to the caller's stderr as it comes (the rlimits it sets die with this
+     process). */
+  lxcri_call_begin (how->pass_through);
   if (how->log)
     {
       crun_output_handler handler = NULL;
@@ -207,8 +209,9 @@ lxcri_op_child_main (struct lxcri_op *op, const struct lxcri_op_child *how, cons
   ret = lxcri_op_call (op, &err);
   if (ret >= 0)
     {
+      logged = lxcri_call_end (&limits_failed); /* warnings, for the caller to show */
       lxcri_op_release_fds (nfds);
-      lxcri_op_write_result (result_fd, ret, 0, NULL, NULL);
+      lxcri_op_write_result (result_fd, ret, 0, NULL, logged);
       _exit (0);
     }
 failed:

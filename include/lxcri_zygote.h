@@ -27,13 +27,14 @@ enum
   LXCRI_Z_NSTR
 };
 
-/* struct lxcri_zreq.flags: the context's booleans */
+/* struct lxcri_zreq.flags: the context's booleans, and how to show libcrun's messages */
 #define LXCRI_ZF_SYSTEMD_CGROUP 1u
 #define LXCRI_ZF_FORCE_NO_CGROUP 2u
 #define LXCRI_ZF_DETACH 4u
 #define LXCRI_ZF_NO_PIVOT 8u
 #define LXCRI_ZF_NO_NEW_KEYRING 16u
 #define LXCRI_ZF_NO_SUBREAPER 32u
+#define LXCRI_ZF_PASS_THROUGH 64u /* not a context's: libcrun's messages also as they come */
 
 struct lxcri_zreq
 {

@@ -7,11 +7,13 @@
    dlopen()s lxcri/_zygote.so by the path it is given, which finds libcrun.so.0 beside
    itself, and calls lxcri_zygote_main (launcher/zygote.c).
 
-   argv: lxcri-zygote CTRL_FD EXE_FD LIBRARY. EXE_FD is the memfd it runs from, closed
-   here. */
+   argv: lxcri-zygote CTRL_FD EXE_FD LIBRARY [one-shot]. EXE_FD is the memfd it runs
+   from, closed here; one-shot: perform one request in this process and exit (the CLI's
+   way), instead of serving a helper. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static int
@@ -29,7 +31,8 @@ main (int argc, char **argv)
   void *library;
   int ctrl, exe;
 
-  if (argc != 4 || (ctrl = number (argv[1])) < 0 || (exe = number (argv[2])) < 0)
+  if ((argc != 4 && ! (argc == 5 && strcmp (argv[4], "one-shot") == 0))
+      || (ctrl = number (argv[1])) < 0 || (exe = number (argv[2])) < 0)
     {
       fprintf (stderr, "lxcri-zygote: this program is started by lxcri's helper process only\n");
       return 2;
@@ -41,7 +44,7 @@ main (int argc, char **argv)
       fprintf (stderr, "lxcri-zygote: %s\n", dlerror ());
       return 1;
     }
-  *(void **) &entry = dlsym (library, "lxcri_zygote_main");
+  *(void **) &entry = dlsym (library, argc == 5 ? "lxcri_zygote_one_shot" : "lxcri_zygote_main");
   if (entry == NULL)
     {
       fprintf (stderr, "lxcri-zygote: %s\n", dlerror ());

@@ -55,6 +55,7 @@ static struct lxcri_pending *pending;
 static size_t npending, pending_cap;
 static struct custom_handler_manager_s *handlers;
 static int ctrl = -1, sigfd = -1;
+static int oneshot; /* lxcri_zygote_one_shot: the request is performed here, no fork */
 
 static void
 send_event (int32_t kind, int32_t pid, int32_t status)
@@ -192,6 +193,7 @@ child (const struct lxcri_zreq *req, const char *str[], const int *fds, int nfds
   how.log = str[LXCRI_Z_LOG];
   how.log_format = str[LXCRI_Z_LOG_FORMAT];
   how.verbosity = req->verbosity;
+  how.pass_through = (req->flags & LXCRI_ZF_PASS_THROUGH) != 0;
   lxcri_op_child_main (&op, &how, fds + 1, nfds - 1, closing, nclose, fds[0]);
 }
 
@@ -211,7 +213,7 @@ serve_one (char *buf, size_t len, char *strings, const int *fds, int nfds)
       fail_request (fds[0], EINVAL, "lxcri zygote: a malformed request");
       goto close_all;
     }
-  if (npending == pending_cap)
+  if (! oneshot && npending == pending_cap)
     {
       grown = realloc (pending, (pending_cap ? pending_cap * 2 : 16) * sizeof *pending);
       if (grown == NULL)
@@ -222,7 +224,7 @@ serve_one (char *buf, size_t len, char *strings, const int *fds, int nfds)
       pending = grown;
       pending_cap = pending_cap ? pending_cap * 2 : 16;
     }
-  pid = fork ();
+  pid = oneshot ? 0 : fork ();
   if (pid == 0)
     child (&req, str, fds, nfds);
   if (pid < 0)
@@ -289,12 +291,74 @@ receive (char *buf, char *strings)
   return 1;
 }
 
-__attribute__ ((visibility ("default"))) int
-lxcri_zygote_main (int ctrl_fd)
+/* What the helper's Python does once per process (binding.prepare_process): libcrun's
+   logging and handler registry, shared by every child. */
+static int
+setup_libcrun (void)
 {
   libcrun_error_t err = NULL;
   crun_output_handler handler = NULL;
   void *handler_arg = NULL;
+
+  if (libcrun_init_logging (&handler, &handler_arg, NULL, NULL, &err) < 0
+      || (handlers = libcrun_handler_manager_create (&err)) == NULL)
+    {
+      fprintf (stderr, "lxcri zygote: cannot set up libcrun: %s\n",
+               err && err->msg ? err->msg : "unknown error");
+      return -1;
+    }
+  return 0;
+}
+
+/* One request, performed in this process, which then exits (lxcri_op_child_main): what
+   the CLI runs for create, run and exec (lxcri.backends.crun.zygote.OneShot), so that its
+   own process, the interpreter, never has to be sealed. Not a subreaper: a created
+   container's init goes to the caller's (an engine's conmon or shim). */
+static int
+one_shot (void)
+{
+  char *buf = malloc (LXCRI_Z_MAX_REQUEST), *strings = malloc (LXCRI_Z_MAX_REQUEST + LXCRI_Z_NSTR);
+  struct pollfd p = { ctrl, POLLIN, 0 };
+  struct ucred peer;
+  socklen_t peer_len = sizeof peer;
+  int r;
+
+  if (buf == NULL || strings == NULL)
+    {
+      fprintf (stderr, "lxcri zygote: out of memory\n");
+      return 1;
+    }
+  /* It dies with the command that started it (an engine that gives up on a hung create
+     kills the command, and `delete --force` kills the creator its record names): the
+     operation must not go on unrecorded. The socket's other end was made by the command
+     (SO_PEERCRED), so a command already gone shows as another parent. */
+  if (prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0
+      || getsockopt (ctrl, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) < 0
+      || peer.pid != getppid ())
+    return 1;
+  if (setup_libcrun () < 0)
+    return 1;
+  do
+    {
+      while (poll (&p, 1, -1) < 0 && errno == EINTR)
+        ;
+      r = receive (buf, strings);
+    }
+  while (r < 0);
+  return 1; /* a request serve_one took returns only when it was refused */
+}
+
+__attribute__ ((visibility ("default"))) int
+lxcri_zygote_one_shot (int ctrl_fd)
+{
+  ctrl = ctrl_fd;
+  oneshot = 1;
+  return one_shot ();
+}
+
+__attribute__ ((visibility ("default"))) int
+lxcri_zygote_main (int ctrl_fd)
+{
   sigset_t chld;
   char *buf, *strings;
   int open = 1;
@@ -314,15 +378,8 @@ lxcri_zygote_main (int ctrl_fd)
       fprintf (stderr, "lxcri zygote: cannot set up: %s\n", strerror (errno));
       return 1;
     }
-  /* What the helper's Python does once per process (binding.prepare_process): libcrun's
-     logging and handler registry, shared by every child. */
-  if (libcrun_init_logging (&handler, &handler_arg, NULL, NULL, &err) < 0
-      || (handlers = libcrun_handler_manager_create (&err)) == NULL)
-    {
-      fprintf (stderr, "lxcri zygote: cannot set up libcrun: %s\n",
-               err && err->msg ? err->msg : "unknown error");
-      return 1;
-    }
+  if (setup_libcrun () < 0)
+    return 1;
   send_event (LXCRI_ZEV_READY, (int32_t) getpid (), 0);
 
   while (open || npending > 0)

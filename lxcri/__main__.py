@@ -51,6 +51,15 @@ def seal(debug: bool = False) -> None:
     sealed.seal(debug)
 
 
+def _one_shot() -> bool:
+    """Whether crun's create, run and exec go through a one-shot zygote: then this
+    process never becomes a container's process and needs no seal up front (the lxc
+    backend, which starts containers from this process, seals it in place itself)."""
+    from lxcri.backends.crun import zygote
+
+    return zygote.one_shot_usable()
+
+
 def _seal_command(options: GlobalOptions) -> int:
     seal(options.debug)
     return 0
@@ -94,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # Parsing imports nothing more, so it may come before the seal.
         invocation = fast.parse(args)
-        if needs_seal(args):
+        if needs_seal(args) and not _one_shot():
             # A failure to seal stops the command: it must not go on unprotected.
             options = invocation.options if invocation is not None else fast.log_options(args)
             code = commands.invoke(_seal_command, options)

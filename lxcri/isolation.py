@@ -201,36 +201,9 @@ _lock = threading.RLock()
 _inflight_fds: Set[int] = set()
 _watched: Dict[int, Optional[int]] = {}  # pid -> wait status, for run(keep=True)
 _exited = threading.Condition(_lock)
-_RESULT = struct.Struct("=iiII")  # struct lxcri_op_result
 HELPER_FORK_ENV = "LXCRI_HELPER_FORK"  # "python": crun operations in Python forks too
 
-# include/lxcri_zygote.h
-_Z_MAGIC = 0x317A786C
-_Z_NSTR = 11
-_ZREQ = struct.Struct(f"=I5iI{_Z_NSTR}I")
-_ZEVENT = struct.Struct("=iii")
-_ZEV_READY, _ZEV_REAPED = 1, 2
-_ZF = {"systemd_cgroup": 1, "force_no_cgroup": 2, "detach": 4, "no_pivot": 8,
-       "no_new_keyring": 16, "no_subreaper": 32}
-_Z_NULL = 0xFFFFFFFF
 _ZYGOTE_START_TIMEOUT_S = 10.0
-
-
-def _read_exact(fd: int, n: int) -> bytes:
-    buf = b""
-    while len(buf) < n:
-        chunk = os.read(fd, n - len(buf))
-        if not chunk:
-            raise errors.HelperError("the lxcri operation process exited without an answer")
-        buf += chunk
-    return buf
-
-
-def _read_result(fd: int) -> Tuple[int, int, str, str]:
-    ret, status, n, logged = _RESULT.unpack(_read_exact(fd, _RESULT.size))
-    msg = _read_exact(fd, n).decode("utf-8", "replace") if n else ""
-    text = _read_exact(fd, logged).decode("utf-8", "replace") if logged else ""
-    return ret, status, msg, text
 
 
 class _Zygote:
@@ -247,10 +220,12 @@ class _Zygote:
         zygote, LXCRI_HELPER_FORK=python asks for Python forks, or it did not come up."""
         if os.environ.get(HELPER_FORK_ENV) == "python":
             return None
-        here = os.path.dirname(os.path.abspath(__file__))
-        loader, library = os.path.join(here, "lxcri-zygote"), os.path.join(here, "_zygote.so")
-        if not (os.path.isfile(loader) and os.path.isfile(library)):
+        from lxcri.backends.crun import zygote as protocol
+
+        found = protocol.files()
+        if found is None:
             return None
+        loader, library = found
         import select
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -275,8 +250,8 @@ class _Zygote:
             theirs.close()
             os.close(exe)
         ready, _, _ = select.select([ours], [], [], _ZYGOTE_START_TIMEOUT_S)
-        data = ours.recv(_ZEVENT.size) if ready else b""
-        if len(data) != _ZEVENT.size or _ZEVENT.unpack(data)[0] != _ZEV_READY:
+        data = ours.recv(protocol.EVENT.size) if ready else b""
+        if len(data) != protocol.EVENT.size or protocol.EVENT.unpack(data)[0] != protocol.EV_READY:
             ours.close()  # EOF: a zygote that did come up exits
             try:
                 proc.wait(timeout=5)
@@ -301,39 +276,12 @@ def _say(line: str) -> None:
 _zygote: Optional[_Zygote] = None
 
 
-def _cstr(value: Any) -> Optional[bytes]:
-    from lxcri.backends.crun.binding import ffi
-
-    return None if value == ffi.NULL else ffi.string(value)
-
-
-def _zygote_request(op: Any, cwd: Optional[str], log: Optional[str], log_format: str,
-                    verbosity: int, config: Optional[str]) -> bytes:
-    """struct lxcri_zreq and its strings for the libcrun operation `op` (a struct lxcri_op
-    whose context the backend filled in)."""
-    from lxcri.backends.crun.binding import ffi, lib
-
-    ctx = op.context
-    flags = 0
-    for name, bit in _ZF.items():
-        if name == "no_subreaper" and not lib.LXCRI_HAS_CONTEXT_NO_SUBREAPER:
-            continue
-        if getattr(ctx, name):
-            flags |= bit
-    arg = None if op.arg == ffi.NULL else ffi.buffer(op.arg, op.arg_len)[:]
-    strings = [_cstr(ctx.state_root), _cstr(op.id), _cstr(ctx.bundle), _cstr(ctx.console_socket),
-               _cstr(ctx.pid_file), _cstr(ctx.notify_socket),
-               None if config is None else config.encode(), arg,
-               None if cwd is None else cwd.encode(), None if log is None else log.encode(),
-               None if log_format == "text" else log_format.encode()]
-    head = _ZREQ.pack(_Z_MAGIC, op.kind, op.flag, verbosity, ctx.preserve_fds, ctx.listen_fds,
-                      flags, *(_Z_NULL if v is None else len(v) for v in strings))
-    return head + b"".join(v for v in strings if v)
-
-
 class _Forker:
     """The crun backend's way to run one operation in a child without Python
     (CrunBackend.forker); one per request, with the request's fds."""
+
+    # The library shows libcrun's messages as they come, on the caller's stderr.
+    pass_through = True
 
     def __init__(self, stdio: List[int]) -> None:
         self.stdio = stdio
@@ -346,7 +294,10 @@ class _Forker:
         if zygote is None or not zygote.alive:
             raise errors.HelperError("the lxcri zygote process is gone: close the Runtime "
                                      "and make a new one")
-        request = _zygote_request(op, cwd, log, log_format, verbosity, config)
+        from lxcri.backends.crun import zygote as protocol
+
+        request = protocol.request(op, cwd, log, log_format, verbosity, config,
+                                   self.pass_through)
         with _lock:  # a Python fork of the helper made meanwhile closes these
             r, w = os.pipe2(os.O_CLOEXEC)
             _inflight_fds.update((r, w))
@@ -358,7 +309,7 @@ class _Forker:
             finally:
                 _release([w])
             # The child has let go of the caller's fds when it writes this.
-            ret, status, msg, logged = _read_result(r)
+            ret, status, msg, logged = protocol.read_result(r)
         finally:
             _release([r])
         if status == lib.LXCRI_OP_DIED:
@@ -598,22 +549,24 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
     def zygote_events() -> None:
         """What the zygote reaped: created containers' inits (a run(keep=True) waits
         for those)."""
+        from lxcri.backends.crun import zygote as protocol
+
         assert _zygote is not None
         while True:
             try:
-                data = _zygote.sock.recv(_ZEVENT.size, socket.MSG_DONTWAIT)
+                data = _zygote.sock.recv(protocol.EVENT.size, socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 data = b""
-            if len(data) != _ZEVENT.size:
+            if len(data) != protocol.EVENT.size:
                 with _lock:
                     _zygote.alive = False
                     _exited.notify_all()
                 return
-            kind, pid, status = _ZEVENT.unpack(data)
+            kind, pid, status = protocol.EVENT.unpack(data)
             with _lock:
-                if kind == _ZEV_REAPED and pid in _watched:
+                if kind == protocol.EV_REAPED and pid in _watched:
                     _watched[pid] = status
                     _exited.notify_all()
 

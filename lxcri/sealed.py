@@ -148,6 +148,21 @@ def seal_in_place() -> Optional[str]:
     return None
 
 
+def refuse_unless_sealed(what: str, id: str) -> None:
+    """For a backend about to start a container's process from this one (lxc): seal this
+    process in place now unless it is already sealed; refuse when it cannot be."""
+    if is_sealed():
+        return
+    why = seal_in_place()
+    if why is not None:
+        from lxcri.errors import LxcriError
+
+        raise LxcriError(f"refusing to {what} container `{id}` from an unsealed interpreter "
+                         f"({why}): use lxcri.Runtime (isolated) or the lxcri command, or set "
+                         "LXCRI_ONE_SHOT=0 so that the command seals itself first",
+                         container_id=id)
+
+
 def seal(debug: bool = False) -> None:
     """Seal this process before it starts a process in a container (may not return).
 

@@ -253,9 +253,13 @@ def test_import_does_not_reexec_the_interpreter(tmp_path: Path) -> None:
     assert (out.returncode, out.stdout) == (0, "before\nafter\n")
 
 
-def test_unsealed_direct_backend_refuses_to_start_a_container(state_root: Path,
-                                                             make_bundle: Any) -> None:
+def test_unsealed_direct_backend_refuses_to_start_a_container(
+        state_root: Path, make_bundle: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """isolate=False from an unsealed interpreter: the container's first process comes
+    from a one-shot zygote (sealed, a process of its own); without one, refused."""
     rt = lxcri.Runtime(root=str(state_root), isolate=False)
+    assert rt.run(new_id(), str(make_bundle("sh", "-c", "exit 4"))) == 4
+    monkeypatch.setenv("LXCRI_ONE_SHOT", "0")
     with pytest.raises(lxcri.LxcriError, match="unsealed"):
         rt.run(new_id(), str(make_bundle("true")))
     assert state_left(state_root) == []

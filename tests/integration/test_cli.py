@@ -163,7 +163,35 @@ def fingerprint(path: str) -> tuple[str, int, int]:
     return digest, st.st_mtime_ns, st.st_ctime_ns
 
 
-def test_create_seals_in_place_without_a_reexec(cli: Cli, make_bundle: Any) -> None:
+def test_create_runs_libcrun_in_a_one_shot_zygote(cli: Cli, make_bundle: Any) -> None:
+    """By default the CLI does not seal itself: crun's create runs in a one-shot zygote
+    (lxcri.backends.crun.zygote), a sealed copy of lxcri-zygote, and that copy is what
+    the container's first process is until start."""
+    cid = new_id("oneshot")
+    created = cli("--debug", "create", "--bundle", str(make_bundle("sleep", "30")), cid)
+    assert created.returncode == 0, created.stderr
+    assert "seal" not in created.stderr
+    try:
+        pid = cli.state(cid)["pid"]
+        assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:lxcri-zygote")
+        fd = os.open(f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            assert fcntl.fcntl(fd, fcntl.F_GET_SEALS) & SEALS == SEALS
+        finally:
+            os.close(fd)
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        assert argv[0] == b"lxcri-zygote" and argv[4] == b"one-shot", argv
+        # The zygote was no subreaper: the init went to this test's (tini's) side.
+        assert cli("start", cid).returncode == 0
+        assert cli.state(cid)["status"] == "running"
+    finally:
+        cli("delete", "--force", cid)
+
+
+def test_create_seals_in_place_without_a_reexec(cli: Cli, make_bundle: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LXCRI_ONE_SHOT", "0")  # the CLI seals itself and calls libcrun
     cid = new_id("seal")
     created = cli("--debug", "create", "--bundle", str(make_bundle("sleep", "30")), cid)
     assert created.returncode == 0, created.stderr
@@ -189,9 +217,11 @@ def test_create_seals_in_place_without_a_reexec(cli: Cli, make_bundle: Any) -> N
         cli("delete", "--force", cid)
 
 
-def test_create_reexecs_when_it_cannot_seal_in_place(cli: Cli, make_bundle: Any) -> None:
+def test_create_reexecs_when_it_cannot_seal_in_place(cli: Cli, make_bundle: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     # Without CAP_SYS_ADMIN (nor CAP_SYS_RESOURCE) the kernel refuses to change
     # /proc/self/exe: the CLI falls back to the re-exec, saying why only with --debug.
+    monkeypatch.setenv("LXCRI_ONE_SHOT", "0")
     drop = ["setpriv", "--inh-caps=-sys_admin,-sys_resource,-checkpoint_restore",
             "--bounding-set=-sys_admin,-sys_resource,-checkpoint_restore", "--"]
     bundle = str(make_bundle("true"))
@@ -251,8 +281,9 @@ def memfd_noexec_argv(argv: list[str]) -> list[str]:
 
 
 def test_seals_where_memfds_are_noexec(cli: Cli, make_bundle: Any) -> None:
-    """vm.memfd_noexec = 1 makes a memfd made without MFD_EXEC unexecutable: the in-place
-    seal, the re-exec fallback and the library's helper all make theirs with MFD_EXEC."""
+    """vm.memfd_noexec = 1 makes a memfd made without MFD_EXEC unexecutable: the one-shot
+    zygote, the in-place seal, the re-exec fallback and the library's helper all make
+    theirs with MFD_EXEC."""
     host = open("/proc/sys/vm/memfd_noexec").read() if os.path.exists(
         "/proc/sys/vm/memfd_noexec") else None
     bundle = str(make_bundle("echo", "noexec-ok"))
@@ -268,7 +299,7 @@ def test_seals_where_memfds_are_noexec(cli: Cli, make_bundle: Any) -> None:
     # CAP_SYS_ADMIN: libcrun's refusal is what shows the re-exec'd interpreter got there.)
     done = subprocess.run(memfd_noexec_argv(
         drop + cli.argv("--debug", "run", "--bundle", bundle, new_id("nx"))),
-        capture_output=True, text=True, timeout=60)
+        capture_output=True, text=True, timeout=60, env={**os.environ, "LXCRI_ONE_SHOT": "0"})
     assert "re-executing from a sealed copy" in done.stderr, done.stderr
     assert "clone: Operation not permitted" in done.stderr, done.stderr
     assert "Permission denied" not in done.stderr and "internal error" not in done.stderr
@@ -284,9 +315,11 @@ def test_seals_where_memfds_are_noexec(cli: Cli, make_bundle: Any) -> None:
 
 
 def test_the_command_is_the_native_launcher_on_one_isolated_interpreter(
-        cli: Cli, make_bundle: Any) -> None:
+        cli: Cli, make_bundle: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """`lxcri` is a binary that starts the venv's interpreter once, with -I -S; the
-    container's first process (before start, a copy of the command) shows that argv."""
+    container's first process (before start, a copy of the command where the command
+    seals itself) shows that argv."""
+    monkeypatch.setenv("LXCRI_ONE_SHOT", "0")
     with open(LXCRI, "rb") as f:
         assert f.read(4) == b"\x7fELF"
     cid = new_id("launch")

@@ -81,14 +81,24 @@ def is_stopped(pid: int) -> bool:
     return process_state(pid) in ("T", "t")
 
 
+def _children(pid: int) -> List[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
 def wait_stopped(pid: int, timeout: float = 60) -> bool:
-    """Wait until process pid is stopped (state T); False if it exited first."""
+    """Wait until process pid, or a child of it, is stopped (state T); False if pid exited
+    first. (A hook's `kill -STOP $PPID` stops the process libcrun runs in: the command's
+    one-shot zygote, lxcri.backends.crun.zygote.)"""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = process_state(pid)
         if state is None or state == "Z":
             return False
-        if state in ("T", "t"):
+        if state in ("T", "t") or any(process_state(c) in ("T", "t") for c in _children(pid)):
             return True
         time.sleep(0.005)
     raise AssertionError(f"process {pid} neither stopped nor exited in {timeout}s")

@@ -18,6 +18,7 @@ from typing import Iterator, List, Tuple
 import pytest
 
 from lxcri import isolation
+from lxcri.backends.crun import zygote as protocol
 
 pytestmark = pytest.mark.core
 
@@ -49,7 +50,7 @@ def _ask(z: isolation._Zygote, request: bytes, fds: List[int]) -> Tuple[int, int
         w = -1
         ready, _, _ = select.select([r], [], [], 30)
         assert ready, "the zygote did not answer"
-        return isolation._read_result(r)
+        return protocol.read_result(r)
     finally:
         os.close(r)
         if w >= 0:
@@ -68,7 +69,7 @@ def _request(kind: int, id: str, root: str) -> bytes:
     op.kind = kind
     op.context = ctx
     op.id = keep[1]
-    return isolation._zygote_request(op, None, None, "text", 0, None)
+    return protocol.request(op, None, None, "text", 0, None, False)
 
 
 def _fd_inodes(pid: int) -> set[Tuple[int, int]]:

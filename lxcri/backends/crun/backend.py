@@ -1,10 +1,13 @@
 """The embedded libcrun backend: CrunBackend, on the binding lxcri.backends.crun.binding.
 
-It calls libcrun in the current process. Short-lived processes (the CLI) use it
-directly; long-lived ones go through lxcri.isolation, which runs each operation
-in a forked child of a sealed helper, because libcrun changes process-wide
-state (signal mask, subreaper flag, session keyring, cwd, children reaped by
-waitpid(-1)) and is not thread-safe.
+It calls libcrun in the current process, but for the operations that start a process
+in a container (create, run, exec), which run in lxcri's zygote
+(lxcri.backends.crun.zygote): from the CLI in a one-shot zygote per command, so that
+the container's first process is a copy of that small sealed program and the CLI
+needs no seal; from the library in children of its helper's zygote. Long-lived
+processes go through lxcri.isolation for every operation, because libcrun changes
+process-wide state (signal mask, subreaper flag, session keyring, cwd, children
+reaped by waitpid(-1)) and is not thread-safe.
 """
 from __future__ import annotations
 
@@ -38,10 +41,12 @@ if TYPE_CHECKING:  # typing, json and signal stay out of the CLI's start-up path
     from lxcri.options import CreateOptions, ExecOptions, RunOptions
 
     class Forker(Protocol):
+        pass_through: bool  # libcrun's messages reached the caller's stderr as they came
+
         def call(self, op: Any, cwd: Optional[str], log: Optional[str], log_format: str,
                  verbosity: int, config: Optional[str] = None) -> Tuple[int, int, str, str]: ...
 
-        def watch(self, pid: int) -> Callable[[], int]: ...
+        def watch(self, pid: int) -> Optional[Callable[[], int]]: ...
 
 class _SavedProcessState:
     """Restores what libcrun leaves changed in the calling process (signal mask, cwd)."""
@@ -120,9 +125,31 @@ class CrunBackend:
             ctx.output_handler, ctx.output_handler_arg = self._log_handler
         return ctx
 
+    def _entering(self, what: str, id: str) -> Optional[Forker]:
+        """The forker for an operation that starts a process in the container (create,
+        run, exec): the helper's; else, from an unsealed process, a one-shot zygote
+        (whose sealed copy is what the container's first process is); None when this
+        process is sealed and calls libcrun itself. Refuses when none of them can."""
+        if self.forker is not None:
+            return self.forker
+        from lxcri import sealed
+
+        if sealed.is_sealed():
+            return None
+        from lxcri.backends.crun import zygote
+
+        if zygote.one_shot_usable():
+            return zygote.OneShot()
+        # The container's first process would be a copy of this one: without a sealed
+        # executable, the container could overwrite the host's Python.
+        raise LxcriError(
+            f"refusing to {what} container `{id}` from an unsealed interpreter: "
+            "use lxcri.Runtime (isolated) or the lxcri command", container_id=id)
+
     def _op(self, kind: int, what: str, id: str, ctx: Any, keep: List[Any], *,
             container: Any = None, arg: Optional[bytes] = None, flag: int = 0,
-            cwd: Optional[str] = None, config_path: Optional[str] = None) -> int:
+            cwd: Optional[str] = None, config_path: Optional[str] = None,
+            forker: Optional[Forker] = None) -> int:
         """One libcrun operation that changes process state (lxcri_op_call): here, or
         through the helper's forker in a child of its own."""
         op = ffi.new("struct lxcri_op *")
@@ -134,14 +161,17 @@ class CrunBackend:
             op.arg = _keep(keep, arg)
             op.arg_len = len(arg)
         op.flag = flag
-        if self.forker is not None:
+        forker = forker or self.forker
+        if forker is not None:
             # The forker's process loads config_path itself: a pointer means nothing there.
-            ret, status, msg, logged = self.forker.call(op, cwd, self._log, self._log_format,
-                                                        self._verbosity, config_path)
+            ret, status, msg, logged = forker.call(op, cwd, self._log, self._log_format,
+                                                   self._verbosity, config_path)
+            call = LibcrunCall.finished(logged, forker.pass_through)
             if ret >= 0:
+                call.show()
                 return ret
-            raise error(status, msg, what, id, call=LibcrunCall.finished(logged),
-                        config_path=config_path, root=self.root)
+            raise error(status, msg, what, id, call=call, config_path=config_path,
+                        root=self.root)
         sys.stdout.flush()  # the container writes straight to fd 1 and 2
         sys.stderr.flush()
         err = ffi.new("libcrun_error_t *")
@@ -202,21 +232,10 @@ class CrunBackend:
             raise InvalidConfig(f"{config_path}: {ffi.string(problem).decode()}")
         return container
 
-    @staticmethod
-    def _require_sealed(what: str, id: str) -> None:
-        from lxcri import sealed  # only create/run/exec need it, not state/kill/delete
-
-        if not sealed.is_sealed():
-            # The container's first process is a copy of this one: without a sealed
-            # executable, the container could overwrite the host's Python.
-            raise LxcriError(
-                f"refusing to {what} container `{id}` from an unsealed interpreter: "
-                "use lxcri.Runtime (isolated) or the lxcri command", container_id=id)
-
     def _first_process(self, id: str, options: CreateOptions, what: str, kind: int, *,
                        detach: bool) -> int:
         """create/run: the container's first process, from the sealed interpreter."""
-        self._require_sealed(what, id)
+        forker = self._entering(what, id)
         if os.path.exists(self._status_dir(id)):
             raise ContainerExists(
                 f"container `{id}` already exists under {self.root}: pick another id, "
@@ -226,7 +245,8 @@ class CrunBackend:
         keep: List[Any] = []
         ctx = self._context(id, keep, options, detach=detach)
         return self._op(kind, f"cannot {what} container `{id}`", id, ctx, keep,
-                        container=container, cwd=bundle, config_path=options.config)
+                        container=container, cwd=bundle, config_path=options.config,
+                        forker=forker)
 
     # -- operations ------------------------------------------------------------------------
 
@@ -234,11 +254,17 @@ class CrunBackend:
         if options.keep and not options.detach:
             # libcrun deletes a foreground container once it exits; --keep leaves it
             # stopped for inspection: create, start and wait for it here instead.
+            if self.forker is None:
+                # Its init is the child of a process that exits (a one-shot zygote):
+                # as a subreaper, this one gets it, to wait for.
+                from lxcri.host import prctl
+
+                prctl.set_child_subreaper(True)
             self.create(id, options)
             pid = self._pid(id)
             # In the library's helper the init becomes the helper's child once the
             # process that created it exits: the forker keeps its status from now on.
-            wait = self.forker.watch(pid) if self.forker is not None else None
+            wait = self.forker.watch(pid) if self.forker is not None else None  # the helper's
             self.start(id)
             return wait() if wait is not None else _wait_exit_code(pid)
         return self._first_process(id, options, "run", lib.LXCRI_OP_RUN, detach=options.detach)
@@ -255,11 +281,11 @@ class CrunBackend:
         """Run the process described by the process.json options.process in the container;
         in the foreground, return its exit code."""
         self._require(id)
-        self._require_sealed("exec into", id)
+        forker = self._entering("exec into", id)
         keep: List[Any] = []
         ctx = self._context(id, keep, options, detach=options.detach)
         return self._op(lib.LXCRI_OP_EXEC, f"cannot exec in container `{id}`", id, ctx, keep,
-                        arg=str(options.process).encode())
+                        arg=str(options.process).encode(), forker=forker)
 
     def pause(self, id: str) -> None:
         self._simple(id, "pause", lib.LXCRI_OP_PAUSE)

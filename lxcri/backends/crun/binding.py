@@ -83,6 +83,12 @@ def handler_manager() -> Any:
     return _handler_manager
 
 
+def passes_through() -> bool:
+    """Whether libcrun's messages show as they come (--debug), not only where an error
+    needs them."""
+    return _debug
+
+
 def _debug_verbosity() -> int:
     """What crun --debug sets: LIBCRUN_VERBOSITY_DEBUG where this libcrun has it (1.21),
     else WARNING (1.8.1, whose crun --debug sets nothing more)."""
@@ -116,12 +122,13 @@ class LibcrunCall:
         self.limits_failed = int(failed[0])
 
     @classmethod
-    def finished(cls, text: str) -> "LibcrunCall":
-        """A call made elsewhere (a zygote child, which wrote libcrun's messages to
-        the caller's stderr as they came and kept them too): its text, nothing to show."""
+    def finished(cls, text: str, passed_through: bool) -> "LibcrunCall":
+        """A call made elsewhere (a zygote child, which kept libcrun's messages and, if
+        passed_through, wrote them to the caller's stderr as they came): its text, and
+        what show() is then left to show."""
         call = cls()
         call.text = text
-        call._pass_through = True
+        call._pass_through = passed_through
         return call
 
     def lines(self) -> List[str]:

@@ -145,10 +145,7 @@ class LiblxcDriver(MonitoredBackend):
 
         from lxcri.backends.lxc.liblxc import mapping as lxc_config
 
-        if not sealed.is_sealed():
-            raise LxcriError(
-                f"refusing to create container `{id}` from an unsealed interpreter: "
-                "use lxcri.Runtime (isolated) or the lxcri command", container_id=id)
+        sealed.refuse_unless_sealed("create", id)
         if options.console_socket is not None:
             raise InvalidArgument(f"container `{id}`: the lxc backend cannot pass a terminal "
                                   "to a console socket yet; run without --console-socket "
@@ -363,10 +360,7 @@ class LiblxcDriver(MonitoredBackend):
     def exec(self, id: str, options: ExecOptions) -> int:
         process_path, pid_file = str(options.process), options.pid_file
 
-        if not sealed.is_sealed():
-            raise LxcriError(f"refusing to exec into container `{id}` from an unsealed "
-                             "interpreter: use lxcri.Runtime (isolated) or the lxcri command",
-                             container_id=id)
+        sealed.refuse_unless_sealed("exec into", id)
         self._require(id, "exec in", "running")
         process = read_process(id, process_path)
         if process.get("terminal") or options.console_socket is not None:
