@@ -77,6 +77,18 @@ def process_state(pid: int) -> Optional[str]:
         return None
 
 
+def fd_inodes(pid: int) -> set[tuple[int, int]]:
+    """(st_dev, st_ino) of every file process pid holds open."""
+    found = set()
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            st = os.stat(f"/proc/{pid}/fd/{name}")
+        except FileNotFoundError:
+            continue
+        found.add((st.st_dev, st.st_ino))
+    return found
+
+
 def zombie_children(pid: Optional[int] = None) -> List[int]:
     """Zombie processes whose parent is `pid` (default: this process)."""
     parent = os.getpid() if pid is None else pid

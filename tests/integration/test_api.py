@@ -18,7 +18,7 @@ from typing import Any, Optional
 import pytest
 
 import lxcri
-from support import new_id, state_left, zombie_children
+from support import fd_inodes, new_id, state_left, zombie_children
 
 pytestmark = [pytest.mark.integration, pytest.mark.core]
 
@@ -325,15 +325,7 @@ def test_a_container_holds_no_fd_of_another_request_in_flight(runtime: Any,
         cid = new_id("quiet")
         runtime.create(cid, str(make_bundle("sleep", "30")), stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-        init = runtime.state(cid).pid
-        held = set()
-        for name in os.listdir(f"/proc/{init}/fd"):
-            try:
-                st = os.stat(f"/proc/{init}/fd/{name}")
-            except FileNotFoundError:
-                continue
-            held.add((st.st_dev, st.st_ino))
-        assert pipe_inode(w) not in held
+        assert pipe_inode(w) not in fd_inodes(runtime.state(cid).pid)
         os.close(w)
         w = -1
         worker.join(30)

@@ -163,6 +163,19 @@ def fingerprint(path: str) -> tuple[str, int, int]:
     return digest, st.st_mtime_ns, st.st_ctime_ns
 
 
+def sealed_init_argv(pid: int, memfd: str) -> list[bytes]:
+    """The argv of a created container's process (a copy of the runtime until start),
+    once its executable is shown to be the sealed memfd named `memfd`."""
+    assert os.readlink(f"/proc/{pid}/exe").startswith(f"/memfd:{memfd}")
+    fd = os.open(f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        assert fcntl.fcntl(fd, fcntl.F_GET_SEALS) & SEALS == SEALS
+    finally:
+        os.close(fd)
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().split(b"\0")
+
+
 def test_create_runs_libcrun_in_a_one_shot_zygote(cli: Cli, make_bundle: Any) -> None:
     """By default the CLI does not seal itself: crun's create runs in a one-shot zygote
     (lxcri.backends.crun.zygote), a sealed copy of lxcri-zygote, and that copy is what
@@ -172,15 +185,7 @@ def test_create_runs_libcrun_in_a_one_shot_zygote(cli: Cli, make_bundle: Any) ->
     assert created.returncode == 0, created.stderr
     assert "seal" not in created.stderr
     try:
-        pid = cli.state(cid)["pid"]
-        assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:lxcri-zygote")
-        fd = os.open(f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            assert fcntl.fcntl(fd, fcntl.F_GET_SEALS) & SEALS == SEALS
-        finally:
-            os.close(fd)
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
+        argv = sealed_init_argv(cli.state(cid)["pid"], "lxcri-zygote")
         assert argv[0] == b"lxcri-zygote" and argv[4] == b"one-shot", argv
         # The zygote was no subreaper: the init went to this test's (tini's) side.
         assert cli("start", cid).returncode == 0
@@ -199,17 +204,10 @@ def test_create_seals_in_place_without_a_reexec(cli: Cli, make_bundle: Any,
     try:
         pid = cli.state(cid)["pid"]
         # Until start the container's process is a copy of the CLI's: its executable
-        # is a sealed memfd...
-        assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:lxcri")
-        fd = os.open(f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            assert fcntl.fcntl(fd, fcntl.F_GET_SEALS) & SEALS == SEALS
-        finally:
-            os.close(fd)
-        # ... and the process is the one the command started, not a re-exec (which
-        # runs `python -I -S -c <boot>` with the boot's sys.path in the environment).
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
+        # is a sealed memfd, and the process is the one the command started, not a
+        # re-exec (which runs `python -I -S -c <boot>` with the boot's sys.path in the
+        # environment).
+        argv = sealed_init_argv(pid, "lxcri")
         assert b"-c" not in argv and os.fsencode(LXCRI) in argv, argv
         with open(f"/proc/{pid}/environ", "rb") as f:
             assert b"_LXCRI_SEALED_PATH=" not in f.read()

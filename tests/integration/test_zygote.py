@@ -17,6 +17,8 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
+from support import fd_inodes
+
 from lxcri import isolation
 from lxcri.backends.crun import zygote as protocol
 
@@ -72,17 +74,6 @@ def _request(kind: int, id: str, root: str) -> bytes:
     return protocol.request(op, None, None, "text", 0, None, False)
 
 
-def _fd_inodes(pid: int) -> set[Tuple[int, int]]:
-    found = set()
-    for name in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            st = os.stat(f"/proc/{pid}/fd/{name}")
-        except FileNotFoundError:
-            continue
-        found.add((st.st_dev, st.st_ino))
-    return found
-
-
 def test_an_operation_on_a_missing_container_is_libcruns_error(
         zygote: isolation._Zygote, tmp_path: Path) -> None:
     from lxcri.backends.crun.binding import lib
@@ -117,7 +108,7 @@ def test_a_malformed_request_gets_a_clean_refusal(zygote: isolation._Zygote, tmp
         # write end is ours alone.
         marker = (os.fstat(marker_w).st_dev, os.fstat(marker_w).st_ino)
         deadline = time.monotonic() + 10
-        while marker in _fd_inodes(zygote.pid):
+        while marker in fd_inodes(zygote.pid):
             assert time.monotonic() < deadline, "the zygote kept an fd of a refused request"
             time.sleep(0.01)
         # And it still serves.
