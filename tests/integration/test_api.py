@@ -436,14 +436,17 @@ def test_concurrent_runs_race_the_bookkeeping_directories(runtime: Any, make_bun
     assert runtime.list() == []
 
 
-def test_the_zygote_runs_the_crun_operations(runtime: Any, make_bundle: Any) -> None:
+def test_the_zygote_runs_the_crun_operations(runtime: Any, make_bundle: Any,
+                                             tmp_path: Path) -> None:
     """crun operations run in children of the zygote, a sealed C process of its own
     (launcher/zygote.c); a created container's init is its child from then on, and the
-    container inherits no ignored or blocked signal of it."""
+    container's program inherits no ignored or blocked signal of it."""
     cid = new_id("zyg")
-    st = runtime.create(cid, str(make_bundle("sh", "-c", "grep -E '^Sig(Ign|Blk)' "
-                                             "/proc/self/status; sleep 30")),
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = tmp_path / "masks"
+    with open(out, "wb") as f:
+        st = runtime.create(cid, str(make_bundle("sh", "-c", "grep -E '^Sig(Ign|Blk)' "
+                                                 "/proc/self/status; sleep 30")),
+                            stdout=f, stderr=subprocess.DEVNULL)
     try:
         zygote = zygote_of(runtime._helper.pid)
         assert zygote is not None
@@ -457,9 +460,12 @@ def test_the_zygote_runs_the_crun_operations(runtime: Any, make_bundle: Any) -> 
         while parent_of(st.pid) != zygote:
             assert time.monotonic() < deadline, f"{st.pid}'s parent is not the zygote"
             time.sleep(0.01)
-        with open(f"/proc/{st.pid}/status") as f:
-            masks = dict(line.split(":\t") for line in f.read().splitlines() if ":\t" in line)
-        assert int(masks["SigIgn"], 16) == 0 and int(masks["SigBlk"], 16) == 0
+        runtime.start(cid)
+        while out.read_text().count("\n") < 2:
+            assert time.monotonic() < deadline + 10, out.read_text()
+            time.sleep(0.01)
+        masks = dict(line.split(":\t") for line in out.read_text().splitlines())
+        assert masks == {"SigBlk": "0" * 16, "SigIgn": "0" * 16}, masks
     finally:
         runtime.delete(cid, force=True)
 
