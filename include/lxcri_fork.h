@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <libcrun/container.h>
@@ -149,6 +150,32 @@ lxcri_op_release_fds (int nfds)
     close (i);
 }
 
+/* glibc keeps signals 32 to SIGRTMIN - 1 for itself, and its sigaction() refuses them,
+   so libcrun's reset of every disposition before the container's program leaves them
+   as inherited. A caller that ignores them (GNU make ignores 32 and 33 for its
+   children) would hand that on to the container: set them back to the default here,
+   through the system call. Only the handler matters, so the kernel's struct sigaction
+   is not spelled out per architecture. */
+static void __attribute__ ((unused))
+lxcri_op_reset_reserved_signals (void)
+{
+  struct
+  {
+    void *handler;
+    unsigned long rest[8];
+  } old, dfl;
+  int sig;
+
+  memset (&dfl, 0, sizeof dfl); /* SIG_DFL, no flags, empty mask */
+  for (sig = 32; sig < SIGRTMIN; sig++)
+    {
+      memset (&old, 0, sizeof old);
+      if (syscall (SYS_rt_sigaction, sig, NULL, &old, (size_t) 8) == 0
+          && old.handler == (void *) SIG_IGN)
+        (void) syscall (SYS_rt_sigaction, sig, &dfl, NULL, (size_t) 8);
+    }
+}
+
 static void __attribute__ ((noreturn, unused))
 lxcri_op_child_main (struct lxcri_op *op, const struct lxcri_op_child *how, const int *fds,
                      int nfds, const int *close_fds, int nclose, int result_fd)
@@ -163,6 +190,7 @@ lxcri_op_child_main (struct lxcri_op *op, const struct lxcri_op_child *how, cons
      children, and an ignored SIGPIPE would pass on to the container's program. */
   signal (SIGCHLD, SIG_DFL);
   signal (SIGPIPE, SIG_DFL);
+  lxcri_op_reset_reserved_signals ();
   for (i = 0; i < nclose; i++)
     close (close_fds[i]);
   /* The received fds may sit on the numbers they must land on: move all of them (and
