@@ -22,6 +22,12 @@ if b"LXCRI_WARMUP_PID" in posix.environ:
 from lxcri.__main__ import main  # noqa: E402
 
 code = main()
+if "lxcri.host.warmup" in sys.modules:  # take() ran: the launcher made a warm-up child
+    from lxcri.host import warmup
+
+    # A command that ended before any backend ran (a refused create) still has its
+    # warm-up child: end and reap it now, so that nothing of the command outlives it.
+    warmup.stop()
 try:
     sys.stdout.flush()
     sys.stderr.flush()
