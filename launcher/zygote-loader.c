@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int
@@ -22,6 +23,21 @@ number (const char *s)
   char *end;
   long v = strtol (s, &end, 10);
   return (*s && ! *end && v >= 0 && v < 1 << 20) ? (int) v : -1;
+}
+
+/* Close every fd but stdio and ctrl: the zygote holds nothing of the process that
+   started it (a one-shot zygote gets the fds it passes on through ctrl). */
+static void
+keep_only (int ctrl)
+{
+  int fd;
+
+  if (ctrl > 3 && syscall (SYS_close_range, 3U, (unsigned int) ctrl - 1, 0U) < 0)
+    for (fd = 3; fd < ctrl; fd++)
+      close (fd);
+  if (syscall (SYS_close_range, (unsigned int) ctrl + 1, ~0U, 0U) < 0)
+    for (fd = ctrl + 1; fd < 65536; fd++)
+      close (fd);
 }
 
 int
@@ -38,6 +54,7 @@ main (int argc, char **argv)
       return 2;
     }
   close (exe);
+  keep_only (ctrl);
   library = dlopen (argv[3], RTLD_NOW | RTLD_LOCAL);
   if (library == NULL)
     {

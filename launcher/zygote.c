@@ -149,7 +149,7 @@ child (const struct lxcri_zreq *req, const char *str[], const int *fds, int nfds
   libcrun_context_t ctx;
   struct lxcri_op op;
   struct lxcri_op_child how;
-  int closing[LXCRI_Z_MAX_FDS + 2];
+  int closing[2];
   int nclose = 0;
   size_t i;
 

@@ -37,6 +37,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from lxcri import errors, sealed
+from lxcri.backends.crun import zygote as protocol
 
 _MAX_REQUEST = 1 << 20
 _MAX_FDS = 1 + 3 + 250  # the reply socket, stdio, and fds kept by --preserve-fds
@@ -216,54 +217,34 @@ class _Zygote:
 
     @classmethod
     def start(cls) -> Optional["_Zygote"]:
-        """Start it from a sealed copy of lxcri/lxcri-zygote; None where this build has no
+        """Start it (lxcri.backends.crun.zygote.spawn); None where this build has no
         zygote, LXCRI_HELPER_FORK=python asks for Python forks, or it did not come up."""
         if os.environ.get(HELPER_FORK_ENV) == "python":
             return None
-        from lxcri.backends.crun import zygote as protocol
-
-        found = protocol.files()
-        if found is None:
+        if protocol.files() is None:
             return None
-        loader, library = found
         import select
 
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            exe = sealed.sealed_copy_of(loader, "lxcri-zygote")
-        except OSError as exc:
-            ours.close()
-            theirs.close()
-            _say(f"lxcri: cannot copy {loader} to a sealed memfd ({exc}); "
-                 "operations run in forks of the helper")
-            return None
-        try:
-            proc = subprocess.Popen(
-                ["lxcri-zygote", str(theirs.fileno()), str(exe), library],
-                executable=f"/proc/self/fd/{exe}", pass_fds=(theirs.fileno(), exe),
-                close_fds=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        except OSError as exc:
-            ours.close()
+            pid, fd = protocol.spawn(one_shot=False)
+        except (OSError, errors.HelperError) as exc:
             _say(f"lxcri: cannot start the zygote ({exc}); operations run in forks of the helper")
             return None
-        finally:
-            theirs.close()
-            os.close(exe)
+        ours = socket.socket(fileno=fd)
         ready, _, _ = select.select([ours], [], [], _ZYGOTE_START_TIMEOUT_S)
         data = ours.recv(protocol.EVENT.size) if ready else b""
         if len(data) != protocol.EVENT.size or protocol.EVENT.unpack(data)[0] != protocol.EV_READY:
-            ours.close()  # EOF: a zygote that did come up exits
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            _say(f"lxcri: the zygote did not come up (exit status {proc.returncode}); "
+            ours.close()
+            if not data:  # it said nothing in time: it is of no use
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            _, status = os.waitpid(pid, 0)
+            _say(f"lxcri: the zygote did not come up ({protocol.describe(status)}); "
                  "operations run in forks of the helper")
             return None
-        # Its exit status is the SIGCHLD handler's from now on, not Popen's.
-        proc.returncode = 0
-        return cls(proc.pid, ours)
+        return cls(pid, ours)
 
 
 def _say(line: str) -> None:
@@ -294,8 +275,6 @@ class _Forker:
         if zygote is None or not zygote.alive:
             raise errors.HelperError("the lxcri zygote process is gone: close the Runtime "
                                      "and make a new one")
-        from lxcri.backends.crun import zygote as protocol
-
         request = protocol.request(op, cwd, log, log_format, verbosity, config,
                                    self.pass_through)
         with _lock:  # a Python fork of the helper made meanwhile closes these
@@ -540,7 +519,8 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
                     try:
                         _send_reply(socket.socket(fileno=os.dup(reply_fd)), {"ok": False, "error": {
                             "type": "HelperError",
-                            "message": f"the lxcri operation process died ({_describe(status)})"}})
+                            "message": "the lxcri operation process died "
+                                       f"({protocol.describe(status)})"}})
                     except OSError:
                         pass
                 _inflight_fds.discard(reply_fd)
@@ -549,8 +529,6 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
     def zygote_events() -> None:
         """What the zygote reaped: created containers' inits (a run(keep=True) waits
         for those)."""
-        from lxcri.backends.crun import zygote as protocol
-
         assert _zygote is not None
         while True:
             try:
@@ -642,8 +620,3 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
     reap()
     sys.exit(0)
 
-
-def _describe(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"killed by signal {os.WTERMSIG(status)}"
-    return f"exit status {os.waitstatus_to_exitcode(status)}"

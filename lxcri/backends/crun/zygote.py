@@ -39,13 +39,19 @@ _NULL = 0xFFFFFFFF
 ONE_SHOT_ENV = "LXCRI_ONE_SHOT"  # "0": the CLI seals itself and calls libcrun in-process
 
 
+_files: Optional[Tuple[Optional[Tuple[str, str]]]] = None
+
+
 def files() -> Optional[Tuple[str, str]]:
-    """(lxcri-zygote, _zygote.so) of this installation, or None where the build has none."""
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    loader, library = os.path.join(here, "lxcri-zygote"), os.path.join(here, "_zygote.so")
-    if os.path.isfile(loader) and os.path.isfile(library):
-        return loader, library
-    return None
+    """(lxcri-zygote, _zygote.so) of this installation, or None where the build has none
+    (looked up once per process: the command asks before it seals and again per call)."""
+    global _files
+    if _files is None:
+        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        loader, library = os.path.join(here, "lxcri-zygote"), os.path.join(here, "_zygote.so")
+        found = (loader, library) if os.path.isfile(loader) and os.path.isfile(library) else None
+        _files = (found,)
+    return _files[0]
 
 
 def one_shot_usable() -> bool:
@@ -106,10 +112,47 @@ def read_result(fd: int) -> Tuple[int, int, str, str]:
     return ret, status, msg, text
 
 
-def _describe(status: int) -> str:
+def describe(status: int) -> str:
+    """A wait status in words, for "the lxcri operation process died (...)"."""
     if os.WIFSIGNALED(status):
         return f"killed by signal {os.WTERMSIG(status)}"
     return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+
+def spawn(one_shot: bool) -> Tuple[int, int]:
+    """Start lxcri-zygote from a sealed memfd copy: (its pid, our end of its SEQPACKET
+    socket). It keeps only stdio and that socket (the loader closes the rest), and starts
+    with an empty signal mask and default SIGPIPE and SIGXFSZ. one_shot: it performs one
+    request and exits (OneShot); else it serves a helper (lxcri.isolation). HelperError
+    where this build has no zygote."""
+    # The C halves: `signal` and `socket` import enum, 4-5 ms of a command.
+    import _signal  # type: ignore[import-not-found]
+    import _socket
+
+    from lxcri import sealed
+
+    found = files()
+    if found is None:
+        raise HelperError("this lxcri has no zygote (lxcri/lxcri-zygote): reinstall it")
+    loader, library = found
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    exe = -1
+    try:
+        exe = sealed.sealed_copy_of(loader, "lxcri-zygote")
+        os.set_inheritable(exe, True)
+        os.set_inheritable(theirs.fileno(), True)
+        argv = ["lxcri-zygote", str(theirs.fileno()), str(exe), library]
+        pid = os.posix_spawn(f"/proc/self/fd/{exe}", argv + (["one-shot"] if one_shot else []),
+                             os.environ, setsigmask=(),
+                             setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ))
+    except BaseException:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+        if exe >= 0:
+            os.close(exe)
+    return pid, ours.detach()
 
 
 class OneShot:
@@ -125,37 +168,19 @@ class OneShot:
 
     def call(self, op: Any, cwd: Optional[str], log: Optional[str], log_format: str,
              verbosity: int, config: Optional[str] = None) -> Tuple[int, int, str, str]:
-        # The C halves of signal and socket: their Python modules import enum, 4-5 ms of
-        # a CLI call that takes 30.
-        import _signal  # type: ignore[import-not-found]
+        import _signal
         import _socket
 
-        from lxcri import sealed
-
-        found = files()
-        if found is None:
-            raise HelperError("this lxcri has no zygote (lxcri/lxcri-zygote): reinstall it")
-        loader, library = found
         message = request(op, cwd, log, log_format, verbosity, config, self.pass_through)
         # Every signal but SIGCHLD is relayed to the zygote, which libcrun then passes on
         # to the container (as crun does in the foreground).
         relayed = _signal.valid_signals() - {_signal.SIGKILL, _signal.SIGSTOP}
-        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         r, w = os.pipe2(os.O_CLOEXEC)
-        exe = -1
         old = _signal.pthread_sigmask(_signal.SIG_BLOCK, relayed)
         try:
-            exe = sealed.sealed_copy_of(loader, "lxcri-zygote")
-            os.set_inheritable(exe, True)
-            os.set_inheritable(theirs.fileno(), True)
-            pid = os.posix_spawn(
-                f"/proc/self/fd/{exe}",
-                ["lxcri-zygote", str(theirs.fileno()), str(exe), library, "one-shot"],
-                os.environ, setsigmask=(), setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ))
-            os.close(exe)
-            exe = -1
-            theirs.close()
+            pid, fd = spawn(one_shot=True)
             fds = [w, 0, 1, 2, *range(3, 3 + int(op.context.preserve_fds))]
+            ours = _socket.socket(fileno=fd)
             try:
                 ours.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
                                           struct.pack(f"{len(fds)}i", *fds))])
@@ -164,24 +189,20 @@ class OneShot:
                 os.waitpid(pid, 0)
                 raise HelperError(f"cannot reach the lxcri zygote process: {exc}") from None
             finally:
+                ours.close()
                 os.close(w)
                 w = -1
-                ours.close()
             status = _wait_relaying(pid, relayed, _signal.SIGCHLD, _signal.sigtimedwait)
         finally:
             _signal.pthread_sigmask(_signal.SIG_SETMASK, old)
-            if exe >= 0:
-                os.close(exe)
             if w >= 0:
                 os.close(w)
-            theirs.close()
-            ours.close()
         from lxcri.backends.crun.binding import lib
 
         try:
             result = read_result(r)
         except HelperError:
-            raise HelperError(f"the lxcri operation process died ({_describe(status)})") from None
+            raise HelperError(f"the lxcri operation process died ({describe(status)})") from None
         finally:
             os.close(r)
         if result[1] == lib.LXCRI_OP_DIED:
