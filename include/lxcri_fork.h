@@ -61,6 +61,9 @@ struct lxcri_op_result
 
 /* status of a result written for a child that died without writing one */
 #define LXCRI_OP_DIED (-1)
+/* ret of a run or create whose config.json did not load, or that lxcri refuses (the
+   message then does not name the file: the caller knows it) */
+#define LXCRI_OP_BAD_CONFIG (-2)
 #define LXCRI_OP_MSG_MAX 1024
 #define LXCRI_OP_LOGGED_MAX (PIPE_BUF - (int) sizeof (struct lxcri_op_result) - LXCRI_OP_MSG_MAX)
 
@@ -75,10 +78,13 @@ lxcri_op_call (struct lxcri_op *op, libcrun_error_t *err)
         return libcrun_make_error (err, EINVAL, "no container configuration to run");
       op->container = libcrun_container_load_from_file (op->config, err);
       if (op->container == NULL)
-        return -1;
+        return LXCRI_OP_BAD_CONFIG;
       problem = lxcri_container_problem (op->container);
       if (problem != NULL)
-        return libcrun_make_error (err, EINVAL, "%s: %s", op->config, problem);
+        {
+          libcrun_make_error (err, 0, "%s", problem);
+          return LXCRI_OP_BAD_CONFIG;
+        }
     }
   switch (op->kind)
     {
@@ -183,7 +189,7 @@ lxcri_op_child_main (struct lxcri_op *op, const struct lxcri_op_child *how, cons
   libcrun_error_t err = NULL;
   sigset_t none;
   int moved[256];
-  int floor = nfds + 3, i, ret, limits_failed;
+  int floor = nfds + 3, i, ret = -1, limits_failed;
   const char *logged;
 
   /* The zygote reaps through a signalfd and ignores SIGPIPE; libcrun waits for its own
@@ -245,7 +251,7 @@ lxcri_op_child_main (struct lxcri_op *op, const struct lxcri_op_child *how, cons
 failed:
   logged = lxcri_call_end (&limits_failed);
   lxcri_op_release_fds (nfds);
-  lxcri_op_write_result (result_fd, -1, err ? err->status : 0, err ? err->msg : NULL, logged);
+  lxcri_op_write_result (result_fd, ret, err ? err->status : 0, err ? err->msg : NULL, logged);
   _exit (0);
 }
 

@@ -41,7 +41,7 @@ struct lxcri_zreq
   uint32_t magic;
   int32_t kind; /* LXCRI_OP_* */
   int32_t flag;
-  int32_t verbosity;
+  int32_t verbosity; /* 0: errors only; else what crun --debug shows */
   int32_t preserve_fds;
   int32_t listen_fds;
   uint32_t flags;

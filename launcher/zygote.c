@@ -192,7 +192,11 @@ child (const struct lxcri_zreq *req, const char *str[], const int *fds, int nfds
   how.cwd = str[LXCRI_Z_CWD];
   how.log = str[LXCRI_Z_LOG];
   how.log_format = str[LXCRI_Z_LOG_FORMAT];
-  how.verbosity = req->verbosity;
+#if LXCRI_HAS_VERBOSITY_DEBUG
+  how.verbosity = req->verbosity ? LIBCRUN_VERBOSITY_DEBUG : LIBCRUN_VERBOSITY_ERROR;
+#else /* 1.8.1, whose crun --debug sets WARNING */
+  how.verbosity = req->verbosity ? LIBCRUN_VERBOSITY_WARNING : LIBCRUN_VERBOSITY_ERROR;
+#endif
   how.pass_through = (req->flags & LXCRI_ZF_PASS_THROUGH) != 0;
   lxcri_op_child_main (&op, &how, fds + 1, nfds - 1, closing, nclose, fds[0]);
 }

@@ -365,11 +365,12 @@ def warn(message: str) -> None:
         pass
 
 
-def embedded_crun_problem() -> Optional[str]:
-    """Why the embedded crun cannot load, or None when it can."""
+def embedded_crun_problem(load: bool = True) -> Optional[str]:
+    """Why the embedded crun cannot load, or None when it can (load=False: by its files
+    alone, lxcri.backends.crun.embedded_problem)."""
     from lxcri.backends.crun import embedded_problem
 
-    return embedded_problem()
+    return embedded_problem(load)
 
 
 class _LazyOptions:

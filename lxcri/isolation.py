@@ -38,6 +38,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from lxcri import errors, sealed
 from lxcri.backends.crun import zygote as protocol
+from lxcri.backends.crun.zygote import Operation
 
 _MAX_REQUEST = 1 << 20
 _MAX_FDS = 1 + 3 + 250  # the reply socket, stdio, and fds kept by --preserve-fds
@@ -267,16 +268,13 @@ class _Forker:
     def __init__(self, stdio: List[int]) -> None:
         self.stdio = stdio
 
-    def call(self, op: Any, cwd: Optional[str], log: Optional[str], log_format: str,
-             verbosity: int, config: Optional[str] = None) -> Tuple[int, int, str, str]:
-        from lxcri.backends.crun.binding import lib
-
+    def call(self, op: Operation, log: Optional[str], log_format: str,
+             debug: bool) -> Tuple[int, int, str, str]:
         zygote = _zygote
         if zygote is None or not zygote.alive:
             raise errors.HelperError("the lxcri zygote process is gone: close the Runtime "
                                      "and make a new one")
-        request = protocol.request(op, cwd, log, log_format, verbosity, config,
-                                   self.pass_through)
+        request = protocol.request(op, log, log_format, debug, self.pass_through)
         with _lock:  # a Python fork of the helper made meanwhile closes these
             r, w = os.pipe2(os.O_CLOEXEC)
             _inflight_fds.update((r, w))
@@ -291,7 +289,7 @@ class _Forker:
             ret, status, msg, logged = protocol.read_result(r)
         finally:
             _release([r])
-        if status == lib.LXCRI_OP_DIED:
+        if status == protocol.OP_DIED:
             raise errors.HelperError(msg)
         return ret, status, msg, logged
 

@@ -238,7 +238,7 @@ class Runtime:
         name = str(choice.runtime)
         if name != RuntimeType.CRUN or choice.explicit:
             return name
-        problem = dispatch.embedded_crun_problem()
+        problem = dispatch.embedded_crun_problem(load=False)  # the zygote may be what loads it
         if problem is None:
             return name
         from lxcri.backends.oci_binary import find_binary

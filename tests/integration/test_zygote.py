@@ -60,25 +60,14 @@ def _ask(z: isolation._Zygote, request: bytes, fds: List[int]) -> Tuple[int, int
 
 
 def _request(kind: int, id: str, root: str) -> bytes:
-    """A request as the helper packs it, from a libcrun context of the real binding."""
-    from lxcri.backends.crun.binding import ffi
-
-    keep = [ffi.new("char[]", v.encode()) for v in (root, id)]
-    ctx = ffi.new("libcrun_context_t *")
-    ctx.state_root, ctx.id = keep
-    ctx.fifo_exec_wait_fd = -1
-    op = ffi.new("struct lxcri_op *")
-    op.kind = kind
-    op.context = ctx
-    op.id = keep[1]
-    return protocol.request(op, None, None, "text", 0, None, False)
+    """A request as the helper packs it."""
+    return protocol.request(protocol.Operation(kind, protocol.Context(root, id)), None, "text",
+                            False, False)
 
 
 def test_an_operation_on_a_missing_container_is_libcruns_error(
         zygote: isolation._Zygote, tmp_path: Path) -> None:
-    from lxcri.backends.crun.binding import lib
-
-    ret, status, msg, _ = _ask(zygote, _request(lib.LXCRI_OP_START, "zyg-missing",
+    ret, status, msg, _ = _ask(zygote, _request(protocol.START, "zyg-missing",
                                                 str(tmp_path)), [0, 1, 2])
     assert ret < 0
     assert status == errno.ENOENT, (status, msg)
@@ -95,9 +84,7 @@ def test_an_operation_on_a_missing_container_is_libcruns_error(
 ])
 def test_a_malformed_request_gets_a_clean_refusal(zygote: isolation._Zygote, tmp_path: Path,
                                                   mangle: object) -> None:
-    from lxcri.backends.crun.binding import lib
-
-    good = _request(lib.LXCRI_OP_START, "zyg-bad", str(tmp_path))
+    good = _request(protocol.START, "zyg-bad", str(tmp_path))
     bad = mangle(good)  # type: ignore[operator]
     marker_r, marker_w = os.pipe2(os.O_CLOEXEC)
     try:
@@ -120,9 +107,7 @@ def test_a_malformed_request_gets_a_clean_refusal(zygote: isolation._Zygote, tmp
 
 
 def test_too_few_fds_are_refused(zygote: isolation._Zygote, tmp_path: Path) -> None:
-    from lxcri.backends.crun.binding import lib
-
-    ret, status, msg, _ = _ask(zygote, _request(lib.LXCRI_OP_START, "zyg-fds", str(tmp_path)),
+    ret, status, msg, _ = _ask(zygote, _request(protocol.START, "zyg-fds", str(tmp_path)),
                                [1])
     assert (ret, status) == (-1, errno.EINVAL) and "malformed request" in msg
 
@@ -182,3 +167,14 @@ def test_a_zygote_that_does_not_come_up_leaves_the_python_forks(
     assert said == ["lxcri: the zygote did not come up (exit status 1); operations run in "
                     "forks of the helper"], done.stderr
     assert "_zygote.so" in done.stderr  # the loader's own line says what it could not load
+
+
+def test_the_protocol_constants_are_the_c_headers() -> None:
+    """lxcri.backends.crun.zygote spells LXCRI_OP_* in Python, so that a command whose
+    libcrun call runs in the zygote never loads the binding: they must stay the C's."""
+    from lxcri.backends.crun.binding import lib
+
+    for name in ("RUN", "CREATE", "EXEC", "START", "DELETE", "PAUSE", "UNPAUSE", "UPDATE",
+                 "DIED", "BAD_CONFIG"):
+        python = getattr(protocol, name if hasattr(protocol, name) else f"OP_{name}")
+        assert python == getattr(lib, f"LXCRI_OP_{name}"), name

@@ -276,7 +276,8 @@ def test_ids_are_unique_across_backends(fakes: Dict[str, RecordingBackend], bund
 def test_fallback_to_runc_when_crun_cannot_load(fakes: Dict[str, RecordingBackend], bundle: Path,
                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(dispatch, "embedded_crun_problem", lambda: "libcrun.so.0 is missing (fake)")
+    monkeypatch.setattr(dispatch, "embedded_crun_problem",
+                        lambda load=True: "libcrun.so.0 is missing (fake)")
     monkeypatch.setattr(dispatch, "_warned", False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no crun binary to stand in
     import lxcri.backends.oci_binary as oci

@@ -4,8 +4,9 @@
     backend  CrunBackend: the OCI operations, one libcrun call each
 
 Importing this package loads nothing (not even os or lxcri.errors: lxcri.quick imports
-its status module first thing): libcrun is loaded by the first import of its backend
-module, and only the commands that run a crun container pay for it.
+its status module first thing): libcrun is loaded by the backend's first call of it in
+this process, and only the commands that call libcrun here pay for it (a create, run
+or exec of the CLI runs in the zygote and does not).
 """
 from __future__ import annotations
 
@@ -14,17 +15,34 @@ if TYPE_CHECKING:
     from typing import Any, Dict, Mapping, Optional, Tuple
 
 
-def embedded_problem() -> Optional[str]:
+def embedded_problem(load: bool = True) -> Optional[str]:
     """Why the embedded crun cannot load (lxcri._crun or libcrun.so.0 missing or broken),
-    or None when it can. Loads libcrun."""
+    or None when it can. load: by loading libcrun; else only by looking for the files
+    (a create through the zygote never loads libcrun in this process, and a libcrun that
+    is there but does not load then fails the command instead of falling back)."""
     from lxcri.errors import BackendUnavailable
 
+    if not load:
+        return _missing_file()
     try:
-        import lxcri.backends.crun.backend  # noqa: F401
+        from lxcri.backends.crun import binding  # noqa: F401
     except BackendUnavailable as exc:
         return exc.message
     except ImportError as exc:
         return f"the embedded crun backend cannot load: {exc}"
+    return None
+
+
+def _missing_file() -> Optional[str]:
+    import os
+
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    names = os.listdir(package)
+    if not any(name.startswith("_crun.") and name.endswith(".so") for name in names):
+        return "the embedded crun backend cannot load: lxcri._crun is not installed"
+    if "libcrun.so.0" not in names:
+        return ("the embedded crun backend cannot load: libcrun.so.0: cannot open shared "
+                f"object file: No such file or directory (in {package})")
     return None
 
 
@@ -33,7 +51,7 @@ def open_backend(root: str, *, options: Optional[Mapping[str, Any]] = None,
     """The embedded crun; when it cannot load, the crun binary ([runtimes.crun] path, else
     PATH: same state format, same root) with a `warning` for the user; else
     BackendUnavailable. options are read only in that fallback."""
-    problem = embedded_problem()
+    problem = embedded_problem(load=False)
     if problem is None:
         from lxcri.backends.crun.backend import CrunBackend
 

@@ -8,6 +8,11 @@ needs no seal; from the library in children of its helper's zygote. Long-lived
 processes go through lxcri.isolation for every operation, because libcrun changes
 process-wide state (signal mask, subreaper flag, session keyring, cwd, children
 reaped by waitpid(-1)) and is not thread-safe.
+
+libcrun is loaded on first use (_binding()), not on import: a command whose every
+libcrun call runs in the zygote (the CLI's create, run and exec) never loads it, which
+saves its 2 ms and 2.5 MiB. The zygote loads the config itself and says when it could
+not (BAD_CONFIG).
 """
 from __future__ import annotations
 
@@ -15,15 +20,8 @@ import errno as errno_mod
 import os
 import sys
 
-from lxcri.backends.crun.binding import (
-    LibcrunCall,
-    check,
-    error,
-    ffi,
-    handler_manager,
-    lib,
-    prepare_process,
-)
+from lxcri.backends.crun import zygote as protocol
+from lxcri.backends.crun.messages import Logged, error, set_debug
 from lxcri.errors import (
     ContainerExists,
     ContainerNotFound,
@@ -36,33 +34,52 @@ from lxcri.errors import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing, json and signal stay out of the CLI's start-up path
+    from types import ModuleType
     from typing import Any, Callable, Dict, Iterator, List, Optional, Protocol, Tuple
 
+    from lxcri.backends.crun.zygote import Context, Operation
     from lxcri.options import CreateOptions, ExecOptions, RunOptions
 
-    class Forker(Protocol):
+    class Caller(Protocol):
+        """Performs an operation in another process (a zygote's)."""
+
         pass_through: bool  # libcrun's messages reached the caller's stderr as they came
 
-        def call(self, op: Any, cwd: Optional[str], log: Optional[str], log_format: str,
-                 verbosity: int, config: Optional[str] = None) -> Tuple[int, int, str, str]: ...
+        def call(self, op: Operation, log: Optional[str], log_format: str,
+                 debug: bool) -> Tuple[int, int, str, str]: ...
 
-        def watch(self, pid: int) -> Optional[Callable[[], int]]: ...
+    class Forker(Caller, Protocol):
+        """The library helper's Caller, which also keeps the exit status of the inits
+        that become its children."""
+
+        def watch(self, pid: int) -> Callable[[], int]: ...
+
 
 class _SavedProcessState:
     """Restores what libcrun leaves changed in the calling process (signal mask, cwd)."""
 
+    def __init__(self, binding: ModuleType) -> None:
+        self.ffi, self.lib = binding.ffi, binding.lib
+
     def __enter__(self) -> "_SavedProcessState":
-        self.mask = ffi.new("sigset_t *")
-        lib.lxcri_sigmask_save(self.mask)
+        self.mask = self.ffi.new("sigset_t *")
+        self.lib.lxcri_sigmask_save(self.mask)
         self.cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        lib.lxcri_sigmask_restore(self.mask)
+        self.lib.lxcri_sigmask_restore(self.mask)
         try:
             os.fchdir(self.cwd)
         finally:
             os.close(self.cwd)
+
+
+def _binding() -> ModuleType:
+    """lxcri.backends.crun.binding: libcrun, loaded here on first use."""
+    from lxcri.backends.crun import binding
+
+    return binding
 
 
 class CrunBackend:
@@ -78,7 +95,8 @@ class CrunBackend:
         self.debug = debug
         self.systemd_cgroup = systemd_cgroup
         self.force_no_cgroup = force_no_cgroup
-        self._verbosity = prepare_process(debug or log_level == "debug")
+        self._debug = debug or log_level == "debug"  # libcrun says what crun --debug says
+        set_debug(self._debug)
         self._log, self._log_format = log, log_format
         self._log_handler: Any = None  # (handler, arg), made on first use in this process
         # Set by the library's helper (lxcri.isolation): performs the operations that
@@ -87,99 +105,132 @@ class CrunBackend:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _context(self, id: str, keep: List[Any], process: Any = None, *,
-                 detach: bool = False) -> Any:
-        """libcrun's context for one call; process: the CreateOptions/RunOptions/ExecOptions
-        of create, run and exec (None for the other operations)."""
-        ctx = ffi.new("libcrun_context_t *")
+    def _lib(self) -> ModuleType:
+        """The binding, with libcrun's process globals set up and its verbosity this
+        backend's (for a call in this process)."""
+        binding = _binding()
+        binding.prepare_process(self._debug)
+        return binding
 
-        def cstr(value: Optional[str]) -> Any:
-            if value is None:
-                return ffi.NULL
-            buf = ffi.new("char[]", value.encode())
-            keep.append(buf)  # the context only borrows the pointers
-            return buf
-
-        ctx.state_root = cstr(self.root)
-        ctx.id = cstr(id)
-        ctx.bundle = cstr(getattr(process, "bundle", None))
-        ctx.pid_file = cstr(getattr(process, "pid_file", None))
-        ctx.notify_socket = cstr(os.environ.get("NOTIFY_SOCKET"))
-        ctx.fifo_exec_wait_fd = -1  # a zeroed struct would mean stdin
+    def _context(self, id: str, process: Any = None, *, detach: bool = False) -> Context:
+        """The context of one call; process: the CreateOptions/RunOptions/ExecOptions of
+        create, run and exec (None for the other operations)."""
+        ctx = protocol.Context(self.root, id)
+        ctx.bundle = getattr(process, "bundle", None)
+        ctx.pid_file = getattr(process, "pid_file", None)
+        ctx.notify_socket = os.environ.get("NOTIFY_SOCKET")
         ctx.systemd_cgroup = self.systemd_cgroup
         ctx.force_no_cgroup = self.force_no_cgroup
         ctx.detach = detach
         if process is not None:
-            ctx.console_socket = cstr(process.console_socket)
+            ctx.console_socket = process.console_socket
             # As crun: LISTEN_FDS are preserved too.
-            ctx.preserve_fds = process.preserve_fds + process.listen_fds
-            ctx.listen_fds = process.listen_fds
-            ctx.no_pivot = getattr(process, "no_pivot", False)
-            ctx.no_new_keyring = getattr(process, "no_new_keyring", False)
-            if lib.LXCRI_HAS_CONTEXT_NO_SUBREAPER:  # 1.8.1; gone in 1.21, no libcrun reads it
-                ctx.no_subreaper = getattr(process, "no_subreaper", False)
-        ctx.handler_manager = handler_manager()
-        if self._log is not None and self.forker is None:  # a forked child opens its own
-            if self._log_handler is None:
-                self._log_handler = _init_log(self._log, self._log_format)
-            ctx.output_handler, ctx.output_handler_arg = self._log_handler
+            ctx.preserve_fds = int(process.preserve_fds + process.listen_fds)
+            ctx.listen_fds = int(process.listen_fds)
+            ctx.no_pivot = bool(getattr(process, "no_pivot", False))
+            ctx.no_new_keyring = bool(getattr(process, "no_new_keyring", False))
+            ctx.no_subreaper = bool(getattr(process, "no_subreaper", False))
         return ctx
 
-    def _entering(self, what: str, id: str) -> Optional[Forker]:
-        """The forker for an operation that starts a process in the container (create,
-        run, exec): the helper's; else, from an unsealed process, a one-shot zygote
-        (whose sealed copy is what the container's first process is); None when this
-        process is sealed and calls libcrun itself. Refuses when none of them can."""
+    def _libcrun_context(self, binding: ModuleType, ctx: Context, keep: List[Any]) -> Any:
+        """libcrun's libcrun_context_t for ctx, for a call in this process (keep holds
+        the strings it borrows)."""
+        ffi, lib = binding.ffi, binding.lib
+        c = ffi.new("libcrun_context_t *")
+
+        def cstr(value: Optional[str]) -> Any:
+            return ffi.NULL if value is None else _keep(keep, binding, value.encode())
+
+        c.state_root = cstr(ctx.state_root)
+        c.id = cstr(ctx.id)
+        c.bundle = cstr(ctx.bundle)
+        c.pid_file = cstr(ctx.pid_file)
+        c.notify_socket = cstr(ctx.notify_socket)
+        c.console_socket = cstr(ctx.console_socket)
+        c.fifo_exec_wait_fd = -1  # a zeroed struct would mean stdin
+        c.systemd_cgroup = ctx.systemd_cgroup
+        c.force_no_cgroup = ctx.force_no_cgroup
+        c.detach = ctx.detach
+        c.preserve_fds = ctx.preserve_fds
+        c.listen_fds = ctx.listen_fds
+        c.no_pivot = ctx.no_pivot
+        c.no_new_keyring = ctx.no_new_keyring
+        if lib.LXCRI_HAS_CONTEXT_NO_SUBREAPER:  # 1.8.1; gone in 1.21, no libcrun reads it
+            c.no_subreaper = ctx.no_subreaper
+        c.handler_manager = binding.handler_manager()
+        if self._log is not None:
+            if self._log_handler is None:
+                self._log_handler = _init_log(binding, self._log, self._log_format)
+            c.output_handler, c.output_handler_arg = self._log_handler
+        keep.append(c)
+        return c
+
+    def _entering(self, what: str, id: str) -> Optional[Caller]:
+        """Who performs an operation that starts a process in the container (create,
+        run, exec): the helper's forker; else, from an unsealed process, a one-shot
+        zygote (whose sealed copy is what the container's first process is); None when
+        this process is sealed and calls libcrun itself. Refuses when none of them can."""
         if self.forker is not None:
             return self.forker
         from lxcri import sealed
 
         if sealed.is_sealed():
             return None
-        from lxcri.backends.crun import zygote
-
-        if zygote.one_shot_usable():
-            return zygote.OneShot()
+        if protocol.one_shot_usable():
+            return protocol.OneShot()
         # The container's first process would be a copy of this one: without a sealed
         # executable, the container could overwrite the host's Python.
         raise LxcriError(
             f"refusing to {what} container `{id}` from an unsealed interpreter: "
             "use lxcri.Runtime (isolated) or the lxcri command", container_id=id)
 
-    def _op(self, kind: int, what: str, id: str, ctx: Any, keep: List[Any], *,
-            container: Any = None, arg: Optional[bytes] = None, flag: int = 0,
-            cwd: Optional[str] = None, config_path: Optional[str] = None,
-            forker: Optional[Forker] = None) -> int:
-        """One libcrun operation that changes process state (lxcri_op_call): here, or
-        through the helper's forker in a child of its own."""
-        op = ffi.new("struct lxcri_op *")
-        op.kind = kind
-        op.context = ctx
-        op.container = ffi.NULL if container is None else container
-        op.id = _keep(keep, id.encode())
-        if arg is not None:
-            op.arg = _keep(keep, arg)
-            op.arg_len = len(arg)
-        op.flag = flag
-        forker = forker or self.forker
-        if forker is not None:
-            # The forker's process loads config_path itself: a pointer means nothing there.
-            ret, status, msg, logged = forker.call(op, cwd, self._log, self._log_format,
-                                                   self._verbosity, config_path)
-            call = LibcrunCall.finished(logged, forker.pass_through)
+    def _op(self, op: Operation, what: str, *, caller: Optional[Caller] = None) -> int:
+        """One libcrun operation that changes process state: through `caller` (or the
+        helper's forker) in a process of its own, else here (lxcri_op_call)."""
+        id = op.context.id
+        caller = caller or self.forker
+        if caller is not None:
+            ret, status, msg, logged = caller.call(op, self._log, self._log_format,
+                                                   self._debug)
+            call = Logged(logged, caller.pass_through)
             if ret >= 0:
                 call.show()
                 return ret
-            raise error(status, msg, what, id, call=call, config_path=config_path,
-                        root=self.root)
+            if ret == protocol.BAD_CONFIG:
+                raise self._bad_config(op.config or "config.json", status, msg, call)
+            raise error(status, msg, what, id, call=call, config_path=op.config, root=self.root)
+        binding = self._lib()
+        ffi, lib = binding.ffi, binding.lib
+        keep: List[Any] = []
+        c = ffi.new("struct lxcri_op *")
+        c.kind = op.kind
+        c.context = self._libcrun_context(binding, op.context, keep)
+        c.id = _keep(keep, binding, id.encode())
+        container = None if op.config is None else self._load(binding, op.config)
+        if container is not None:
+            c.container = container  # kept alive by `container` until the call is done
+        if op.arg is not None:
+            c.arg = _keep(keep, binding, op.arg)
+            c.arg_len = len(op.arg)
+        c.flag = op.flag
         sys.stdout.flush()  # the container writes straight to fd 1 and 2
         sys.stderr.flush()
         err = ffi.new("libcrun_error_t *")
-        with _SavedProcessState(), LibcrunCall() as call:
-            if cwd is not None:
-                os.chdir(cwd)  # libcrun resolves root.path and records the bundle from the cwd
-            ret = lib.lxcri_op_call(op, err)
-        return check(ret, err, what, id, call=call, config_path=config_path, root=self.root)
+        with _SavedProcessState(binding), binding.LibcrunCall() as libcrun_call:
+            if op.cwd is not None:
+                os.chdir(op.cwd)  # libcrun resolves root.path and records the bundle from the cwd
+            ret = lib.lxcri_op_call(c, err)
+        return int(binding.check(ret, err, what, id, call=libcrun_call, config_path=op.config,
+                                 root=self.root))
+
+    @staticmethod
+    def _bad_config(config_path: str, status: int, msg: str, call: Logged) -> InvalidConfig:
+        """A config.json that libcrun could not load, or that lxcri refuses (the zygote's
+        BAD_CONFIG, or _load's)."""
+        found = error(status, msg)
+        call.show([msg])
+        # lxcri.runtime looks closer at the bundle when this surfaces.
+        return InvalidConfig(f"{config_path}: {found.message}", errno=found.errno)
 
     def _status_dir(self, id: str) -> str:
         return os.path.join(self.root, id)
@@ -188,15 +239,16 @@ class CrunBackend:
         if not os.path.isfile(os.path.join(self._status_dir(id), "status")):
             raise not_found(id, self.root)
 
-    def _libcrun(self, what: str, id: Optional[str], fn: Callable[[Any], int]) -> int:
+    def _libcrun(self, binding: ModuleType, what: str, id: Optional[str],
+                 fn: Callable[[Any], int]) -> int:
         """Call libcrun (fn gets the error struct), with the process state it changes
         saved and restored, and its error raised as lxcri's: StateCorrupt when the
         container's state files are the cause."""
-        err = ffi.new("libcrun_error_t *")
-        with _SavedProcessState(), LibcrunCall() as call:
+        err = binding.ffi.new("libcrun_error_t *")
+        with _SavedProcessState(binding), binding.LibcrunCall() as call:
             ret = fn(err)
         try:
-            return check(ret, err, what, id, call=call, root=self.root)
+            return int(binding.check(ret, err, what, id, call=call, root=self.root))
         except LxcriError:
             problem = self._state_problem(id) if id is not None else None
             if problem is None:
@@ -217,36 +269,39 @@ class CrunBackend:
         return (file_problem(os.path.join(directory, "status"), self._STATUS_KEYS)
                 or file_problem(os.path.join(directory, "config.json"), ()))
 
-    def _load(self, config_path: str, bundle: str) -> Any:
+    def _load(self, binding: ModuleType, config_path: str) -> Any:
+        """libcrun's container for config_path, in this process (a zygote loads its own)."""
+        ffi, lib = binding.ffi, binding.lib
         err = ffi.new("libcrun_error_t *")
-        container = lib.libcrun_container_load_from_file(config_path.encode(), err)
+        with binding.LibcrunCall() as call:
+            container = lib.libcrun_container_load_from_file(config_path.encode(), err)
         if container == ffi.NULL:
-            try:
-                check(-1, err)
-            except LxcriError as exc:
-                # lxcri.runtime looks closer at the bundle when this surfaces.
-                raise InvalidConfig(f"{config_path}: {exc.message}", errno=exc.errno) from None
+            status, msg = 0, ""
+            if err[0] != ffi.NULL:
+                status = err[0].status
+                if err[0].msg != ffi.NULL:
+                    msg = ffi.string(err[0].msg).decode("utf-8", "replace")
+                lib.libcrun_error_release(err)
+            raise self._bad_config(config_path, status, msg, call)
         container = ffi.gc(container, lib.libcrun_container_free)
         problem = lib.lxcri_container_problem(container)
         if problem != ffi.NULL:
-            raise InvalidConfig(f"{config_path}: {ffi.string(problem).decode()}")
+            raise self._bad_config(config_path, 0, ffi.string(problem).decode(), call)
         return container
 
     def _first_process(self, id: str, options: CreateOptions, what: str, kind: int, *,
                        detach: bool) -> int:
-        """create/run: the container's first process, from the sealed interpreter."""
-        forker = self._entering(what, id)
+        """create/run: the container's first process, from a zygote (or this process,
+        when it is sealed)."""
+        caller = self._entering(what, id)
         if os.path.exists(self._status_dir(id)):
             raise ContainerExists(
                 f"container `{id}` already exists under {self.root}: pick another id, "
                 "or `lxcri delete` the old one", errno=errno_mod.EEXIST, container_id=id)
         bundle = str(options.bundle)
-        container = self._load(options.config, bundle)
-        keep: List[Any] = []
-        ctx = self._context(id, keep, options, detach=detach)
-        return self._op(kind, f"cannot {what} container `{id}`", id, ctx, keep,
-                        container=container, cwd=bundle, config_path=options.config,
-                        forker=forker)
+        op = protocol.Operation(kind, self._context(id, options, detach=detach),
+                                config=str(options.config), cwd=bundle)
+        return self._op(op, f"cannot {what} container `{id}`", caller=caller)
 
     # -- operations ------------------------------------------------------------------------
 
@@ -267,10 +322,10 @@ class CrunBackend:
             wait = self.forker.watch(pid) if self.forker is not None else None  # the helper's
             self.start(id)
             return wait() if wait is not None else _wait_exit_code(pid)
-        return self._first_process(id, options, "run", lib.LXCRI_OP_RUN, detach=options.detach)
+        return self._first_process(id, options, "run", protocol.RUN, detach=options.detach)
 
     def create(self, id: str, options: CreateOptions) -> None:
-        self._first_process(id, options, "create", lib.LXCRI_OP_CREATE, detach=True)
+        self._first_process(id, options, "create", protocol.CREATE, detach=True)
 
     def _pid(self, id: str) -> int:
         from lxcri import jsonlite
@@ -281,31 +336,31 @@ class CrunBackend:
         """Run the process described by the process.json options.process in the container;
         in the foreground, return its exit code."""
         self._require(id)
-        forker = self._entering("exec into", id)
-        keep: List[Any] = []
-        ctx = self._context(id, keep, options, detach=options.detach)
-        return self._op(lib.LXCRI_OP_EXEC, f"cannot exec in container `{id}`", id, ctx, keep,
-                        arg=str(options.process).encode(), forker=forker)
+        caller = self._entering("exec into", id)
+        op = protocol.Operation(protocol.EXEC, self._context(id, options, detach=options.detach),
+                                arg=str(options.process).encode())
+        return self._op(op, f"cannot exec in container `{id}`", caller=caller)
 
     def pause(self, id: str) -> None:
-        self._simple(id, "pause", lib.LXCRI_OP_PAUSE)
+        self._simple(id, "pause", protocol.PAUSE)
 
     def resume(self, id: str) -> None:
-        self._simple(id, "resume", lib.LXCRI_OP_UNPAUSE)
+        self._simple(id, "resume", protocol.UNPAUSE)
 
     def _simple(self, id: str, what: str, kind: int) -> None:
         self._require(id)
-        keep: List[Any] = []
-        ctx = self._context(id, keep)
-        self._op(kind, f"cannot {what} container `{id}`", id, ctx, keep)
+        self._op(protocol.Operation(kind, self._context(id)), f"cannot {what} container `{id}`")
 
     def ps(self, id: str) -> List[int]:
         self._require(id)
+        binding = self._lib()
+        ffi, lib = binding.ffi, binding.lib
         keep: List[Any] = []
-        ctx = self._context(id, keep)
+        ctx = self._libcrun_context(binding, self._context(id), keep)
         pids = ffi.new("pid_t **")
-        self._libcrun(f"cannot list the processes of container `{id}`", id,
-                   lambda err: lib.libcrun_container_read_pids(ctx, id.encode(), True, pids, err))
+        self._libcrun(binding, f"cannot list the processes of container `{id}`", id,
+                      lambda err: lib.libcrun_container_read_pids(ctx, id.encode(), True, pids,
+                                                                  err))
         out: List[int] = []
         if pids[0] != ffi.NULL:
             i = 0
@@ -317,10 +372,9 @@ class CrunBackend:
 
     def update(self, id: str, resources_json: str) -> None:
         self._require(id)
-        keep: List[Any] = []
-        ctx = self._context(id, keep)
-        self._op(lib.LXCRI_OP_UPDATE, f"cannot update container `{id}`", id, ctx, keep,
-                 arg=resources_json.encode())
+        self._op(protocol.Operation(protocol.UPDATE, self._context(id),
+                                    arg=resources_json.encode()),
+                 f"cannot update container `{id}`")
 
     def _status(self, id: str) -> str:
         from lxcri import jsonlite
@@ -329,10 +383,9 @@ class CrunBackend:
 
     def start(self, id: str) -> None:
         self._require(id)
-        keep: List[Any] = []
-        ctx = self._context(id, keep)
         try:
-            self._op(lib.LXCRI_OP_START, f"cannot start container `{id}`", id, ctx, keep)
+            self._op(protocol.Operation(protocol.START, self._context(id)),
+                     f"cannot start container `{id}`")
         except LxcriError:
             status = self._status(id)  # explain the usual cause in the user's terms
             if status != "created":
@@ -346,23 +399,27 @@ class CrunBackend:
 
     def _state_json(self, id: str, what: str) -> str:
         self._require(id)
+        binding = self._lib()
+        ffi, lib = binding.ffi, binding.lib
         keep: List[Any] = []
-        ctx = self._context(id, keep)
+        ctx = self._libcrun_context(binding, self._context(id), keep)
         out = ffi.new("char **")
         try:
-            self._libcrun(what, id,
-                       lambda err: lib.lxcri_container_state_json(ctx, id.encode(), out, err))
+            self._libcrun(binding, what, id,
+                          lambda err: lib.lxcri_container_state_json(ctx, id.encode(), out, err))
             return ffi.string(out[0]).decode() if out[0] != ffi.NULL else ""
         finally:
             lib.lxcri_free(out[0])
 
     def kill(self, id: str, signal: int, *, all: bool = False) -> None:  # noqa: A002 (OCI's name)
         self._require(id)
+        binding = self._lib()
+        lib = binding.lib
         keep: List[Any] = []
-        ctx = self._context(id, keep)
+        ctx = self._libcrun_context(binding, self._context(id), keep)
         fn = lib.libcrun_container_killall if all else lib.libcrun_container_kill
-        self._libcrun(f"cannot send signal {signal} to container `{id}`", id,
-                   lambda err: fn(ctx, id.encode(), str(signal).encode(), err))
+        self._libcrun(binding, f"cannot send signal {signal} to container `{id}`", id,
+                      lambda err: fn(ctx, id.encode(), str(signal).encode(), err))
 
     def delete(self, id: str, *, force: bool = False) -> None:
         self._require(id)
@@ -370,11 +427,9 @@ class CrunBackend:
         # directory, reports success and leaves the processes and cgroups: read the status
         # first (StateCorrupt then, and lxcri.leftovers removes the container instead).
         self._state_json(id, f"cannot delete container `{id}`")
-        keep: List[Any] = []
-        ctx = self._context(id, keep)
         try:
-            self._op(lib.LXCRI_OP_DELETE, f"cannot delete container `{id}`", id, ctx, keep,
-                     flag=int(force))
+            self._op(protocol.Operation(protocol.DELETE, self._context(id), flag=int(force)),
+                     f"cannot delete container `{id}`")
         except LxcriError:
             status = self._status(id) if not force else ""
             if status in ("running", "paused"):
@@ -406,9 +461,11 @@ class CrunBackend:
     def _ids(self) -> Iterator[str]:
         if not os.path.isdir(self.root):
             return iter(())
+        binding = self._lib()
+        ffi, lib = binding.ffi, binding.lib
         lst = ffi.new("libcrun_container_list_t **")
-        self._libcrun(f"cannot list containers under {self.root}", None,
-                   lambda err: lib.libcrun_get_containers_list(lst, self.root.encode(), err))
+        self._libcrun(binding, f"cannot list containers under {self.root}", None,
+                      lambda err: lib.libcrun_get_containers_list(lst, self.root.encode(), err))
         ids = []
         node = lst[0]
         while node != ffi.NULL:
@@ -418,14 +475,15 @@ class CrunBackend:
         return iter(sorted(ids))
 
 
-def _keep(keep: List[Any], data: bytes) -> Any:
-    buf = ffi.new("char[]", data)
+def _keep(keep: List[Any], binding: ModuleType, data: bytes) -> Any:
+    buf = binding.ffi.new("char[]", data)
     keep.append(buf)  # the struct only borrows the pointer
     return buf
 
 
-def _init_log(log: str, log_format: str) -> Any:
+def _init_log(binding: ModuleType, log: str, log_format: str) -> Any:
     """Point libcrun's messages at --log (FILE, file:PATH, syslog:, journald:) in --log-format."""
+    ffi, lib, check = binding.ffi, binding.lib, binding.check
     err = ffi.new("libcrun_error_t *")
     handler = ffi.new("crun_output_handler *")
     handler_arg = ffi.new("void **")
@@ -456,6 +514,8 @@ def _wait_exit_code(pid: int) -> int:
 
 def spec_json(rootless: bool = False) -> str:
     """libcrun's default config.json for a new bundle."""
+    binding = _binding()
+    ffi, lib, check = binding.ffi, binding.lib, binding.check
     err = ffi.new("libcrun_error_t *")
     out = ffi.new("char **")
     try:
@@ -469,6 +529,8 @@ def version_info() -> Dict[str, Any]:
     """libcrun's version, the OCI spec version it writes, and its build features."""
     import json
 
+    binding = _binding()
+    ffi, lib = binding.ffi, binding.lib
     spec = json.loads(spec_json()).get("ociVersion", "")
     flags = [("SYSTEMD", lib.LXCRI_HAVE_SYSTEMD), ("CAP", lib.LXCRI_HAVE_CAP),
              ("SECCOMP", lib.LXCRI_HAVE_SECCOMP), ("EBPF", lib.LXCRI_HAVE_EBPF),
@@ -493,6 +555,8 @@ def build_features() -> Dict[str, Any]:
 
     from lxcri.host import procfs
 
+    binding = _binding()
+    ffi, lib = binding.ffi, binding.lib
     last = procfs.cap_last_cap()
     if last is None:
         last = len(_CAPABILITIES) - 1

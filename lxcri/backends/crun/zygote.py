@@ -60,37 +60,79 @@ def one_shot_usable() -> bool:
     return os.environ.get(ONE_SHOT_ENV) != "0" and files() is not None
 
 
-def _cstr(value: Any) -> Optional[bytes]:
-    from lxcri.backends.crun.binding import ffi
+# The operations, LXCRI_OP_* of include/lxcri_fork.h (tests/unit hold them to the binding's).
+RUN, CREATE, EXEC, START, DELETE, PAUSE, UNPAUSE, UPDATE = range(1, 9)
+OP_DIED = -1  # the status of a record the zygote wrote for a child that died without one
+BAD_CONFIG = -2  # the ret of a run or create whose config.json did not load, or was refused
 
-    return None if value == ffi.NULL else ffi.string(value)
+
+class Context:
+    """What libcrun's context of one operation holds, as Python values: packed into a
+    request for the zygote, or made into a libcrun_context_t by the backend for a call
+    in its own process."""
+
+    __slots__ = ("state_root", "id", "bundle", "pid_file", "notify_socket", "console_socket",
+                 "preserve_fds", "listen_fds", "systemd_cgroup", "force_no_cgroup", "detach",
+                 "no_pivot", "no_new_keyring", "no_subreaper")
+
+    def __init__(self, state_root: str, id: str) -> None:
+        self.state_root = state_root
+        self.id = id
+        self.bundle: Optional[str] = None
+        self.pid_file: Optional[str] = None
+        self.notify_socket: Optional[str] = None
+        self.console_socket: Optional[str] = None
+        self.preserve_fds = 0
+        self.listen_fds = 0
+        self.systemd_cgroup = False
+        self.force_no_cgroup = False
+        self.detach = False
+        self.no_pivot = False
+        self.no_new_keyring = False
+        self.no_subreaper = False  # read only by libcrun 1.8.1 (the zygote knows)
+
+
+class Operation:
+    """One libcrun operation that changes process state (struct lxcri_op): kind (RUN,
+    ...), its context, arg (exec: the process file; update: the resources JSON), flag
+    (delete: force), config (run, create: the config.json to load) and cwd (where to
+    call it from)."""
+
+    __slots__ = ("kind", "context", "arg", "flag", "config", "cwd")
+
+    def __init__(self, kind: int, context: Context, *, arg: Optional[bytes] = None,
+                 flag: int = 0, config: Optional[str] = None, cwd: Optional[str] = None) -> None:
+        self.kind = kind
+        self.context = context
+        self.arg = arg
+        self.flag = flag
+        self.config = config
+        self.cwd = cwd
 
 
 _PASS_THROUGH = 64
 
 
-def request(op: Any, cwd: Optional[str], log: Optional[str], log_format: str,
-            verbosity: int, config: Optional[str], pass_through: bool) -> bytes:
-    """struct lxcri_zreq and its strings for the libcrun operation `op` (a struct lxcri_op
-    whose context the backend filled in); pass_through: libcrun's messages also go to
-    the caller's stderr as they come (else only the record brings them)."""
-    from lxcri.backends.crun.binding import ffi, lib
+def _utf8(value: Optional[str]) -> Optional[bytes]:
+    return None if value is None else value.encode()
 
+
+def request(op: Operation, log: Optional[str], log_format: str, debug: bool,
+            pass_through: bool) -> bytes:
+    """struct lxcri_zreq and its strings for `op`; debug: libcrun says what crun --debug
+    says; pass_through: libcrun's messages also go to the caller's stderr as they come
+    (else only the record brings them)."""
     ctx = op.context
     flags = _PASS_THROUGH if pass_through else 0
     for name, bit in _FLAGS.items():
-        if name == "no_subreaper" and not lib.LXCRI_HAS_CONTEXT_NO_SUBREAPER:
-            continue
         if getattr(ctx, name):
             flags |= bit
-    arg = None if op.arg == ffi.NULL else ffi.buffer(op.arg, op.arg_len)[:]
-    strings = [_cstr(ctx.state_root), _cstr(op.id), _cstr(ctx.bundle), _cstr(ctx.console_socket),
-               _cstr(ctx.pid_file), _cstr(ctx.notify_socket),
-               None if config is None else config.encode(), arg,
-               None if cwd is None else cwd.encode(), None if log is None else log.encode(),
+    strings = [_utf8(ctx.state_root), _utf8(ctx.id), _utf8(ctx.bundle),
+               _utf8(ctx.console_socket), _utf8(ctx.pid_file), _utf8(ctx.notify_socket),
+               _utf8(op.config), op.arg, _utf8(op.cwd), _utf8(log),
                None if log_format == "text" else log_format.encode()]
-    head = REQUEST.pack(MAGIC, op.kind, op.flag, verbosity, ctx.preserve_fds, ctx.listen_fds,
-                        flags, *(_NULL if v is None else len(v) for v in strings))
+    head = REQUEST.pack(MAGIC, op.kind, op.flag, 1 if debug else 0, ctx.preserve_fds,
+                        ctx.listen_fds, flags, *(_NULL if v is None else len(v) for v in strings))
     return head + b"".join(v for v in strings if v)
 
 
@@ -156,22 +198,22 @@ def spawn(one_shot: bool) -> Tuple[int, int]:
 
 
 class OneShot:
-    """The crun backend's forker in the CLI (CrunBackend.forker): each operation in a
-    one-shot zygote, a child of this process. libcrun's messages come back with the
+    """How the CLI's crun backend runs create, run and exec: each in a one-shot zygote,
+    a child of this process. libcrun's messages come back with the
     result, for the backend to show what its error does not say (with --debug they
     also show as they come, as crun shows them)."""
 
     def __init__(self) -> None:
-        from lxcri.backends.crun import binding
+        from lxcri.backends.crun import messages
 
-        self.pass_through = binding.passes_through()
+        self.pass_through = messages.passes_through()
 
-    def call(self, op: Any, cwd: Optional[str], log: Optional[str], log_format: str,
-             verbosity: int, config: Optional[str] = None) -> Tuple[int, int, str, str]:
+    def call(self, op: Operation, log: Optional[str], log_format: str,
+             debug: bool) -> Tuple[int, int, str, str]:
         import _signal
         import _socket
 
-        message = request(op, cwd, log, log_format, verbosity, config, self.pass_through)
+        message = request(op, log, log_format, debug, self.pass_through)
         # Every signal but SIGCHLD is relayed to the zygote, which libcrun then passes on
         # to the container (as crun does in the foreground).
         relayed = _signal.valid_signals() - {_signal.SIGKILL, _signal.SIGSTOP}
@@ -179,7 +221,7 @@ class OneShot:
         old = _signal.pthread_sigmask(_signal.SIG_BLOCK, relayed)
         try:
             pid, fd = spawn(one_shot=True)
-            fds = [w, 0, 1, 2, *range(3, 3 + int(op.context.preserve_fds))]
+            fds = [w, 0, 1, 2, *range(3, 3 + op.context.preserve_fds)]
             ours = _socket.socket(fileno=fd)
             try:
                 ours.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
@@ -197,20 +239,15 @@ class OneShot:
             _signal.pthread_sigmask(_signal.SIG_SETMASK, old)
             if w >= 0:
                 os.close(w)
-        from lxcri.backends.crun.binding import lib
-
         try:
             result = read_result(r)
         except HelperError:
             raise HelperError(f"the lxcri operation process died ({describe(status)})") from None
         finally:
             os.close(r)
-        if result[1] == lib.LXCRI_OP_DIED:
+        if result[1] == OP_DIED:
             raise HelperError(result[2])
         return result
-
-    def watch(self, pid: int) -> Optional[Callable[[], int]]:
-        return None  # the caller waits for the init itself
 
 
 def _wait_relaying(pid: int, relayed: Any, sigchld: int, sigtimedwait: Callable[..., Any]) -> int:
