@@ -227,8 +227,9 @@ class CrunBackend:
     def _bad_config(config_path: str, status: int, msg: str, call: Logged) -> InvalidConfig:
         """A config.json that libcrun could not load, or that lxcri refuses (the zygote's
         BAD_CONFIG, or _load's)."""
-        found = error(status, msg)
         call.show([msg])
+        # yajl's parse errors go on with the text and a caret, on lines of their own
+        found = error(status, msg.strip().split("\n", 1)[0].rstrip())
         # lxcri.runtime looks closer at the bundle when this surfaces.
         return InvalidConfig(f"{config_path}: {found.message}", errno=found.errno)
 
