@@ -30,6 +30,12 @@ from lxcri.errors import (
 from lxcri.host import warmup
 from lxcri.state import State
 
+# What the library hands to its helper's zygote straight from the Runtime's process
+# (lxcri.isolation.Helper.direct): crun's operations that start a process, but run with
+# keep, whose exit status only the helper (the zygote's parent) learns.
+_DIRECT_OPS = ("run", "create", "exec")
+_DIRECT = "crun (direct)"  # its backend's key in Runtime._backends
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: the CLI pays for every import
     from typing import IO, Any, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
@@ -131,6 +137,13 @@ class Runtime:
 
                     self._helper = Helper()
                 helper = self._helper
+            if runtime == RuntimeType.CRUN and op in _DIRECT_OPS and not (
+                    op == "run" and getattr(args[-1], "keep", False)):
+                backend = self._direct_backend()
+                if backend is not None:
+                    done, result = helper.direct(backend, op, args, kwargs, stdio or (0, 1, 2))
+                    if done:
+                        return result
             request = {"runtime": runtime, "args": self._backend_args,
                        "options": self._options(runtime), "config": self._config_path}
             return helper.call(request, op, args, kwargs, stdio or (0, 1, 2))
@@ -142,6 +155,22 @@ class Runtime:
                                             self._config_path)
             self._backends[runtime] = backend
         return getattr(backend, op)(*args, **kwargs)
+
+    def _direct_backend(self) -> Any:
+        """The embedded crun's backend in this process, for the create, run and exec that
+        it hands to the helper's zygote itself (it loads no libcrun here); None when the
+        embedded crun is not what serves crun (the crun binary stands in)."""
+        backend = self._backends.get(_DIRECT)
+        if backend is None:
+            from lxcri.backends.crun import embedded_problem
+
+            backend = False
+            if embedded_problem(load=False) is None:
+                from lxcri.backends.crun.backend import CrunBackend
+
+                backend = CrunBackend(**self._backend_args)
+            self._backends[_DIRECT] = backend
+        return backend or None
 
     def owner(self, id: str) -> str:
         """The backend that owns container `id` (crun when no record says otherwise)."""
@@ -349,6 +378,8 @@ class Runtime:
         happy path imports neither json nor jsonschema."""
         _check_preserve_fds(options.preserve_fds)
         bundle_mod.validate_id(id)
+        if self.isolate:
+            warmup.nudge()  # the CLI's launcher has its own warm-up
         bundle, config = options.bundle, options.config
         path = os.path.realpath(bundle if bundle is not None else os.curdir)
         if not os.path.isdir(path):
@@ -467,6 +498,8 @@ class Runtime:
 
         opts = _options(ExecOptions, None, options, keywords)
         bundle_mod.validate_id(id)
+        if self.isolate:
+            warmup.nudge()  # libcrun moves the new process into the container's cgroups
         process, args = opts.process, opts.args
         if (process is None) == (not args):
             raise InvalidArgument("exec needs either a process file or a command, not both")

@@ -512,3 +512,67 @@ def test_python_fork_of_the_helper_when_asked(state_root: Path, make_bundle: Any
         assert rt.list() == []
     finally:
         rt.close()
+
+
+def helper_threads(helper: int) -> int:
+    return len(os.listdir(f"/proc/{helper}/task"))
+
+
+def test_create_run_and_exec_go_to_the_zygote_from_the_callers_process(
+        runtime: Any, make_bundle: Any) -> None:
+    """The Runtime hands crun's create, run and exec to the helper's zygote itself (the
+    helper starts no worker thread for them) without loading libcrun in this process;
+    run(keep=True), whose exit status only the helper learns, still goes through it."""
+    bundle = str(make_bundle("true"))
+    assert runtime.run(new_id("direct"), bundle) == 0
+    helper = runtime._helper.pid
+    assert zygote_of(helper) is not None
+    assert helper_threads(helper) == 1  # no worker thread: nothing went through the helper
+    cid = new_id("direct")
+    runtime.create(cid, str(make_bundle("sleep", "30")), stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    try:
+        assert helper_threads(helper) == 1
+        runtime.start(cid)  # the helper's (a worker thread from now on)
+        wait_status(runtime, cid, "running")
+        assert runtime.exec(cid, args=["sh", "-c", "exit 4"]) == 4
+    finally:
+        runtime.delete(cid, force=True)
+    done = subprocess.run([sys.executable, "-c", (
+        "import sys, lxcri\n"
+        f"rt = lxcri.Runtime(root={str(runtime.root)!r})\n"
+        f"code = rt.run({new_id('direct')!r}, {bundle!r})\n"
+        "rt.close()\n"
+        "print(code, 'lxcri._crun' in sys.modules)\n")],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.stdout.split() == ["0", "False"], done.stderr
+    kept = new_id("direct")
+    assert runtime.run(kept, str(make_bundle("sh", "-c", "exit 3")), keep=True) == 3
+    runtime.delete(kept, force=True)
+    assert helper_threads(helper) > 1  # that one did
+
+
+def test_a_zygote_that_died_leaves_the_runtime_working(runtime: Any, make_bundle: Any) -> None:
+    """The Runtime's share of the zygote's socket fails once the zygote is gone: the
+    operation then goes through the helper (Python forks), the caller does not die of
+    SIGPIPE even with its default action, and nothing of the first attempt is left."""
+    bundle = str(make_bundle("sh", "-c", "exit 6"))
+    assert runtime.run(new_id("zdead"), bundle) == 6
+    zygote = zygote_of(runtime._helper.pid)
+    assert zygote is not None
+    old = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        os.kill(zygote, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while zygote_of(runtime._helper.pid) is not None:
+            assert time.monotonic() < deadline, "the helper did not reap its zygote"
+            time.sleep(0.02)
+        assert runtime.run(new_id("zdead"), bundle) == 6
+        cid = new_id("zdead")
+        runtime.create(cid, str(make_bundle("sleep", "30")), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        runtime.start(cid)
+        runtime.delete(cid, force=True)
+    finally:
+        signal.signal(signal.SIGPIPE, old)
+    assert runtime.list() == []

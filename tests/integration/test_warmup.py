@@ -184,3 +184,20 @@ def test_the_backend_never_sees_the_warmup_child(cli: Cli, make_bundle: Any,
         finally:
             cli("delete", "--force", cid)
         found.unlink()
+
+
+def test_the_library_warm_up_moves_only_its_own_thread() -> None:
+    """lxcri.Runtime's warm-up (warmup.nudge): a thread moves itself into the v1 cgroup
+    it is in; the kernel takes it, and the process's cgroups are what they were."""
+    import threading
+
+    from lxcri.host import procfs, warmup
+
+    before = procfs.cgroup()
+    moved: list[bool] = []
+    t = threading.Thread(target=lambda: moved.append(warmup._move_self()))
+    t.start()
+    t.join(30)
+    # Without a v1 hierarchy (Proxmox VE 7+) there is nothing to warm up.
+    assert moved == [warmup.v1_tasks(before) is not None]
+    assert procfs.cgroup() == before

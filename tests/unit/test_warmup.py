@@ -55,3 +55,32 @@ def test_a_process_that_is_not_our_child_is_left_alone() -> None:
             os.kill(grandchild, 9)
         other.kill()
         other.wait()
+
+
+@pytest.mark.parametrize("text, tasks", [
+    ("10:hugetlb:/\n9:name=systemd:/\n0::/user.slice\n", "/sys/fs/cgroup/hugetlb/tasks"),
+    ("9:name=systemd:/user.slice/s.scope\n", "/sys/fs/cgroup/systemd/user.slice/s.scope/tasks"),
+    ("0::/\n3:cpu,cpuacct:/lxc/101\n", "/sys/fs/cgroup/cpu,cpuacct/lxc/101/tasks"),
+    ("0::/system.slice/pve.service\n", None),  # cgroup v2 only (Proxmox VE 7+)
+    ("", None),
+    ("garbage\n4::/x\n5:cpu:relative\n", None),
+])
+def test_the_library_warm_up_moves_within_the_first_v1_hierarchy(text: str,
+                                                                 tasks: "str | None") -> None:
+    assert warmup.v1_tasks(text) == tasks
+
+
+def test_no_nudge_when_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[object] = []
+    import _thread
+
+    monkeypatch.setattr(_thread, "start_new_thread", lambda *a: started.append(a))
+    monkeypatch.setattr(warmup, "_nudged", 0.0)
+    monkeypatch.setenv(warmup.ENABLE_ENV, "0")
+    warmup.nudge()
+    assert started == []
+    monkeypatch.delenv(warmup.ENABLE_ENV)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    warmup.nudge()
+    warmup.nudge()  # at once again: the first one's move keeps the kernel ready
+    assert len(started) == 1

@@ -102,6 +102,17 @@ class CrunBackend:
         # Set by the library's helper (lxcri.isolation): performs the operations that
         # change process state in a forked child that runs no Python.
         self.forker: Optional[Forker] = None
+        # Set by the library's Runtime for a create, run or exec it hands to the helper's
+        # zygote itself (calling(); lxcri.isolation.Helper.direct).
+        self.caller: Optional[Caller] = None
+
+    def calling(self, caller: Caller) -> "CrunBackend":
+        """A copy of this backend whose create, run and exec go to `caller` (for one
+        call: the caller holds that call's fds)."""
+        copy = object.__new__(CrunBackend)
+        copy.__dict__.update(self.__dict__)
+        copy.caller = caller
+        return copy
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -172,6 +183,8 @@ class CrunBackend:
         this process is sealed and calls libcrun itself. Refuses when none of them can."""
         if self.forker is not None:
             return self.forker
+        if self.caller is not None:
+            return self.caller
         from lxcri import sealed
 
         if sealed.is_sealed():
@@ -310,6 +323,9 @@ class CrunBackend:
         if options.keep and not options.detach:
             # libcrun deletes a foreground container once it exits; --keep leaves it
             # stopped for inspection: create, start and wait for it here instead.
+            if self.caller is not None:  # the Runtime sends these through its helper
+                raise LxcriError(f"cannot run container `{id}` with keep here: the "
+                                 "helper waits for it", container_id=id)
             if self.forker is None:
                 # Its init is the child of a process that exits (a one-shot zygote):
                 # as a subreaper, this one gets it, to wait for.
