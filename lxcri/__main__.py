@@ -87,16 +87,22 @@ def run_typer(argv: list[str]) -> int:
     return app.main(argv)
 
 
+_ENTERING_WORDS = frozenset(("create", "run", "exec"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one lxcri command line and return its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        # state, kill and list of a plain crun container: without libcrun or the Runtime.
-        from lxcri.cli import quick
+        # state, kill, start, delete and list of a plain crun container: without libcrun
+        # or the Runtime. (A word that is the start of a container goes on at once: an id
+        # spelled so only misses the quick way, which answers the same.)
+        if not _ENTERING_WORDS.intersection(args):
+            from lxcri.cli import quick
 
-        code = quick.run(args)
-        if code is not None:
-            return code
+            code = quick.run(args)
+            if code is not None:
+                return code
 
         from lxcri import commands
         from lxcri.cli import fast

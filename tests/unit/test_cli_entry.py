@@ -142,3 +142,10 @@ def test_the_grammar_imports_nothing_but_lxcri() -> None:
         "import lxcri.cli, lxcri.cli.grammar, lxcri.cli.fast\n"
         "print(sorted(m for m in set(sys.modules) - before if m != '__future__' and not m.startswith('lxcri')))\n")
     assert out == "[]\n"
+
+
+def test_the_words_that_skip_the_quick_way_are_the_entering_commands() -> None:
+    """__main__ spells them itself (the grammar costs an import the quick way avoids)."""
+    from lxcri.cli import grammar
+
+    assert entry._ENTERING_WORDS == grammar.ENTERING_COMMANDS

@@ -4,7 +4,8 @@ running one operation in a process of its own.
 The zygote is a small C program: lxcri/lxcri-zygote, run from a sealed memfd copy, which
 dlopen()s lxcri/_zygote.so (linked to libcrun.so.0 beside it). It serves two callers:
 - the library's helper (lxcri.isolation) starts it once and hands it every crun operation
-  that changes process state; it forks a child per operation;
+  that changes process state; it forks a child per operation. The Runtime's process
+  sends it create, run and exec itself, over the helper's socket, which it shares;
 - the CLI, for create, run and exec: `OneShot` starts it in one-shot mode, where it
   performs the one request in its own process and exits. The container's first process
   is then a copy of this small sealed program, not of the interpreter, so the CLI's own
@@ -60,7 +61,8 @@ def one_shot_usable() -> bool:
     return os.environ.get(ONE_SHOT_ENV) != "0" and files() is not None
 
 
-# The operations, LXCRI_OP_* of include/lxcri_fork.h (tests/unit hold them to the binding's).
+# The operations, LXCRI_OP_* of include/lxcri_fork.h (tests/integration/test_zygote.py holds
+# them to the C's).
 RUN, CREATE, EXEC, START, DELETE, PAUSE, UNPAUSE, UPDATE = range(1, 9)
 OP_DIED = -1  # the status of a record the zygote wrote for a child that died without one
 BAD_CONFIG = -2  # the ret of a run or create whose config.json did not load, or was refused
