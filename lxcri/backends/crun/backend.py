@@ -290,12 +290,7 @@ class CrunBackend:
         with binding.LibcrunCall() as call:
             container = lib.libcrun_container_load_from_file(config_path.encode(), err)
         if container == ffi.NULL:
-            status, msg = 0, ""
-            if err[0] != ffi.NULL:
-                status = err[0].status
-                if err[0].msg != ffi.NULL:
-                    msg = ffi.string(err[0].msg).decode("utf-8", "replace")
-                lib.libcrun_error_release(err)
+            status, msg = binding.take_error(err)
             raise self._bad_config(config_path, status, msg, call)
         container = ffi.gc(container, lib.libcrun_container_free)
         problem = lib.lxcri_container_problem(container)

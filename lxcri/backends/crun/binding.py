@@ -110,13 +110,19 @@ def check(ret: int, err: Any, what: str = "", container_id: Optional[str] = None
         if call is not None:
             call.show()
         return ret
+    status, msg = take_error(err)
+    raise error(status, msg, what, container_id, call=call, config_path=config_path, root=root)
+
+
+def take_error(err: Any) -> "tuple[int, str]":
+    """(errno, message) of libcrun's error, released; (0, "") when it set none."""
     status, msg = 0, ""
     if err[0] != ffi.NULL:
         status = err[0].status
         if err[0].msg != ffi.NULL:
             msg = ffi.string(err[0].msg).decode("utf-8", "replace")
         lib.libcrun_error_release(err)
-    raise error(status, msg, what, container_id, call=call, config_path=config_path, root=root)
+    return status, msg
 
 
 def set_child_subreaper(on: bool) -> None:
