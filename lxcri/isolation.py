@@ -66,6 +66,15 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
+def _read_reply(sock: socket.socket, head: bytes = b"") -> Dict[str, Any]:
+    """A reply _send_reply sent; head: what of it was read already."""
+    if len(head) < _LEN.size:
+        head += _recv_exact(sock, _LEN.size - len(head))
+    (n,) = _LEN.unpack(head)
+    reply: Dict[str, Any] = json.loads(_recv_exact(sock, n))
+    return reply
+
+
 # What every LxcriError carries in its constructor and attributes; anything else in an
 # instance's __dict__ that JSON can carry travels in "attrs".
 _ERROR_FIELDS = ("message", "errno", "container_id")
@@ -160,8 +169,7 @@ class Helper:
                 except OSError as exc:
                     raise errors.HelperError(f"cannot reach the lxcri helper process: {exc}") from None
             reply_theirs.close()
-            (n,) = _LEN.unpack(_recv_exact(reply_ours, _LEN.size))
-            reply = json.loads(_recv_exact(reply_ours, n))
+            reply = _read_reply(reply_ours)
         finally:
             reply_ours.close()
             reply_theirs.close()
@@ -188,10 +196,7 @@ class Helper:
                 reply_theirs.close()
                 head, fds, _flags, _addr = socket.recv_fds(reply_ours, _LEN.size, 1,
                                                            socket.MSG_CMSG_CLOEXEC)
-                if len(head) < _LEN.size:
-                    head += _recv_exact(reply_ours, _LEN.size - len(head))
-                (n,) = _LEN.unpack(head)
-                reply = json.loads(_recv_exact(reply_ours, n))
+                reply = _read_reply(reply_ours, head)
             finally:
                 reply_ours.close()
                 reply_theirs.close()
@@ -348,8 +353,8 @@ class _ZygoteCaller:
         for fd in fds:
             os.close(fd)
 
-    def _unreachable(self, exc: OSError) -> errors.LxcriError:
-        return errors.HelperError(f"cannot reach the lxcri zygote process: {exc}")
+    # What a failed send raises.
+    unreachable: "type[errors.HelperError]" = errors.HelperError
 
     def call(self, op: Operation, log: Optional[str], log_format: str,
              debug: bool) -> Tuple[int, int, str, str]:
@@ -362,7 +367,7 @@ class _ZygoteCaller:
                 # of a zygote that is gone.
                 socket.send_fds(sock, [request], [w, *self.stdio], socket.MSG_NOSIGNAL)
             except OSError as exc:
-                raise self._unreachable(exc) from None
+                raise self.unreachable(f"cannot reach the lxcri zygote process: {exc}") from None
             finally:
                 self._close([w])
             # The child has let go of the caller's fds when it writes this.
@@ -386,11 +391,10 @@ class _Direct(_ZygoteCaller):
         super().__init__(stdio)
         self.sock = sock
 
+    unreachable = _Unreachable
+
     def _socket(self) -> socket.socket:
         return self.sock
-
-    def _unreachable(self, exc: OSError) -> errors.LxcriError:
-        return _Unreachable(f"cannot reach the lxcri zygote process: {exc}")
 
 
 class _Forker(_ZygoteCaller):

@@ -34,7 +34,6 @@ from lxcri.state import State
 # (lxcri.isolation.Helper.direct): crun's operations that start a process, but run with
 # keep, whose exit status only the helper (the zygote's parent) learns.
 _DIRECT_OPS = ("run", "create", "exec")
-_DIRECT = "crun (direct)"  # its backend's key in Runtime._backends
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: the CLI pays for every import
@@ -110,6 +109,7 @@ class Runtime:
 
         self._helper_lock = _thread.allocate_lock()
         self._backends: Dict[str, Any] = {}
+        self._direct: Any = None  # _direct_backend's: None not made yet, False none
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -160,17 +160,15 @@ class Runtime:
         """The embedded crun's backend in this process, for the create, run and exec that
         it hands to the helper's zygote itself (it loads no libcrun here); None when the
         embedded crun is not what serves crun (the crun binary stands in)."""
-        backend = self._backends.get(_DIRECT)
-        if backend is None:
+        if self._direct is None:
             from lxcri.backends.crun import embedded_problem
 
-            backend = False
+            self._direct = False
             if embedded_problem(load=False) is None:
                 from lxcri.backends.crun.backend import CrunBackend
 
-                backend = CrunBackend(**self._backend_args)
-            self._backends[_DIRECT] = backend
-        return backend or None
+                self._direct = CrunBackend(**self._backend_args)
+        return self._direct or None
 
     def owner(self, id: str) -> str:
         """The backend that owns container `id` (crun when no record says otherwise)."""

@@ -33,7 +33,19 @@ def embedded_problem(load: bool = True) -> Optional[str]:
     return None
 
 
+_missing: Optional[Tuple[Optional[str]]] = None
+
+
 def _missing_file() -> Optional[str]:
+    """Which of the embedded crun's files is missing, looked up once per process (a CLI
+    create asks twice: choosing its backend, then opening it)."""
+    global _missing
+    if _missing is None:
+        _missing = (_look_for_files(),)
+    return _missing[0]
+
+
+def _look_for_files() -> Optional[str]:
     import os
 
     package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
