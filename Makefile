@@ -87,6 +87,9 @@ $(STAMP): $(LIBCRUN) $(PYDEPS_OK) $(SOURCES)
 	    -w $(DIST) $(RAW)/lxcri-*.whl
 	rm -rf $(RAW)
 	$(VPY) -m pip install -q --force-reinstall --no-deps $(DIST)/lxcri-*.whl
+	# The slim byte code the launcher runs lxcri with (-OO -X no_debug_ranges; see
+	# launcher/lxcri.c), beside pip's.
+	$(VPY) -I -OO -X no_debug_ranges -m compileall -q $(VENV)/lib/python*/site-packages/lxcri
 	@touch $@
 
 venv: deps libcrun $(STAMP) $(VM_TARGET)

@@ -22,6 +22,9 @@
    /proc/self/exe, not argv[0], locates the installation: a symlink to this file (e.g.
    /usr/local/bin/lxcri -> /opt/lxcri/bin/lxcri) finds the venv it belongs to.
 
+   Where lxcri's slim byte code is there (see slim_byte_code), the interpreter also gets
+   -OO -X no_debug_ranges.
+
    Before the interpreter starts, create, run and exec also get the kernel ready for
    the cgroup move that libcrun makes ~15 ms later (see warm_cgroup_moves). */
 #define _GNU_SOURCE
@@ -115,6 +118,33 @@ has_pth_files (const char *launch)
     }
   closedir (d);
   return found;
+}
+
+/* Whether lxcri's modules are compiled for -OO (docstrings and asserts left out) as
+   well: `make` compiles them so, with -X no_debug_ranges (no column tables), beside the
+   ordinary byte code. Such code objects take about a fifth less memory, and a command
+   imports 20-30 modules: about 0.2 MiB of a create's peak RSS. Without them (a plain
+   pip install) -OO would compile every module from source on every command, so the
+   launcher asks for it only when they are there; Python itself still checks each one
+   against its source. The typer app, whose help is made of docstrings, runs again
+   without -OO (lxcri.__main__.run_typer). */
+static int
+slim_byte_code (const char *launch, const char *version)
+{
+  char probe[PATH_MAX], tag[16];
+  const char *slash = strrchr (launch, '/');
+  size_t i, j = 0;
+
+  for (i = 0; version[i] != '\0' && j + 1 < sizeof tag; i++)
+    if (version[i] != '.')
+      tag[j++] = version[i];
+  tag[j] = '\0';
+  if (slash == NULL
+      || snprintf (probe, sizeof probe, "%.*s/__pycache__/__main__.cpython-%s.opt-2.pyc",
+                   (int) (slash - launch), launch, tag)
+             >= (int) sizeof probe)
+    return 0;
+  return access (probe, R_OK) == 0;
 }
 
 /* The command word of argv: the first argument that is not a global option or the
@@ -267,7 +297,7 @@ main (int argc, char **argv)
     return 127;
   *slash = '\0';
 
-  args = calloc ((size_t) argc + 5, sizeof *args);
+  args = calloc ((size_t) argc + 8, sizeof *args);
   if (args == NULL)
     return 127;
   unsetenv ("LXCRI_WARMUP_PID"); /* only ever this launcher's own child */
@@ -280,13 +310,21 @@ main (int argc, char **argv)
       && path_join (launch, dir, rel) == 0 && access (launch, R_OK) == 0
       && !has_pth_files (launch))
     {
-      args[0] = python;
-      args[1] = (char *) "-I";
-      args[2] = (char *) "-S";
-      args[3] = launch;
-      args[4] = self;
+      int k = 0;
+
+      args[k++] = python;
+      args[k++] = (char *) "-I";
+      args[k++] = (char *) "-S";
+      if (slim_byte_code (launch, version))
+        {
+          args[k++] = (char *) "-OO";
+          args[k++] = (char *) "-X";
+          args[k++] = (char *) "no_debug_ranges";
+        }
+      args[k++] = launch;
+      args[k++] = self;
       for (i = 1; i < argc; i++)
-        args[4 + i] = argv[i];
+        args[k++] = argv[i];
       warm = warm_cgroup_moves (argc, argv);
       if (warm > 0)
         {

@@ -73,6 +73,49 @@ def run_invocation(invocation: Invocation) -> int:
     return commands.invoke(function, invocation.options, **invocation.arguments)
 
 
+def without_slim_flags(orig_argv: Sequence[str]) -> list[str]:
+    """The interpreter's argv without the flags the launcher adds where lxcri's slim byte
+    code is installed (-OO -X no_debug_ranges; see launcher/lxcri.c)."""
+    out = list(orig_argv[:1])
+    i = 1
+    while i < len(orig_argv):
+        arg = orig_argv[i]
+        if arg == "-OO":
+            i += 1
+        elif arg == "-X" and orig_argv[i + 1:i + 2] == ["no_debug_ranges"]:
+            i += 2
+        elif arg in ("-m", "-c") or arg == "-" or not arg.startswith("-"):
+            out.extend(orig_argv[i:])  # the script, module or code: the rest is its argv
+            break
+        else:
+            takes_value = arg in ("-X", "-W", "--check-hash-based-pycs")
+            out.extend(orig_argv[i:i + 1 + takes_value])
+            i += 1 + takes_value
+    return out
+
+
+def _docstrings_back() -> None:
+    """Run this command again with docstrings when -OO left them out: the typer app
+    makes its help of them. Returns only when there is nothing to undo."""
+    if sys.flags.optimize < 2:
+        return
+    argv = without_slim_flags(sys.orig_argv)
+    if argv == sys.orig_argv or not sys.executable:
+        return  # -OO from elsewhere (PYTHONOPTIMIZE): help without docstrings it is
+    import os
+
+    if "lxcri.host.warmup" in sys.modules:  # the warm-up child belongs to this image
+        from lxcri.host import warmup
+
+        warmup.stop()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execv(sys.executable, argv)
+    except OSError:
+        pass  # go on with what there is
+
+
 def run_typer(argv: list[str]) -> int:
     """Hand argv to the typer app."""
     try:
@@ -118,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if invocation is not None:
             return run_invocation(invocation)
+        if argv is None:
+            _docstrings_back()
         return run_typer(args)
     except KeyboardInterrupt:
         return 130

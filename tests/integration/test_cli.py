@@ -326,9 +326,23 @@ def test_the_command_is_the_native_launcher_on_one_isolated_interpreter(
         with open(f"/proc/{cli.state(cid)['pid']}/cmdline", "rb") as f:
             argv = f.read().split(b"\0")
         assert argv[1:3] == [b"-I", b"-S"], argv
-        assert argv[3].endswith(b"/lxcri/_launch.py") and argv[4] == os.fsencode(LXCRI), argv
+        # `make` installs the slim byte code, and the launcher then asks for -OO.
+        assert argv[3:6] == [b"-OO", b"-X", b"no_debug_ranges"], argv
+        assert argv[6].endswith(b"/lxcri/_launch.py") and argv[7] == os.fsencode(LXCRI), argv
     finally:
         cli("delete", "--force", cid)
+
+
+def test_help_keeps_its_docstrings_under_the_slim_byte_code() -> None:
+    """The typer app makes its help of docstrings, which -OO leaves out: a command that
+    goes to the app runs again without -OO, so help reads the same either way."""
+    site = lxcri_package_dir()
+    assert os.path.exists(os.path.join(site, "__pycache__", "__main__.cpython-%d%d.opt-2.pyc"
+                                       % sys.version_info[:2]))
+    done = subprocess.run([LXCRI, "create", "--help"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Create a container; its process waits for `start`." in done.stdout, done.stdout
 
 
 def test_the_launcher_falls_back_to_the_console_script(tmp_path: Path) -> None:
@@ -385,7 +399,7 @@ def test_the_launcher_leaves_a_venv_with_pth_files_to_site(tmp_path: Path) -> No
 
 
 def lxcri_package_dir() -> str:
-    found = subprocess.run([os.path.join(os.path.dirname(LXCRI), "python3"), "-c",
+    found = subprocess.run([os.path.join(os.path.dirname(LXCRI), "python3"), "-I", "-c",
                             "import lxcri, os; print(os.path.dirname(lxcri.__file__))"],
                            capture_output=True, text=True, timeout=60, check=True)
     return found.stdout.strip()

@@ -149,3 +149,20 @@ def test_the_words_that_skip_the_quick_way_are_the_entering_commands() -> None:
     from lxcri.cli import grammar
 
     assert entry._ENTERING_WORDS == grammar.ENTERING_COMMANDS
+
+
+@pytest.mark.parametrize("orig, expected", [
+    (["py", "-I", "-S", "-OO", "-X", "no_debug_ranges", "/v/lxcri/_launch.py", "/v/bin/lxcri",
+      "create", "-OO"],
+     ["py", "-I", "-S", "/v/lxcri/_launch.py", "/v/bin/lxcri", "create", "-OO"]),
+    (["py", "-X", "dev", "-OO", "-m", "lxcri", "-X", "no_debug_ranges"],
+     ["py", "-X", "dev", "-m", "lxcri", "-X", "no_debug_ranges"]),
+    (["py", "-W", "error", "-c", "code", "-OO"], ["py", "-W", "error", "-c", "code", "-OO"]),
+    (["py", "-I", "-S", "/v/lxcri/_launch.py", "--help"],
+     ["py", "-I", "-S", "/v/lxcri/_launch.py", "--help"]),
+])
+def test_the_slim_flags_come_off_only_the_interpreters_options(orig: list[str],
+                                                                expected: list[str]) -> None:
+    """What the typer fallback runs again: the interpreter's -OO and -X no_debug_ranges
+    go, and nothing of the script's, module's or code's own argv."""
+    assert entry.without_slim_flags(orig) == expected
