@@ -24,7 +24,12 @@ from __future__ import annotations
 
 import os
 
-from lxcri.backends import PRIVATE_DIR, RuntimeType, backend_root
+from lxcri.backends import (
+    OCI_BACKENDS,
+    PRIVATE_DIR,
+    RuntimeType,
+    state_dir,
+)
 from lxcri.errors import LxcriError, StateCorrupt
 
 TYPE_CHECKING = False
@@ -35,19 +40,6 @@ if TYPE_CHECKING:
 
 BROKEN = "broken"    # list's status of a create that was killed half-way
 CORRUPT = "corrupt"  # list's status of a container whose state files cannot be read
-
-# The backends whose state layout and cgroups lxcri knows (libcrun's and runc's).
-OCI_BACKENDS = (RuntimeType.CRUN, RuntimeType.RUNC)
-
-
-def state_dir(root: str, runtime: str, id: str) -> Optional[str]:
-    """Where backend `runtime` keeps the state of container `id` (None: not an OCI backend)."""
-    if runtime == RuntimeType.CRUN:
-        return os.path.join(root, id)
-    if runtime == RuntimeType.RUNC:
-        return os.path.join(backend_root(root, runtime), id)
-    return None
-
 
 def creator_alive(record: Record) -> bool:
     """Whether the lxcri process that wrote the record's intent is still running."""

@@ -15,7 +15,7 @@ import os
 
 from lxcri import bundle as bundle_mod
 from lxcri import dispatch, signals
-from lxcri.backends import BACKENDS, RuntimeType
+from lxcri.backends import BACKENDS, OCI_BACKENDS, RuntimeType, state_dir
 from lxcri.errors import (
     BackendUnavailable,
     ContainerExists,
@@ -310,9 +310,7 @@ class Runtime:
 
         facts = {"phase": "creating", "pid": str(os.getpid()),
                  "start": procfs.starttime(os.getpid()) or "", "bundle": bundle}
-        from lxcri import leftovers
-
-        if runtime not in leftovers.OCI_BACKENDS:
+        if runtime not in OCI_BACKENDS:
             return facts
         cgroups_path = dispatch.read_cgroups_path(config_path)
         if cgroups_path is not None:
@@ -323,7 +321,7 @@ class Runtime:
                 raise InvalidBundle(f"{config_path}: linux.cgroupsPath {cgroups_path!r} is "
                                     f"refused: {problem}; use a path below it, such as "
                                     f"/lxcri/{id}", container_id=id)
-        directory = leftovers.state_dir(self.root, runtime, id)
+        directory = state_dir(self.root, runtime, id)
         facts["state_new"] = "1" if directory and not os.path.lexists(directory) else "0"
         manager = self._backend_args
         if manager["force_no_cgroup"] or manager["systemd_cgroup"]:
@@ -363,7 +361,7 @@ class Runtime:
                     self._call(runtime, "delete", id, force=True)
                 except LxcriError:
                     pass
-            if record is not None and runtime in leftovers.OCI_BACKENDS:
+            if record is not None and runtime in OCI_BACKENDS:
                 leftovers.remove(self.root, id, self._owners, record, runtimes=[runtime],
                                  failed_create=True)
         finally:
@@ -664,7 +662,7 @@ class Runtime:
             config_doc["error"] = exc.message
         libcrun = None
         if dispatch.embedded_crun_problem() is None:
-            from lxcri.backends.crun.backend import version_info as crun_versions
+            from lxcri.backends.crun.inprocess import version_info as crun_versions
 
             libcrun = crun_versions()
         owners = self._owners.all()
@@ -797,7 +795,7 @@ def _write_process_file(root: str, args: Sequence[str], *, tty: bool, cwd: Optio
 
 def write_spec(bundle: str, rootless: bool = False) -> str:
     """Write libcrun's default config.json into `bundle`; refuse to overwrite one."""
-    from lxcri.backends.crun.backend import spec_json
+    from lxcri.backends.crun.inprocess import spec_json
 
     path = os.path.join(os.path.abspath(bundle), "config.json")
     if not os.path.isdir(os.path.dirname(path)):
@@ -814,7 +812,7 @@ def write_spec(bundle: str, rootless: bool = False) -> str:
 
 def features() -> Dict[str, Any]:
     """The OCI runtime features document (runtime-spec features.md) for this build."""
-    from lxcri.backends.crun.backend import build_features
+    from lxcri.backends.crun.inprocess import build_features
 
     return build_features()
 
@@ -822,7 +820,7 @@ def features() -> Dict[str, Any]:
 def version_info() -> Dict[str, Any]:
     """lxcri's and libcrun's versions, the OCI spec version, and libcrun's build features."""
     from lxcri._version import __version__
-    from lxcri.backends.crun.backend import version_info as crun_version
+    from lxcri.backends.crun.inprocess import version_info as crun_version
 
     return {"lxcri": __version__, **crun_version()}
 
@@ -831,6 +829,6 @@ def default_spec(rootless: bool = False) -> Dict[str, Any]:
     """libcrun's default config.json (what `crun spec` writes), as a dict."""
     import json
 
-    from lxcri.backends.crun.backend import spec_json
+    from lxcri.backends.crun.inprocess import spec_json
 
     return dict(json.loads(spec_json(rootless)))

@@ -115,3 +115,18 @@ def backend_root(root: str, name: str) -> str:
     import os  # here, not at the top: lxcri.quick reads this registry without os
 
     return os.path.join(root, PRIVATE_DIR, name)
+
+
+# The backends whose state layout and cgroups lxcri knows (libcrun's and runc's).
+OCI_BACKENDS = (RuntimeType.CRUN, RuntimeType.RUNC)
+
+
+def state_dir(root: str, runtime: str, id: str) -> Optional[str]:
+    """Where backend `runtime` keeps the state of container `id` (None: not an OCI backend)."""
+    import os
+
+    if runtime == RuntimeType.CRUN:
+        return os.path.join(root, id)
+    if runtime == RuntimeType.RUNC:
+        return os.path.join(backend_root(root, runtime), id)
+    return None

@@ -146,7 +146,7 @@ def test_unknown_signal_name(cli: Cli, make_bundle: Any) -> None:
 def test_hybrid_cgroup_refusal_says_what_to_do() -> None:
     # This host's hybrid layout cannot be re-created safely inside a test (it is
     # global), so the mapping of libcrun's refusal is checked on its exact text.
-    from lxcri.backends.crun.messages import classify
+    from lxcri.backends.crun.failures import classify
 
     exc = classify("cgroups in hybrid mode not supported, drop all controllers from cgroupv2",
                    0, "cannot run container `x`", "x")

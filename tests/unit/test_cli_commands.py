@@ -101,6 +101,10 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> FakeRuntime:
                         container("a-much-longer-container-name-here", 21332, "created", "runc"),
                         container("gone", 4242, "stopped", "lxc")])
     monkeypatch.setattr(commands, "open_runtime", lambda options: fake)
+    # The quick way would answer `list` from the real default root when that exists.
+    from lxcri.cli import quick
+
+    monkeypatch.setattr(quick, "run", lambda args: None)
     return fake
 
 

@@ -86,7 +86,7 @@ def availability(options: Dict[str, Any]) -> Tuple[bool, str]:
     """The embedded libcrun and its version, else the crun binary that stands in, else why not."""
     problem = embedded_problem()
     if problem is None:
-        from lxcri.backends.crun.backend import version_info
+        from lxcri.backends.crun.inprocess import version_info
 
         return True, f"embedded libcrun {version_info()['libcrun']}"
     from lxcri.backends.oci_binary import find_binary

@@ -9,19 +9,19 @@ processes go through lxcri.isolation for every operation, because libcrun change
 process-wide state (signal mask, subreaper flag, session keyring, cwd, children
 reaped by waitpid(-1)) and is not thread-safe.
 
-libcrun is loaded on first use (_binding()), not on import: a command whose every
-libcrun call runs in the zygote (the CLI's create, run and exec) never loads it, which
-saves its 2 ms and 2.5 MiB. The zygote loads the config itself and says when it could
-not (BAD_CONFIG).
+libcrun is loaded on first use, with lxcri.backends.crun.inprocess, which holds the
+calls into libcrun in this process: a command whose every libcrun call runs in the
+zygote (the CLI's create, run and exec) never loads either, which saves libcrun's 2 ms
+and 2.5 MiB and the code's memory. The zygote loads the config itself and says when it
+could not (BAD_CONFIG).
 """
 from __future__ import annotations
 
 import errno as errno_mod
 import os
-import sys
 
 from lxcri.backends.crun import zygote as protocol
-from lxcri.backends.crun.messages import Logged, error, set_debug
+from lxcri.backends.crun.messages import Logged, set_debug
 from lxcri.errors import (
     ContainerExists,
     ContainerNotFound,
@@ -53,33 +53,6 @@ if TYPE_CHECKING:  # typing, json and signal stay out of the CLI's start-up path
         that become its children."""
 
         def watch(self, pid: int) -> Callable[[], int]: ...
-
-
-class _SavedProcessState:
-    """Restores what libcrun leaves changed in the calling process (signal mask, cwd)."""
-
-    def __init__(self, binding: ModuleType) -> None:
-        self.ffi, self.lib = binding.ffi, binding.lib
-
-    def __enter__(self) -> "_SavedProcessState":
-        self.mask = self.ffi.new("sigset_t *")
-        self.lib.lxcri_sigmask_save(self.mask)
-        self.cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.lib.lxcri_sigmask_restore(self.mask)
-        try:
-            os.fchdir(self.cwd)
-        finally:
-            os.close(self.cwd)
-
-
-def _binding() -> ModuleType:
-    """lxcri.backends.crun.binding: libcrun, loaded here on first use."""
-    from lxcri.backends.crun import binding
-
-    return binding
 
 
 class CrunBackend:
@@ -116,12 +89,13 @@ class CrunBackend:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _lib(self) -> ModuleType:
-        """The binding, with libcrun's process globals set up and its verbosity this
-        backend's (for a call in this process)."""
-        binding = _binding()
+    def _here(self) -> ModuleType:
+        """lxcri.backends.crun.inprocess, for a call into libcrun in this process: libcrun
+        loaded, its process globals set up and its verbosity this backend's."""
+        from lxcri.backends.crun import binding, inprocess
+
         binding.prepare_process(self._debug)
-        return binding
+        return inprocess
 
     def _context(self, id: str, process: Any = None, *, detach: bool = False) -> Context:
         """The context of one call; process: the CreateOptions/RunOptions/ExecOptions of
@@ -142,39 +116,6 @@ class CrunBackend:
             ctx.no_new_keyring = bool(getattr(process, "no_new_keyring", False))
             ctx.no_subreaper = bool(getattr(process, "no_subreaper", False))
         return ctx
-
-    def _libcrun_context(self, binding: ModuleType, ctx: Context, keep: List[Any]) -> Any:
-        """libcrun's libcrun_context_t for ctx, for a call in this process (keep holds
-        the strings it borrows)."""
-        ffi, lib = binding.ffi, binding.lib
-        c = ffi.new("libcrun_context_t *")
-
-        def cstr(value: Optional[str]) -> Any:
-            return ffi.NULL if value is None else _keep(keep, binding, value.encode())
-
-        c.state_root = cstr(ctx.state_root)
-        c.id = cstr(ctx.id)
-        c.bundle = cstr(ctx.bundle)
-        c.pid_file = cstr(ctx.pid_file)
-        c.notify_socket = cstr(ctx.notify_socket)
-        c.console_socket = cstr(ctx.console_socket)
-        c.fifo_exec_wait_fd = -1  # a zeroed struct would mean stdin
-        c.systemd_cgroup = ctx.systemd_cgroup
-        c.force_no_cgroup = ctx.force_no_cgroup
-        c.detach = ctx.detach
-        c.preserve_fds = ctx.preserve_fds
-        c.listen_fds = ctx.listen_fds
-        c.no_pivot = ctx.no_pivot
-        c.no_new_keyring = ctx.no_new_keyring
-        if lib.LXCRI_HAS_CONTEXT_NO_SUBREAPER:  # 1.8.1; gone in 1.21, no libcrun reads it
-            c.no_subreaper = ctx.no_subreaper
-        c.handler_manager = binding.handler_manager()
-        if self._log is not None:
-            if self._log_handler is None:
-                self._log_handler = _init_log(binding, self._log, self._log_format)
-            c.output_handler, c.output_handler_arg = self._log_handler
-        keep.append(c)
-        return c
 
     def _entering(self, what: str, id: str) -> Optional[Caller]:
         """Who performs an operation that starts a process in the container (create,
@@ -211,35 +152,17 @@ class CrunBackend:
                 return ret
             if ret == protocol.BAD_CONFIG:
                 raise self._bad_config(op.config or "config.json", status, msg, call)
+            from lxcri.backends.crun.failures import error
+
             raise error(status, msg, what, id, call=call, config_path=op.config, root=self.root)
-        binding = self._lib()
-        ffi, lib = binding.ffi, binding.lib
-        keep: List[Any] = []
-        c = ffi.new("struct lxcri_op *")
-        c.kind = op.kind
-        c.context = self._libcrun_context(binding, op.context, keep)
-        c.id = _keep(keep, binding, id.encode())
-        container = None if op.config is None else self._load(binding, op.config)
-        if container is not None:
-            c.container = container  # kept alive by `container` until the call is done
-        if op.arg is not None:
-            c.arg = _keep(keep, binding, op.arg)
-            c.arg_len = len(op.arg)
-        c.flag = op.flag
-        sys.stdout.flush()  # the container writes straight to fd 1 and 2
-        sys.stderr.flush()
-        err = ffi.new("libcrun_error_t *")
-        with _SavedProcessState(binding), binding.LibcrunCall() as libcrun_call:
-            if op.cwd is not None:
-                os.chdir(op.cwd)  # libcrun resolves root.path and records the bundle from the cwd
-            ret = lib.lxcri_op_call(c, err)
-        return int(binding.check(ret, err, what, id, call=libcrun_call, config_path=op.config,
-                                 root=self.root))
+        return int(self._here().op_here(self, op, what))
 
     @staticmethod
     def _bad_config(config_path: str, status: int, msg: str, call: Logged) -> InvalidConfig:
         """A config.json that libcrun could not load, or that lxcri refuses (the zygote's
         BAD_CONFIG, or _load's)."""
+        from lxcri.backends.crun.failures import error
+
         call.show([msg])
         # yajl's parse errors go on with the text and a caret, on lines of their own
         found = error(status, msg.strip().split("\n", 1)[0].rstrip())
@@ -252,51 +175,6 @@ class CrunBackend:
     def _require(self, id: str) -> None:
         if not os.path.isfile(os.path.join(self._status_dir(id), "status")):
             raise not_found(id, self.root)
-
-    def _libcrun(self, binding: ModuleType, what: str, id: Optional[str],
-                 fn: Callable[[Any], int]) -> int:
-        """Call libcrun (fn gets the error struct), with the process state it changes
-        saved and restored, and its error raised as lxcri's: StateCorrupt when the
-        container's state files are the cause."""
-        err = binding.ffi.new("libcrun_error_t *")
-        with _SavedProcessState(binding), binding.LibcrunCall() as call:
-            ret = fn(err)
-        try:
-            return int(binding.check(ret, err, what, id, call=call, root=self.root))
-        except LxcriError:
-            problem = self._state_problem(id) if id is not None else None
-            if problem is None:
-                raise
-            raise StateCorrupt(f"{what}: {problem}; `lxcri delete --force {id}` kills its "
-                               "processes and removes it", container_id=id) from None
-
-    # What libcrun's status reader requires (status.c); a file without one of them is
-    # one libcrun cannot use.
-    _STATUS_KEYS = ("pid", "cgroup-path", "rootfs", "bundle", "created")
-
-    def _state_problem(self, id: str) -> Optional[str]:
-        """Why the state files libcrun keeps for `id` cannot be read (its status, and the
-        copy of config.json that delete reads), or None. Only asked once libcrun failed."""
-        from lxcri.state import file_problem
-
-        directory = self._status_dir(id)
-        return (file_problem(os.path.join(directory, "status"), self._STATUS_KEYS)
-                or file_problem(os.path.join(directory, "config.json"), ()))
-
-    def _load(self, binding: ModuleType, config_path: str) -> Any:
-        """libcrun's container for config_path, in this process (a zygote loads its own)."""
-        ffi, lib = binding.ffi, binding.lib
-        err = ffi.new("libcrun_error_t *")
-        with binding.LibcrunCall() as call:
-            container = lib.libcrun_container_load_from_file(config_path.encode(), err)
-        if container == ffi.NULL:
-            status, msg = binding.take_error(err)
-            raise self._bad_config(config_path, status, msg, call)
-        container = ffi.gc(container, lib.libcrun_container_free)
-        problem = lib.lxcri_container_problem(container)
-        if problem != ffi.NULL:
-            raise self._bad_config(config_path, 0, ffi.string(problem).decode(), call)
-        return container
 
     def _first_process(self, id: str, options: CreateOptions, what: str, kind: int, *,
                        detach: bool) -> int:
@@ -365,12 +243,13 @@ class CrunBackend:
 
     def ps(self, id: str) -> List[int]:
         self._require(id)
-        binding = self._lib()
+        here = self._here()
+        binding = here.binding
         ffi, lib = binding.ffi, binding.lib
         keep: List[Any] = []
-        ctx = self._libcrun_context(binding, self._context(id), keep)
+        ctx = here.libcrun_context(self, binding, self._context(id), keep)
         pids = ffi.new("pid_t **")
-        self._libcrun(binding, f"cannot list the processes of container `{id}`", id,
+        here.checked_call(self, binding, f"cannot list the processes of container `{id}`", id,
                       lambda err: lib.libcrun_container_read_pids(ctx, id.encode(), True, pids,
                                                                   err))
         out: List[int] = []
@@ -411,13 +290,14 @@ class CrunBackend:
 
     def _state_json(self, id: str, what: str) -> str:
         self._require(id)
-        binding = self._lib()
+        here = self._here()
+        binding = here.binding
         ffi, lib = binding.ffi, binding.lib
         keep: List[Any] = []
-        ctx = self._libcrun_context(binding, self._context(id), keep)
+        ctx = here.libcrun_context(self, binding, self._context(id), keep)
         out = ffi.new("char **")
         try:
-            self._libcrun(binding, what, id,
+            here.checked_call(self, binding, what, id,
                           lambda err: lib.lxcri_container_state_json(ctx, id.encode(), out, err))
             return ffi.string(out[0]).decode() if out[0] != ffi.NULL else ""
         finally:
@@ -425,12 +305,13 @@ class CrunBackend:
 
     def kill(self, id: str, signal: int, *, all: bool = False) -> None:  # noqa: A002 (OCI's name)
         self._require(id)
-        binding = self._lib()
+        here = self._here()
+        binding = here.binding
         lib = binding.lib
         keep: List[Any] = []
-        ctx = self._libcrun_context(binding, self._context(id), keep)
+        ctx = here.libcrun_context(self, binding, self._context(id), keep)
         fn = lib.libcrun_container_killall if all else lib.libcrun_container_kill
-        self._libcrun(binding, f"cannot send signal {signal} to container `{id}`", id,
+        here.checked_call(self, binding, f"cannot send signal {signal} to container `{id}`", id,
                       lambda err: fn(ctx, id.encode(), str(signal).encode(), err))
 
     def delete(self, id: str, *, force: bool = False) -> None:
@@ -468,15 +349,18 @@ class CrunBackend:
         return states
 
     def features(self) -> Dict[str, Any]:
+        from lxcri.backends.crun.inprocess import build_features
+
         return build_features()
 
     def _ids(self) -> Iterator[str]:
         if not os.path.isdir(self.root):
             return iter(())
-        binding = self._lib()
+        here = self._here()
+        binding = here.binding
         ffi, lib = binding.ffi, binding.lib
         lst = ffi.new("libcrun_container_list_t **")
-        self._libcrun(binding, f"cannot list containers under {self.root}", None,
+        here.checked_call(self, binding, f"cannot list containers under {self.root}", None,
                       lambda err: lib.libcrun_get_containers_list(lst, self.root.encode(), err))
         ids = []
         node = lst[0]
@@ -485,26 +369,6 @@ class CrunBackend:
             node = node.next
         lib.libcrun_free_containers_list(lst[0])
         return iter(sorted(ids))
-
-
-def _keep(keep: List[Any], binding: ModuleType, data: bytes) -> Any:
-    buf = binding.ffi.new("char[]", data)
-    keep.append(buf)  # the struct only borrows the pointer
-    return buf
-
-
-def _init_log(binding: ModuleType, log: str, log_format: str) -> Any:
-    """Point libcrun's messages at --log (FILE, file:PATH, syslog:, journald:) in --log-format."""
-    ffi, lib, check = binding.ffi, binding.lib, binding.check
-    err = ffi.new("libcrun_error_t *")
-    handler = ffi.new("crun_output_handler *")
-    handler_arg = ffi.new("void **")
-    check(lib.libcrun_init_logging(handler, handler_arg, ffi.NULL, log.encode(), err), err,
-           f"cannot open the log {log}")
-    if log_format != "text":
-        check(lib.libcrun_set_log_format(log_format.encode(), err), err,
-               f"unknown log format {log_format!r}")
-    return handler[0], handler_arg[0]
 
 
 def _wait_exit_code(pid: int) -> int:
@@ -524,85 +388,3 @@ def _wait_exit_code(pid: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def spec_json(rootless: bool = False) -> str:
-    """libcrun's default config.json for a new bundle."""
-    binding = _binding()
-    ffi, lib, check = binding.ffi, binding.lib, binding.check
-    err = ffi.new("libcrun_error_t *")
-    out = ffi.new("char **")
-    try:
-        check(lib.lxcri_spec_json(rootless, out, err), err, "cannot generate a spec")
-        return str(ffi.string(out[0]).decode())
-    finally:
-        lib.lxcri_free(out[0])
-
-
-def version_info() -> Dict[str, Any]:
-    """libcrun's version, the OCI spec version it writes, and its build features."""
-    import json
-
-    binding = _binding()
-    ffi, lib = binding.ffi, binding.lib
-    spec = json.loads(spec_json()).get("ociVersion", "")
-    flags = [("SYSTEMD", lib.LXCRI_HAVE_SYSTEMD), ("CAP", lib.LXCRI_HAVE_CAP),
-             ("SECCOMP", lib.LXCRI_HAVE_SECCOMP), ("EBPF", lib.LXCRI_HAVE_EBPF),
-             ("CRIU", lib.LXCRI_HAVE_CRIU), ("YAJL", lib.LXCRI_HAVE_YAJL)]
-    return {"libcrun": ffi.string(lib.lxcri_libcrun_version()).decode(), "spec": spec,
-            "features": [f"+{name}" for name, on in flags if on]}
-
-
-# Capability names in kernel order (capability.h); the host's cap_last_cap bounds the list.
-_CAPABILITIES = (
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
-    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
-    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
-    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
-    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE")
-
-
-def build_features() -> Dict[str, Any]:
-    """The OCI features document (runtime-spec features.md) for this libcrun build."""
-    import json
-
-    from lxcri.host import procfs
-
-    binding = _binding()
-    ffi, lib = binding.ffi, binding.lib
-    last = procfs.cap_last_cap()
-    if last is None:
-        last = len(_CAPABILITIES) - 1
-    namespaces = ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"]
-    if lib.LXCRI_HAVE_TIME_NS:
-        namespaces.append("time")
-    spec_version = json.loads(spec_json()).get("ociVersion", "1.0.0")
-    seccomp_enabled = bool(lib.LXCRI_HAVE_SECCOMP)
-    doc: Dict[str, Any] = {
-        "ociVersionMin": "1.0.0",
-        "ociVersionMax": spec_version,
-        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer",
-                  "poststart", "poststop"],
-        "mountOptions": sorted(set(ffi.string(lib.lxcri_mount_options()).decode().split())),
-        "linux": {
-            "namespaces": namespaces,
-            "capabilities": [f"CAP_{n}" for n in _CAPABILITIES[:last + 1]],
-            "cgroup": {"v1": True, "v2": True, "systemd": bool(lib.LXCRI_HAVE_SYSTEMD),
-                       "systemdUser": bool(lib.LXCRI_HAVE_SYSTEMD), "rdma": True},
-            "seccomp": {"enabled": seccomp_enabled},
-            "apparmor": {"enabled": True},
-            "selinux": {"enabled": True},
-        },
-        "annotations": {"run.oci.crun.version": ffi.string(lib.lxcri_libcrun_version()).decode()},
-    }
-    if seccomp_enabled:
-        doc["linux"]["seccomp"].update({
-            "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
-                        "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG",
-                        "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
-            "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE",
-                          "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
-        })
-        version = ffi.string(lib.lxcri_seccomp_version()).decode()
-        if version:
-            doc["annotations"]["io.github.seccomp.libseccomp.version"] = version
-    return doc

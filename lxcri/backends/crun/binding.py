@@ -17,7 +17,8 @@ import sys
 
 from lxcri._version import __version__
 from lxcri.backends.crun import messages
-from lxcri.backends.crun.messages import Logged, error
+from lxcri.backends.crun.failures import error
+from lxcri.backends.crun.messages import Logged
 from lxcri.errors import BackendUnavailable
 
 TYPE_CHECKING = False
