@@ -154,7 +154,12 @@ def check_config_limits(config_path: str) -> None:
         return
     if b"RLIMIT_NOFILE" not in data:
         return
-    nofile = rlimit_of(config_path, "RLIMIT_NOFILE")
+    try:
+        nofile = _rlimit_in(_parse_config(data, config_path), "RLIMIT_NOFILE")
+    except TooDeep:
+        raise  # libcrun would read it, and its rlimits, which lxcri then could not check
+    except InvalidBundle:
+        return  # not JSON: libcrun says so
     if nofile is not None and nofile < MIN_NOFILE:
         raise InvalidBundle(
             f"{config_path}: process.rlimits: RLIMIT_NOFILE {nofile} is too low: the "
@@ -183,6 +188,10 @@ def _read_config(config_path: str) -> bytes:
             "check its permissions", errno=e.errno) from None
 
 
+class TooDeep(InvalidBundle):
+    """A config.json nested deeper than Python's parser goes (libcrun's goes deeper)."""
+
+
 def _parse_config(data: bytes, config_path: str) -> dict[str, Any]:
     from lxcri import jsonlite
 
@@ -197,7 +206,7 @@ def _parse_config(data: bytes, config_path: str) -> dict[str, Any]:
             f"{config_path} is not valid JSON: {getattr(e, 'msg', e)} "
             f"at line {getattr(e, 'lineno', '?')} column {getattr(e, 'colno', '?')}") from None
     except RecursionError:
-        raise InvalidBundle(
+        raise TooDeep(
             f"{config_path} nests arrays or objects deeper than lxcri reads (about "
             f"{_depth_limit()} levels); no OCI config is nested that deep: flatten it") from None
     except MemoryError:
@@ -247,7 +256,10 @@ def hooks_with_path(config_path: str, path: str) -> list[tuple[str, Optional[int
 def rlimit_of(config_path: str, name: str) -> Optional[int]:
     """The limit process.rlimits entry `name` (e.g. RLIMIT_NOFILE) sets: the lower of its
     soft and hard values; None when there is no such entry, or it is not numbers."""
-    config = read_config(config_path)
+    return _rlimit_in(read_config(config_path), name)
+
+
+def _rlimit_in(config: Optional[dict[str, Any]], name: str) -> Optional[int]:
     process = config.get("process") if config is not None else None
     limits = process.get("rlimits") if isinstance(process, dict) else None
     if not isinstance(limits, list):

@@ -443,3 +443,19 @@ def test_importing_bundle_and_loading_a_valid_bundle_skip_jsonschema(tmp_path: P
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
                          capture_output=True, text=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_the_nofile_check_refuses_a_config_nested_too_deep_to_read(tmp_path: Path) -> None:
+    """A config.json nested deeper than Python parses hides its rlimits from the check,
+    and libcrun would still read it (a fuzzed case set RLIMIT_NOFILE 0 so): refused."""
+    doc = {"ociVersion": "1.0.2", "process": {"args": ["true"], "rlimits": [
+        {"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 0}]}, "linux": {"x": "@deep@"}}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(doc).replace('"@deep@"', "[" * 1100 + "]" * 1100))
+    with pytest.raises(bundle_mod.TooDeep, match="nests arrays or objects deeper"):
+        bundle_mod.check_config_limits(str(path))
+    path.write_text(json.dumps(doc).replace('"@deep@"', "[" * 10 + "]" * 10))
+    with pytest.raises(bundle_mod.InvalidBundle, match="RLIMIT_NOFILE 0 is too low"):
+        bundle_mod.check_config_limits(str(path))
+    path.write_text(json.dumps(doc).replace('"@deep@"', "["))   # not JSON: left to libcrun
+    bundle_mod.check_config_limits(str(path))
