@@ -22,7 +22,7 @@ export LXCRI_CRUN_TREE := $(abspath $(CRUN_TREE))
 # Building libcrun and the extension.
 BUILD_PKGS := gcc make perl pkg-config dpkg-dev xz-utils binutils \
               libyajl-dev libseccomp-dev libcap-dev libsystemd-dev libgcrypt20-dev \
-              python3-venv python3-dev busybox-static lxc-dev
+              python3-venv python3-dev busybox-static lxc-dev musl-tools
 # What the tests and the benchmark compare against or need.
 TEST_PKGS  := crun runc hyperfine tini libc6-dev podman conmon containerd lxc
 # The vm backend's guest and QEMU: not in the Debian 13 run of `make test` (LXCRI_NESTED),

@@ -93,14 +93,26 @@ def build_zygote(tree, pkg):
 
 class build_launcher(build_scripts):
     """The `lxcri` script is the native launcher, compiled here from launcher/lxcri.c (the
-    one entry of `scripts`) instead of copied; pip installs a binary script verbatim."""
+    one entry of `scripts`) instead of copied; pip installs a binary script verbatim.
+
+    It is linked statically against musl where Debian's musl-tools is installed
+    (LXCRI_LAUNCHER_CC overrides; `make` installs musl-tools): the launcher runs before
+    every command, and measured here, exec of a dynamically linked glibc binary costs
+    about 0.55 ms more than of a static musl one (ld.so, libc's relocations and its
+    start-up), a static glibc one 0.45 ms more: an eighth of runc's whole `state`. A
+    static binary also runs on any Linux of the architecture. Without musl-gcc (or where
+    it fails) the launcher is built with CC as before."""
 
     def run(self):
         os.makedirs(self.build_dir, exist_ok=True)
         out = os.path.join(self.build_dir, "lxcri")
-        cc = os.environ.get("CC", "cc").split()
-        subprocess.run(cc + ["-O2", "-Wall", "-Wextra", "-Werror", "-o", out, "launcher/lxcri.c"],
-                       check=True)
+        flags = ["-O2", "-Wall", "-Wextra", "-Werror", "-o", out, "launcher/lxcri.c"]
+        chosen = os.environ.get("LXCRI_LAUNCHER_CC")
+        if chosen:
+            subprocess.run(chosen.split() + flags, check=True)
+        elif not (shutil.which("musl-gcc") and subprocess.run(
+                ["musl-gcc", "-static"] + flags, check=False).returncode == 0):
+            subprocess.run(os.environ.get("CC", "cc").split() + flags, check=True)
         if shutil.which("strip"):
             subprocess.run(["strip", out], check=True)
         os.chmod(out, 0o755)
