@@ -62,6 +62,15 @@ def test_wheel_is_abi3_manylinux_and_carries_what_libcrun_links(tmp_path: Path) 
     assert all(f in files for f in zygote), files
     assert elf_needed(str(tmp_path / "lxcri" / "lxcri-zygote")) in (["libc.so.6"],
                                                                     ["libdl.so.2", "libc.so.6"])
+    # The `lxcri` script is the native launcher, which runs before every command: linked
+    # statically against musl where musl-gcc was there to build it (make installs
+    # musl-tools), as exec of a dynamically linked one costs about 0.5 ms more.
+    launcher = [f for f in files if f.endswith(".data/scripts/lxcri")]
+    assert len(launcher) == 1, files
+    launcher_needs = elf_needed(str(tmp_path / launcher[0]))
+    assert launcher_needs is not None, f"{launcher[0]} is not an ELF"
+    if shutil.which("musl-gcc"):
+        assert launcher_needs == [], f"the launcher links {launcher_needs}: built without musl-gcc"
     extensions = [f for f in files if f.startswith("lxcri/") and f.endswith(".so")
                   and f not in zygote]
     assert "lxcri/_crun.abi3.so" in extensions

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from lxcri import bundle as bundle_mod
+from lxcri import bundle_full
 from lxcri.bundle import (MAX_ID_BYTES, Bundle, explain_libcrun_rejection, explain_schema,
                           load_bundle, validate_id)
 from lxcri.errors import InvalidArgument, InvalidBundle
@@ -395,14 +396,14 @@ def test_old_refresolver_path_gives_the_same_answer(schema_dir: Path) -> None:
     """jsonschema < 4.18 has no `referencing`: the RefResolver fallback must resolve refs too."""
     from jsonschema.exceptions import best_match
 
-    schemas = bundle_mod._load_schemas(str(schema_dir))
-    new = bundle_mod._build_validator(schemas, str(schema_dir), use_referencing=True)
+    schemas = bundle_full._load_schemas(str(schema_dir))
+    new = bundle_full._build_validator(schemas, str(schema_dir), use_referencing=True)
     with pytest.warns(DeprecationWarning):
-        old = bundle_mod._build_validator(schemas, str(schema_dir), use_referencing=False)
+        old = bundle_full._build_validator(schemas, str(schema_dir), use_referencing=False)
     for broken in ({"mounts": [{"source": "/src"}]},
                    {"linux": {"namespaces": [{"type": "bogus"}]}}):
         config = {**minimal_config(), **broken}
-        answers = {bundle_mod._render_path(best_match(v.iter_errors(config)).absolute_path)
+        answers = {bundle_full._render_path(best_match(v.iter_errors(config)).absolute_path)
                    for v in (new, old)}
         assert answers in ({"mounts[0]"}, {"linux.namespaces[0].type"})
 
