@@ -22,10 +22,10 @@ import sys
 # name TYPE_CHECKING as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from typing import Any
 
-    from lxcri.runtime import Runtime, State
+    from lxcri.runtime import Runtime
 
 # The other defaults, and the values each option accepts, are in lxcri.cli.grammar.
 DEFAULT_ROOT = "/run/lxcri"
@@ -254,6 +254,8 @@ def exec_process(options: GlobalOptions, *, container_id: str, command: list[str
 
 def list_containers(options: GlobalOptions, *, output_format: str, quiet: bool) -> int:
     """Print the containers under the root: a table, JSON, or ids only."""
+    from lxcri.listing import format_json_list, format_table
+
     with _Session(options) as rt:
         states = rt.list()
     if quiet:
@@ -464,34 +466,6 @@ def _text(option: str, text: str) -> str:
 def _digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
-
-# --- what list prints -----------------------------------------------------------
-
-def _shown_pid(s: State) -> int:
-    # As crun: a container whose process is gone lists pid 0.
-    return 0 if s.status == "stopped" or not s.pid else int(s.pid)
-
-
-def format_table(states: Sequence[State]) -> str:
-    """The `list` table: `crun list`'s columns, then RUNTIME (the backend that runs it)."""
-    width = max([4] + [len(s.id) for s in states]) + 1
-    owner = max([5] + [len(str(s.owner or "")) for s in states]) + 1
-    lines = [f"{'NAME':<{width}}{'PID':<10}{'STATUS':<8} {'BUNDLE PATH':<39} {'CREATED':<30} "
-             f"{'OWNER':<{owner}}RUNTIME"]
-    for s in states:
-        lines.append(f"{s.id:<{width}}{_shown_pid(s):<10}{s.status:<8} {s.bundle:<39} "
-                     f"{s.created or '':<30} {s.owner or '':<{owner}}{s.runtime}")
-    return "\n".join(lines) + "\n"
-
-
-def format_json_list(states: Sequence[State]) -> str:
-    """`list --format json`: the array of {id, pid, status, bundle, created, owner} crun
-    prints, and the runtime (backend) of each."""
-    from lxcri import jsonlite
-
-    entries = [{"id": s.id, "pid": _shown_pid(s), "status": s.status, "bundle": s.bundle,
-                "created": s.created, "owner": s.owner, "runtime": s.runtime} for s in states]
-    return jsonlite.dumps(entries) + "\n"
 
 
 # --- the one place failures become messages and exit codes ---------------------

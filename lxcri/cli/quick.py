@@ -108,12 +108,12 @@ def answer(argv: Sequence[str]) -> Optional[str]:
         states = quick.states(root) if options is not None else None
         if options is None or states is None:
             return None
-        from lxcri import commands
+        from lxcri import listing
 
         fmt, quiet = options
         if quiet:
             return "".join(f"{s.id}\n" for s in states)
-        return commands.format_json_list(states) if fmt == "json" else commands.format_table(states)
+        return listing.format_json_list(states) if fmt == "json" else listing.format_table(states)
     except Exception:
         return None
 

@@ -83,12 +83,12 @@ def test_state_answers_quickly_and_as_libcrun_does(cli: Cli, runtime: Any,
 
 def test_list_answers_quickly_and_as_the_full_way_does(cli: Cli, runtime: Any,
                                                       containers: Dict[str, str]) -> None:
-    from lxcri import commands
+    from lxcri import listing
 
     states = runtime.list()
     assert sorted(s.id for s in states) == sorted(containers.values())
-    expected = {(): commands.format_table(states), ("-f", "json"): commands.format_json_list(states),
-                ("--format=table",): commands.format_table(states),
+    expected = {(): listing.format_table(states), ("-f", "json"): listing.format_json_list(states),
+                ("--format=table",): listing.format_table(states),
                 ("-q",): "".join(f"{s.id}\n" for s in states)}
     for args, text in expected.items():
         assert answer(cli, "list", *args) == text, args
@@ -189,11 +189,11 @@ def test_a_closed_stdout_ends_list_quietly(cli: Cli, containers: Dict[str, str])
 
 
 def test_quick_list_of_an_empty_and_a_missing_root(cli: Cli, tmp_path: Path) -> None:
-    from lxcri import commands
+    from lxcri import listing
 
     empty: List[Any] = []
-    assert answer(cli, "list") == commands.format_table(empty)
-    assert cli("list").stdout == commands.format_table(empty)
+    assert answer(cli, "list") == listing.format_table(empty)
+    assert cli("list").stdout == listing.format_table(empty)
     missing = tmp_path / "missing"
     assert quick.answer(["--root", str(missing), "list"]) is None
 
