@@ -25,7 +25,6 @@ from lxcri.errors import (
     InvalidBundle,
     InvalidConfig,
     LxcriError,
-    StateCorrupt,
 )
 from lxcri.host import warmup
 from lxcri.state import State
@@ -585,97 +584,24 @@ class Runtime:
         What a create killed half-way left is removed by either (lxcri.leftovers); while
         its create still runs, only with force (which kills the creating process too). A
         container whose state files are corrupt is removed only with force."""
-        from lxcri import leftovers
+        from lxcri import runtime_more
 
-        try:
-            self._on_owner("delete", id, force=force)
-        except ContainerNotFound:
-            try:
-                record = self._unfinished(id)
-            except StateCorrupt:
-                if not force:
-                    raise
-                leftovers.remove(self.root, id, self._owners, self._owners.read(id))
-                return
-            if record is None:
-                self._owners.release(id)
-                if not force:
-                    raise
-                return
-            if not force and leftovers.creator_alive(record):
-                raise ContainerStateError(
-                    f"cannot delete container `{id}`: {leftovers.describe(record)}; wait for "
-                    f"it, or `lxcri delete --force {id}`", container_id=id) from None
-            leftovers.remove(self.root, id, self._owners, record)
-        except StateCorrupt:
-            if not force:
-                raise
-            record = self._owners.read(id)
-            leftovers.remove(self.root, id, self._owners, record,
-                             runtimes=None if record is None or record.problem
-                             else [self.owner(id)])
-        else:
-            self._owners.release(id)
+        runtime_more.delete(self, id, force)
 
     def list(self) -> List[State]:
         """Every container under the root, whichever backend runs it (State.runtime), and
         what lxcri's records alone know: unfinished creates (`creating`, `broken`) and
         unreadable records (`corrupt`)."""
-        states: List[State] = []
-        if dispatch.has_crun_containers(self.root):
-            states += [State.from_dict(d, RuntimeType.CRUN)
-                       for d in self._call(RuntimeType.CRUN, "list")]
-        for name, _ in dispatch.state_roots(self.root):
-            states += [State.from_dict(d, name) for d in self._call(name, "list")]
-        listed = {s.id for s in states}
-        for id in self._owners.ids():
-            if id in listed:
-                continue
-            record = self._owners.read(id)
-            if record is None or (record.problem is None and record.phase != "creating"):
-                continue  # gone meanwhile, or a stale record of a container deleted elsewhere
-            from lxcri import leftovers
+        from lxcri import runtime_more
 
-            states.append(State.from_dict(leftovers.listed_state(record),
-                                          record.runtime or "unknown"))
-        return sorted(states, key=lambda s: s.id)
+        return runtime_more.list_states(self)
 
     def info(self) -> Dict[str, Any]:
         """What `lxcri info` prints: versions, backends and their availability, cgroup
         mode, the config file and its routing rules, the state root."""
-        from lxcri import info
-        from lxcri._version import __version__
-        from lxcri.config import config_path
-        from lxcri.host import cgroups, libraries
+        from lxcri import runtime_more
 
-        path, required = config_path(self._config_path)
-        config_doc: Dict[str, Any] = {"path": path, "present": os.path.exists(path),
-                                      "source": "LXCRI_CONFIG" if required and not
-                                      self._config_path else ("argument" if self._config_path
-                                                              else "default")}
-        cfg = None
-        try:
-            cfg = self.config()
-            config_doc.update(cfg.to_dict())
-            config_doc["path"] = path
-        except LxcriError as exc:
-            config_doc["error"] = exc.message
-        libcrun = None
-        if dispatch.embedded_crun_problem() is None:
-            from lxcri.backends.crun.inprocess import version_info as crun_versions
-
-            libcrun = crun_versions()
-        owners = self._owners.all()
-        runtimes = []
-        for name in BACKENDS:
-            ok, detail = dispatch.availability(name, cfg.options(name) if cfg is not None else {})
-            runtimes.append({"name": name, "available": ok, "detail": detail,
-                             "containers": sum(1 for o in owners.values() if o == name)})
-        return info.build(
-            lxcri_version=__version__, state_root=self.root, config_doc=config_doc, config=cfg,
-            libcrun=libcrun, libcrun_library=libraries.libcrun_libraries() if libcrun else None,
-            runtimes=runtimes, env_runtime=os.environ.get(dispatch.ENV_RUNTIME),
-            cgroups=cgroups.host_layout())
+        return runtime_more.info(self)
 
 
 def _check_root(given: str, root: str) -> None:
