@@ -24,11 +24,9 @@ from lxcri.backends.crun import zygote as protocol
 from lxcri.backends.crun.messages import Logged, set_debug
 from lxcri.errors import (
     ContainerExists,
-    ContainerNotFound,
     ContainerStateError,
     InvalidConfig,
     LxcriError,
-    StateCorrupt,
     not_found,
 )
 
@@ -242,24 +240,9 @@ class CrunBackend:
         self._op(protocol.Operation(kind, self._context(id)), f"cannot {what} container `{id}`")
 
     def ps(self, id: str) -> List[int]:
-        self._require(id)
-        here = self._here()
-        binding = here.binding
-        ffi, lib = binding.ffi, binding.lib
-        keep: List[Any] = []
-        ctx = here.libcrun_context(self, binding, self._context(id), keep)
-        pids = ffi.new("pid_t **")
-        here.checked_call(self, binding, f"cannot list the processes of container `{id}`", id,
-                      lambda err: lib.libcrun_container_read_pids(ctx, id.encode(), True, pids,
-                                                                  err))
-        out: List[int] = []
-        if pids[0] != ffi.NULL:
-            i = 0
-            while pids[0][i] != 0:
-                out.append(int(pids[0][i]))
-                i += 1
-            lib.lxcri_free(pids[0])
-        return out
+        from lxcri.backends.crun import reads
+
+        return reads.ps(self, id)
 
     def update(self, id: str, resources_json: str) -> None:
         self._require(id)
@@ -289,30 +272,14 @@ class CrunBackend:
         return self._state_json(id, f"cannot read the state of container `{id}`")
 
     def _state_json(self, id: str, what: str) -> str:
-        self._require(id)
-        here = self._here()
-        binding = here.binding
-        ffi, lib = binding.ffi, binding.lib
-        keep: List[Any] = []
-        ctx = here.libcrun_context(self, binding, self._context(id), keep)
-        out = ffi.new("char **")
-        try:
-            here.checked_call(self, binding, what, id,
-                          lambda err: lib.lxcri_container_state_json(ctx, id.encode(), out, err))
-            return ffi.string(out[0]).decode() if out[0] != ffi.NULL else ""
-        finally:
-            lib.lxcri_free(out[0])
+        from lxcri.backends.crun import reads
+
+        return reads.state_json(self, id, what)
 
     def kill(self, id: str, signal: int, *, all: bool = False) -> None:  # noqa: A002 (OCI's name)
-        self._require(id)
-        here = self._here()
-        binding = here.binding
-        lib = binding.lib
-        keep: List[Any] = []
-        ctx = here.libcrun_context(self, binding, self._context(id), keep)
-        fn = lib.libcrun_container_killall if all else lib.libcrun_container_kill
-        here.checked_call(self, binding, f"cannot send signal {signal} to container `{id}`", id,
-                      lambda err: fn(ctx, id.encode(), str(signal).encode(), err))
+        from lxcri.backends.crun import reads
+
+        reads.kill(self, id, signal, all=all)
 
     def delete(self, id: str, *, force: bool = False) -> None:
         self._require(id)
@@ -332,21 +299,9 @@ class CrunBackend:
             raise
 
     def list(self) -> List[Dict[str, Any]]:
-        from lxcri import jsonlite
+        from lxcri.backends.crun import reads
 
-        states = []
-        for id in self._ids():
-            try:
-                states.append(jsonlite.loads(self.state_json(id)))
-            except ContainerNotFound:
-                continue  # deleted meanwhile
-            except (StateCorrupt, ValueError) as exc:  # one unreadable container: the rest still
-                states.append({"ociVersion": "", "id": id, "pid": 0, "status": "corrupt",
-                               "bundle": "", "lxcri.problem": str(exc)})
-            except LxcriError as exc:
-                states.append({"ociVersion": "", "id": id, "pid": 0, "status": "unknown",
-                               "bundle": "", "lxcri.problem": str(exc)})
-        return states
+        return reads.list_states(self)
 
     def features(self) -> Dict[str, Any]:
         from lxcri.backends.crun.inprocess import build_features
@@ -354,21 +309,9 @@ class CrunBackend:
         return build_features()
 
     def _ids(self) -> Iterator[str]:
-        if not os.path.isdir(self.root):
-            return iter(())
-        here = self._here()
-        binding = here.binding
-        ffi, lib = binding.ffi, binding.lib
-        lst = ffi.new("libcrun_container_list_t **")
-        here.checked_call(self, binding, f"cannot list containers under {self.root}", None,
-                      lambda err: lib.libcrun_get_containers_list(lst, self.root.encode(), err))
-        ids = []
-        node = lst[0]
-        while node != ffi.NULL:
-            ids.append(ffi.string(node.name).decode())
-            node = node.next
-        lib.libcrun_free_containers_list(lst[0])
-        return iter(sorted(ids))
+        from lxcri.backends.crun import reads
+
+        return reads.ids(self)
 
 
 def _wait_exit_code(pid: int) -> int:
