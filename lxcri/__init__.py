@@ -8,12 +8,12 @@ Importing lxcri is cheap and has no side effects: the libcrun binding is loaded
 only when a container operation needs it, and loading it never re-executes the
 interpreter (see lxcri.sealed).
 """
-from lxcri._version import __version__
-
-# The error classes come from lxcri.errors on first use (the quick way of `lxcri state`
-# needs none of them); type checkers see them as imported here.
+# __version__ (lxcri._version) and the error classes (lxcri.errors) are imported on
+# first use: the quick way of `lxcri state` needs neither, and every module costs a
+# command here. Type checkers see them as imported here.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from lxcri._version import __version__
     from lxcri.errors import (
         BackendUnavailable,
         CgroupError,
@@ -43,6 +43,11 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # Runtime and State live in lxcri.runtime, the errors in lxcri.errors; each is
     # imported on first use only.
+    if name == "__version__":
+        from lxcri._version import __version__
+
+        globals()[name] = __version__
+        return __version__
     if name in ("Runtime", "State"):
         from lxcri import runtime
 
