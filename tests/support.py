@@ -174,6 +174,25 @@ def state_left(root: Any) -> List[str]:
     return sorted(found)
 
 
+def copy_rootfs(src: Path, dst: Path) -> None:
+    """Copy a test rootfs (symlinks as symlinks) without opening what is not a regular
+    file: a container whose config dropped the /dev tmpfs has libcrun make its device
+    nodes (zero, urandom, ...) in the rootfs itself, and copying those would read them
+    until the disk is full."""
+    import shutil
+    import stat
+
+    def specials(directory: str, names: List[str]) -> List[str]:
+        skipped = []
+        for name in names:
+            mode = os.lstat(os.path.join(directory, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                skipped.append(name)
+        return skipped
+
+    shutil.copytree(src, dst, symlinks=True, ignore=specials)
+
+
 def bundle_factory(tmp_path: Path, rootfs: Path, base_spec: Dict[str, Any],
                    default_hostname: str = "lxcri-test") -> Any:
     """A make_bundle(*args, hostname=..., edit=callable(spec)) -> bundle directory factory:

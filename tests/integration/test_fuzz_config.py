@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, List, Tuple
 import pytest
 
 from errs_support import err_id, leftovers, remove_cgroups
-from support import LXCRI
+from support import LXCRI, bundle_factory, copy_rootfs
 
 MAX_LINE = 400  # one line: the message with the bundle's tmp path in it
 CASE_TIMEOUT = 30.0  # a case that takes this long hangs
@@ -217,13 +217,18 @@ def make_case(seed: int, n: int, base: Doc) -> Tuple[bytes, str]:
 
 
 @pytest.mark.core
-def test_fuzzed_configs_end_cleanly(state_root: Path, make_bundle: Any) -> None:
+def test_fuzzed_configs_end_cleanly(state_root: Path, rootfs: Path, tmp_path: Path,
+                                    base_spec: Dict[str, Any]) -> None:
     seed = int(os.environ.get("LXCRI_FUZZ_SEED") or random.SystemRandom().randrange(1 << 32))
     only = os.environ.get("LXCRI_FUZZ_CASE")
     budget = float(os.environ.get("LXCRI_FUZZ_SECONDS", "75"))
     max_cases = int(os.environ.get("LXCRI_FUZZ_MAX_CASES", "400"))
     print(f"\nlxcri fuzz: LXCRI_FUZZ_SEED={seed}")
-    bundle = make_bundle("true")
+    # A rootfs of this test's own: a case that drops the /dev mount has libcrun make
+    # device nodes in the rootfs itself, which the session's shared one must not get.
+    private = tmp_path / "rootfs"
+    copy_rootfs(rootfs, private)
+    bundle = bundle_factory(tmp_path, private, base_spec)("true")
     base = json.loads((bundle / "config.json").read_text())
     cases = [int(only)] if only else range(max_cases)
     started = time.monotonic()

@@ -19,7 +19,7 @@ from lxc_support import (
     pid_alive,
     tree_digest,
 )
-from support import bundle_factory, mounts_under, needs_root, new_id
+from support import bundle_factory, copy_rootfs, mounts_under, needs_root, new_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.core]
 
@@ -52,7 +52,7 @@ def lxc(lxc_root: Path) -> LxcCli:
 def private_rootfs(tmp_path: Path, rootfs: Path) -> Path:
     """A copy of the busybox rootfs this test alone uses (its bytes are compared afterwards)."""
     copy = tmp_path / "rootfs"
-    shutil.copytree(rootfs, copy, symlinks=True)
+    copy_rootfs(rootfs, copy)
     copy.chmod(0o755)
     return copy
 

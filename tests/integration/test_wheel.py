@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 from lxcri.host.libraries import elf_needed, library_name
-from support import LXCRI, cgroups_named, mounts_under, needs_root, new_id, state_left
+from support import LXCRI, cgroups_named, copy_rootfs, mounts_under, needs_root, new_id, state_left
 
 pytestmark = [pytest.mark.integration, pytest.mark.core]
 
@@ -172,7 +172,7 @@ def test_wheel_installs_and_runs_a_container_on_a_bare_debian13(
     wheel = the_wheel()
     inside = "/" + str(in_trixie.relative_to(bare_trixie))  # the work dir as the root sees it
     shutil.copy2(wheel, in_trixie / wheel.name)
-    shutil.copytree(rootfs, in_trixie / "bundle" / "rootfs", symlinks=True)
+    copy_rootfs(rootfs, in_trixie / "bundle" / "rootfs")
     spec = json.loads(json.dumps(base_spec))
     spec["root"] = {"path": f"{inside}/bundle/rootfs", "readonly": True}
     spec["process"]["args"] = ["sh", "-c", "echo trixie-ok from $(hostname); exit 3"]
