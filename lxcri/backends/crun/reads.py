@@ -10,22 +10,30 @@ from lxcri.errors import ContainerNotFound, LxcriError, StateCorrupt
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterator, List
+    from typing import Any, Dict, Iterator, List, Tuple
 
     from lxcri.backends.crun.backend import CrunBackend
 
 
-def ps(backend: CrunBackend, id: str) -> List[int]:
+def _handles(backend: CrunBackend, id: str) -> Tuple[Any, Any, Any, List[Any]]:
+    """What a call into libcrun in this process about container `id` needs: the in-process
+    module, the binding, the libcrun context, and `keep`, what the context points into,
+    which the caller holds for as long as it uses the context."""
     backend._require(id)
     here = backend._here()
     binding = here.binding
-    ffi, lib = binding.ffi, binding.lib
     keep: List[Any] = []
     ctx = here.libcrun_context(backend, binding, backend._context(id), keep)
+    return here, binding, ctx, keep
+
+
+def ps(backend: CrunBackend, id: str) -> List[int]:
+    here, binding, ctx, keep = _handles(backend, id)
+    ffi, lib = binding.ffi, binding.lib
     pids = ffi.new("pid_t **")
     here.checked_call(backend, binding, f"cannot list the processes of container `{id}`", id,
-                  lambda err: lib.libcrun_container_read_pids(ctx, id.encode(), True, pids,
-                                                              err))
+                      lambda err: lib.libcrun_container_read_pids(ctx, id.encode(), True, pids,
+                                                                  err))
     out: List[int] = []
     if pids[0] != ffi.NULL:
         i = 0
@@ -37,31 +45,23 @@ def ps(backend: CrunBackend, id: str) -> List[int]:
 
 
 def state_json(backend: CrunBackend, id: str, what: str) -> str:
-    backend._require(id)
-    here = backend._here()
-    binding = here.binding
+    here, binding, ctx, keep = _handles(backend, id)
     ffi, lib = binding.ffi, binding.lib
-    keep: List[Any] = []
-    ctx = here.libcrun_context(backend, binding, backend._context(id), keep)
     out = ffi.new("char **")
     try:
         here.checked_call(backend, binding, what, id,
-                      lambda err: lib.lxcri_container_state_json(ctx, id.encode(), out, err))
+                          lambda err: lib.lxcri_container_state_json(ctx, id.encode(), out, err))
         return ffi.string(out[0]).decode() if out[0] != ffi.NULL else ""
     finally:
         lib.lxcri_free(out[0])
 
 
 def kill(backend: CrunBackend, id: str, signal: int, *, all: bool = False) -> None:  # noqa: A002 (OCI's name)
-    backend._require(id)
-    here = backend._here()
-    binding = here.binding
+    here, binding, ctx, keep = _handles(backend, id)
     lib = binding.lib
-    keep: List[Any] = []
-    ctx = here.libcrun_context(backend, binding, backend._context(id), keep)
     fn = lib.libcrun_container_killall if all else lib.libcrun_container_kill
     here.checked_call(backend, binding, f"cannot send signal {signal} to container `{id}`", id,
-                  lambda err: fn(ctx, id.encode(), str(signal).encode(), err))
+                      lambda err: fn(ctx, id.encode(), str(signal).encode(), err))
 
 
 def list_states(backend: CrunBackend) -> List[Dict[str, Any]]:
@@ -90,7 +90,8 @@ def ids(backend: CrunBackend) -> Iterator[str]:
     ffi, lib = binding.ffi, binding.lib
     lst = ffi.new("libcrun_container_list_t **")
     here.checked_call(backend, binding, f"cannot list containers under {backend.root}", None,
-                  lambda err: lib.libcrun_get_containers_list(lst, backend.root.encode(), err))
+                      lambda err: lib.libcrun_get_containers_list(lst, backend.root.encode(),
+                                                                  err))
     ids = []
     node = lst[0]
     while node != ffi.NULL:
