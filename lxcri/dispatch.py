@@ -156,7 +156,7 @@ def _make_dirs(path: str) -> None:
 #                 progress from one that was killed half-way
 #   bundle        the bundle's directory
 #   cgroup_dirs   the container's cgroup directories, one per hierarchy, tab-separated, as the
-#                 backend's cgroupfs manager derives them (lxcri.host.cgroups.container_dirs);
+#                 backend's cgroupfs manager derives them (lxcri.host.cgroup_paths.container_dirs);
 #                 under systemd, what libcrun's status names once the create succeeded;
 #                 none with --cgroup-manager disabled
 #   cgroup_old    those of them that existed before the create: what a failed create must

@@ -103,18 +103,18 @@ def _json_file(path: str) -> Any:
 def _cgroup_dirs_from_state(runtime: str, directory: str, mounts: List[str]) -> List[str]:
     """The cgroup directories a readable status file names, kept only when they lie below a
     cgroup hierarchy (a corrupt file could name anything)."""
-    from lxcri.host import cgroups
+    from lxcri.host import cgroup_paths
 
     if runtime == RuntimeType.CRUN:
         doc = _json_file(os.path.join(directory, "status"))
         path = doc.get("cgroup-path") if isinstance(doc, dict) else None
-        if isinstance(path, str) and path and cgroups.cgroups_path_problem(path) is None:
-            return cgroups.path_dirs(path, mounts)
+        if isinstance(path, str) and path and cgroup_paths.cgroups_path_problem(path) is None:
+            return cgroup_paths.path_dirs(path, mounts)
         return []
     doc = _json_file(os.path.join(directory, "state.json"))
     paths = doc.get("cgroup_paths") if isinstance(doc, dict) else None
     return [value for value in (paths.values() if isinstance(paths, dict) else ())
-            if isinstance(value, str) and cgroups.below_a_hierarchy(value, mounts)]
+            if isinstance(value, str) and cgroup_paths.below_a_hierarchy(value, mounts)]
 
 
 def cgroup_dirs_in_state(root: str, runtime: str, id: str) -> List[str]:
@@ -147,7 +147,7 @@ def _kill_process(pid: int, start: Optional[str]) -> None:
     """SIGKILL process pid if it is still the one that started at `start`, and wait for it."""
     import signal
 
-    from lxcri.host import Host
+    from lxcri.host.real import Host
 
     host = Host()
     if pid <= 1 or pid == os.getpid() or not host.alive(pid, start):
@@ -170,7 +170,7 @@ def remove(root: str, id: str, owners: Owners, record: Optional[Record], *,
     attempt made itself (not the record's cgroup_old, a state directory only when
     state_new), not what was there before it. Raises LxcriError when a cgroup cannot be removed.
     """
-    from lxcri.host import cgroups
+    from lxcri.host import cgroup_paths, cgroups
 
     usable = record is not None and record.problem is None
     if runtimes is None:
@@ -183,7 +183,7 @@ def remove(root: str, id: str, owners: Owners, record: Optional[Record], *,
     from lxcri.host import mountinfo, procfs
 
     parsed = mountinfo.parse(mountinfo.read())
-    mounts = cgroups.hierarchy_mounts(parsed)
+    mounts = cgroup_paths.hierarchy_mounts(parsed)
     dirs: List[str] = []
     directories = []
     for runtime in runtimes:
@@ -197,13 +197,13 @@ def remove(root: str, id: str, owners: Owners, record: Optional[Record], *,
         dirs += _cgroup_dirs_from_state(runtime, directory, mounts)
         if not usable:
             # No record to ask: the cgroups the backend uses when config.json names none.
-            dirs += cgroups.container_dirs(runtime, id, None, parsed, procfs.cgroup())
+            dirs += cgroup_paths.container_dirs(runtime, id, None, parsed, procfs.cgroup())
     if usable and record is not None:
         old = record.cgroup_old if failed_create else []
         dirs += [d for d in record.cgroup_dirs if d not in old]
     # Only cgroups below a hierarchy's root: a record or status file naming anything else
     # is not followed.
-    left = cgroups.remove(sorted({d for d in dirs if cgroups.below_a_hierarchy(d, mounts)}))
+    left = cgroups.remove(sorted({d for d in dirs if cgroup_paths.below_a_hierarchy(d, mounts)}))
     if left:
         raise LxcriError(f"cannot remove the cgroups of container `{id}`: {', '.join(left)} "
                          "still hold processes that do not die (check them with "

@@ -27,7 +27,6 @@ from lxcri.errors import (
     LxcriError,
 )
 from lxcri.host import warmup
-from lxcri.state import State
 
 # What the library hands to its helper's zygote straight from the Runtime's process
 # (lxcri.isolation.Helper.direct): crun's operations that start a process, but run with
@@ -36,14 +35,17 @@ _DIRECT_OPS = ("run", "create", "exec")
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time: the CLI pays for every import
-    from typing import IO, Any, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
+    from typing import IO, Any, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
     from lxcri.options import CreateOptions, ExecOptions, RunOptions
+    from lxcri.runtime_more import default_spec, features, version_info, write_spec
+    from lxcri.state import State
 
     StdioArg = Union[None, int, IO[Any]]
     _AnyOptions = TypeVar("_AnyOptions", CreateOptions, RunOptions, ExecOptions)
 
-__all__ = ["Runtime", "State", "DEFAULT_ROOT", "parse_signal", "version_info"]
+__all__ = ["Runtime", "State", "DEFAULT_ROOT", "parse_signal", "version_info", "features",
+           "write_spec", "default_spec"]
 
 DEFAULT_ROOT = "/run/lxcri"
 
@@ -313,9 +315,9 @@ class Runtime:
             return facts
         cgroups_path = dispatch.read_cgroups_path(config_path)
         if cgroups_path is not None:
-            from lxcri.host import cgroups
+            from lxcri.host import cgroup_paths
 
-            problem = cgroups.cgroups_path_problem(cgroups_path)
+            problem = cgroup_paths.cgroups_path_problem(cgroups_path)
             if problem is not None:
                 raise InvalidBundle(f"{config_path}: linux.cgroupsPath {cgroups_path!r} is "
                                     f"refused: {problem}; use a path below it, such as "
@@ -325,12 +327,12 @@ class Runtime:
         manager = self._backend_args
         if manager["force_no_cgroup"] or manager["systemd_cgroup"]:
             return facts  # none, or systemd's (known only once systemd made it)
-        from lxcri.host import cgroups, mountinfo, procfs
+        from lxcri.host import cgroup_paths, mountinfo
 
-        dirs = cgroups.container_dirs(runtime, id, cgroups_path,
-                                      mountinfo.parse(mountinfo.read()), procfs.cgroup())
+        dirs = cgroup_paths.container_dirs(runtime, id, cgroups_path,
+                                           mountinfo.parse(mountinfo.read()), procfs.cgroup())
         facts["cgroup_dirs"] = "\t".join(dirs)
-        facts["cgroup_old"] = "\t".join(cgroups.existing(dirs))
+        facts["cgroup_old"] = "\t".join(cgroup_paths.existing(dirs))
         return facts
 
     def _cgroups_made(self, id: str, runtime: str) -> Dict[str, str]:
@@ -489,39 +491,9 @@ class Runtime:
         The options are a lxcri.options.ExecOptions, or its fields as keywords: process,
         args, detach, tty, console_socket, pid_file, cwd, env, user, caps, no_new_privs,
         preserve_fds."""
-        from lxcri.options import ExecOptions
+        from lxcri import runtime_more
 
-        opts = _options(ExecOptions, None, options, keywords)
-        bundle_mod.validate_id(id)
-        if self.isolate:
-            warmup.nudge()  # libcrun moves the new process into the container's cgroups
-        process, args = opts.process, opts.args
-        if (process is None) == (not args):
-            raise InvalidArgument("exec needs either a process file or a command, not both")
-        made = None
-        if process is None:
-            made = _write_process_file(self.root, args or (), tty=opts.tty, cwd=opts.cwd,
-                                       env=opts.env, user=opts.user, caps=opts.caps,
-                                       no_new_privs=opts.no_new_privs)
-            process = made
-        elif not os.path.isfile(process):
-            raise InvalidArgument(f"process file {process} not found: pass the path of a "
-                                  "process.json")
-        try:
-            _check_preserve_fds(opts.preserve_fds)
-            resolved = opts.replace(process=os.path.abspath(process),
-                                    pid_file=self._abs(opts.pid_file),
-                                    console_socket=self._abs(opts.console_socket),
-                                    listen_fds=_listen_fds())
-            try:
-                return int(self._call_with_stdio(self.owner(id), "exec", stdin, stdout, stderr,
-                                                 id, resolved))
-            except ContainerNotFound:
-                self._on_container("exec in", "state_json", id)  # says why, if it can
-                raise
-        finally:
-            if made is not None:
-                os.unlink(made)
+        return runtime_more.exec_process(self, id, options, stdin, stdout, stderr, keywords)
 
     def pause(self, id: str) -> None:
         self._on_container("pause", "pause", id)
@@ -545,6 +517,8 @@ class Runtime:
         self._on_container("start", "start", id)
 
     def state(self, id: str) -> State:
+        from lxcri.state import State
+
         return State.from_json(self.state_json(id), self.owner(id))
 
     def state_json(self, id: str) -> str:
@@ -676,85 +650,17 @@ def _check_preserve_fds(preserve_fds: object) -> None:
         raise InvalidArgument(f"invalid --preserve-fds {preserve_fds!r}: use a number >= 0")
 
 
-def _parse_user(user: Optional[str]) -> Dict[str, Any]:
-    if user is None:
-        return {"uid": 0, "gid": 0}
-    uid, _, gid = user.partition(":")
-    if not uid.isdigit() or (gid and not gid.isdigit()):
-        raise InvalidArgument(f"invalid --user {user!r}: use UID[:GID] with numbers")
-    return {"uid": int(uid), "gid": int(gid or 0)}
+# Offered here, kept in lxcri.state and lxcri.runtime_more (which a CLI create does not load).
+_MORE = ("write_spec", "features", "version_info", "default_spec")
 
 
-_DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+def __getattr__(name: str) -> object:
+    if name == "State":
+        from lxcri.state import State
 
+        return State
+    if name not in _MORE:
+        raise AttributeError(f"module 'lxcri.runtime' has no attribute {name!r}")
+    from lxcri import runtime_more
 
-def _write_process_file(root: str, args: Sequence[str], *, tty: bool, cwd: Optional[str],
-                        env: Sequence[str], user: Optional[str], caps: Sequence[str],
-                        no_new_privs: bool) -> str:
-    """A process.json for exec built from command-line options (what crun fills in too)."""
-    import json
-    import tempfile
-
-    for item in env:
-        if "=" not in item:
-            raise InvalidArgument(f"invalid --env {item!r}: use NAME=VALUE")
-    env = list(env)
-    if not any(item.startswith("PATH=") for item in env):
-        env.insert(0, _DEFAULT_PATH)  # what crun and runc give an exec'd process
-    if tty and not any(item.startswith("TERM=") for item in env):
-        env.append("TERM=xterm")
-    process: Dict[str, Any] = {"args": list(args), "terminal": tty, "user": _parse_user(user),
-                               "env": env, "cwd": cwd or "/"}
-    if caps:
-        names = [c if c.upper().startswith("CAP_") else f"CAP_{c}" for c in caps]
-        names = [c.upper() for c in names]
-        process["capabilities"] = {key: names for key in
-                                   ("effective", "bounding", "ambient", "permitted")}
-    if no_new_privs:
-        process["noNewPrivileges"] = True
-    os.makedirs(root, exist_ok=True)
-    fd, path = tempfile.mkstemp(prefix=".exec-", suffix=".json", dir=root)
-    with os.fdopen(fd, "w") as f:
-        json.dump(process, f)
-    return path
-
-
-def write_spec(bundle: str, rootless: bool = False) -> str:
-    """Write libcrun's default config.json into `bundle`; refuse to overwrite one."""
-    from lxcri.backends.crun.inprocess import spec_json
-
-    path = os.path.join(os.path.abspath(bundle), "config.json")
-    if not os.path.isdir(os.path.dirname(path)):
-        raise InvalidArgument(f"bundle {os.path.dirname(path)} is not a directory: create it first")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise ContainerExists(f"{path} already exists: remove it or pick another --bundle",
-                              errno=17) from None
-    with os.fdopen(fd, "w") as f:
-        f.write(spec_json(rootless))
-    return path
-
-
-def features() -> Dict[str, Any]:
-    """The OCI runtime features document (runtime-spec features.md) for this build."""
-    from lxcri.backends.crun.inprocess import build_features
-
-    return build_features()
-
-
-def version_info() -> Dict[str, Any]:
-    """lxcri's and libcrun's versions, the OCI spec version, and libcrun's build features."""
-    from lxcri._version import __version__
-    from lxcri.backends.crun.inprocess import version_info as crun_version
-
-    return {"lxcri": __version__, **crun_version()}
-
-
-def default_spec(rootless: bool = False) -> Dict[str, Any]:
-    """libcrun's default config.json (what `crun spec` writes), as a dict."""
-    import json
-
-    from lxcri.backends.crun.inprocess import spec_json
-
-    return dict(json.loads(spec_json(rootless)))
+    return getattr(runtime_more, name)

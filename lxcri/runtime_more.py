@@ -1,20 +1,31 @@
-"""The Runtime's operations that a CLI create, run or exec never reaches: delete, list and
-info (lxcri.runtime's Runtime calls them here), kept apart so that those commands do
-not load their byte code."""
+"""What of the library API a CLI create or run never reaches: the bodies of the Runtime's
+delete, list, info and exec (lxcri.runtime's Runtime calls them here), and spec, features
+and version_info (offered by lxcri.runtime too), kept apart so that a create does not
+load their byte code."""
 from __future__ import annotations
 
 import os
 
 from lxcri import dispatch
 from lxcri.backends import BACKENDS, RuntimeType
-from lxcri.errors import ContainerNotFound, ContainerStateError, LxcriError, StateCorrupt
+from lxcri.bundle import validate_id
+from lxcri.errors import (
+    ContainerExists,
+    ContainerNotFound,
+    ContainerStateError,
+    InvalidArgument,
+    LxcriError,
+    StateCorrupt,
+)
+from lxcri.host import warmup
 from lxcri.state import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List
+    from typing import Any, Dict, List, Optional, Sequence
 
-    from lxcri.runtime import Runtime
+    from lxcri.options import ExecOptions
+    from lxcri.runtime import Runtime, StdioArg
 
 
 def delete(rt: Runtime, id: str, force: bool = False) -> None:
@@ -117,3 +128,126 @@ def info(rt: Runtime) -> Dict[str, Any]:
         libcrun=libcrun, libcrun_library=libraries.libcrun_libraries() if libcrun else None,
         runtimes=runtimes, env_runtime=os.environ.get(dispatch.ENV_RUNTIME),
         cgroups=cgroups.host_layout())
+
+
+def exec_process(rt: Runtime, id: str, options: Optional[ExecOptions], stdin: StdioArg,
+                 stdout: StdioArg, stderr: StdioArg, keywords: Dict[str, Any]) -> int:
+    """Runtime.exec: run another process in a running container (see there)."""
+    from lxcri import runtime
+    from lxcri.options import ExecOptions
+
+    opts = runtime._options(ExecOptions, None, options, keywords)
+    validate_id(id)
+    if rt.isolate:
+        warmup.nudge()  # libcrun moves the new process into the container's cgroups
+    process, args = opts.process, opts.args
+    if (process is None) == (not args):
+        raise InvalidArgument("exec needs either a process file or a command, not both")
+    made = None
+    if process is None:
+        made = _write_process_file(rt.root, args or (), tty=opts.tty, cwd=opts.cwd,
+                                   env=opts.env, user=opts.user, caps=opts.caps,
+                                   no_new_privs=opts.no_new_privs)
+        process = made
+    elif not os.path.isfile(process):
+        raise InvalidArgument(f"process file {process} not found: pass the path of a "
+                              "process.json")
+    try:
+        runtime._check_preserve_fds(opts.preserve_fds)
+        resolved = opts.replace(process=os.path.abspath(process),
+                                pid_file=rt._abs(opts.pid_file),
+                                console_socket=rt._abs(opts.console_socket),
+                                listen_fds=runtime._listen_fds())
+        try:
+            return int(rt._call_with_stdio(rt.owner(id), "exec", stdin, stdout, stderr,
+                                             id, resolved))
+        except ContainerNotFound:
+            rt._on_container("exec in", "state_json", id)  # says why, if it can
+            raise
+    finally:
+        if made is not None:
+            os.unlink(made)
+
+
+def _parse_user(user: Optional[str]) -> Dict[str, Any]:
+    if user is None:
+        return {"uid": 0, "gid": 0}
+    uid, _, gid = user.partition(":")
+    if not uid.isdigit() or (gid and not gid.isdigit()):
+        raise InvalidArgument(f"invalid --user {user!r}: use UID[:GID] with numbers")
+    return {"uid": int(uid), "gid": int(gid or 0)}
+
+
+_DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _write_process_file(root: str, args: Sequence[str], *, tty: bool, cwd: Optional[str],
+                        env: Sequence[str], user: Optional[str], caps: Sequence[str],
+                        no_new_privs: bool) -> str:
+    """A process.json for exec built from command-line options (what crun fills in too)."""
+    import json
+    import tempfile
+
+    for item in env:
+        if "=" not in item:
+            raise InvalidArgument(f"invalid --env {item!r}: use NAME=VALUE")
+    env = list(env)
+    if not any(item.startswith("PATH=") for item in env):
+        env.insert(0, _DEFAULT_PATH)  # what crun and runc give an exec'd process
+    if tty and not any(item.startswith("TERM=") for item in env):
+        env.append("TERM=xterm")
+    process: Dict[str, Any] = {"args": list(args), "terminal": tty, "user": _parse_user(user),
+                               "env": env, "cwd": cwd or "/"}
+    if caps:
+        names = [c if c.upper().startswith("CAP_") else f"CAP_{c}" for c in caps]
+        names = [c.upper() for c in names]
+        process["capabilities"] = {key: names for key in
+                                   ("effective", "bounding", "ambient", "permitted")}
+    if no_new_privs:
+        process["noNewPrivileges"] = True
+    os.makedirs(root, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix=".exec-", suffix=".json", dir=root)
+    with os.fdopen(fd, "w") as f:
+        json.dump(process, f)
+    return path
+
+
+def write_spec(bundle: str, rootless: bool = False) -> str:
+    """Write libcrun's default config.json into `bundle`; refuse to overwrite one."""
+    from lxcri.backends.crun.inprocess import spec_json
+
+    path = os.path.join(os.path.abspath(bundle), "config.json")
+    if not os.path.isdir(os.path.dirname(path)):
+        raise InvalidArgument(f"bundle {os.path.dirname(path)} is not a directory: create it first")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise ContainerExists(f"{path} already exists: remove it or pick another --bundle",
+                              errno=17) from None
+    with os.fdopen(fd, "w") as f:
+        f.write(spec_json(rootless))
+    return path
+
+
+def features() -> Dict[str, Any]:
+    """The OCI runtime features document (runtime-spec features.md) for this build."""
+    from lxcri.backends.crun.inprocess import build_features
+
+    return build_features()
+
+
+def version_info() -> Dict[str, Any]:
+    """lxcri's and libcrun's versions, the OCI spec version, and libcrun's build features."""
+    from lxcri._version import __version__
+    from lxcri.backends.crun.inprocess import version_info as crun_version
+
+    return {"lxcri": __version__, **crun_version()}
+
+
+def default_spec(rootless: bool = False) -> Dict[str, Any]:
+    """libcrun's default config.json (what `crun spec` writes), as a dict."""
+    import json
+
+    from lxcri.backends.crun.inprocess import spec_json
+
+    return dict(json.loads(spec_json(rootless)))

@@ -31,7 +31,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
-    from lxcri.host import Host
+    from lxcri.host.real import Host
     from lxcri.options import RunOptions
 
 OCI_VERSION = "1.0.2"

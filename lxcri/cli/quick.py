@@ -127,8 +127,8 @@ def run(argv: Sequence[str]) -> Optional[int]:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:  # `lxcri list | head`: as lxcri.commands.invoke has it
-        from lxcri import commands
+        from lxcri.commands_more import _silence_stdout
 
-        commands._silence_stdout()
+        _silence_stdout()
         return 1
     return 0

@@ -2,7 +2,8 @@
 
 Everything here is computed from text the caller passes (mountinfo, /proc/PID/cgroup,
 cgroup.controllers) where it can be, so it is tested on other hosts' layouts; the
-few functions that read the host say so.
+few functions that read the host say so. The paths and directories a create needs are
+in lxcri.host.cgroup_paths.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 
 from lxcri.host import mountinfo as mountinfo_mod
 from lxcri.host import procfs
+from lxcri.host.cgroup_paths import existing, hierarchy_mounts, process_paths
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -118,20 +120,6 @@ def controller_mounts(mounts: List[Mount]) -> Dict[str, str]:
     return out
 
 
-def process_paths(cgroup_text: str) -> Dict[str, str]:
-    """Controller (or "" for v2) -> the process's cgroup path, from /proc/PID/cgroup text
-    ("4:memory:/lxc/c1", "0::/init.scope", "1:name=systemd:/")."""
-    paths: Dict[str, str] = {}
-    for line in cgroup_text.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        _, controllers, path = parts
-        for name in (controllers.split(",") if controllers else [""]):
-            paths[name] = path
-    return paths
-
-
 def directories(cgroup_text: str, mounts: List[Mount]) -> Dict[str, str]:
     """Controller (or "" for v2) -> the host directory of the process's cgroup there."""
     where = controller_mounts(mounts)
@@ -176,98 +164,10 @@ def pve_ct_pids(vmid: int) -> List[int]:
 # libcrun's status file names a container's cgroup; when that file is missing (a create killed
 # half-way) or corrupt, lxcri finds the cgroup from its own record instead, and removes it here.
 
-def cgroupfs_path(id: str, cgroups_path: Optional[str]) -> str:
-    """The cgroup path libcrun's cgroupfs manager uses for container `id` (below every
-    hierarchy's root): linux.cgroupsPath made absolute, else /<id>. runc does the same."""
-    if not cgroups_path:
-        return "/" + id
-    return cgroups_path if cgroups_path.startswith("/") else "/" + cgroups_path
-
-
-def cgroups_path_problem(cgroups_path: str) -> Optional[str]:
-    """Why linux.cgroupsPath would reach outside the cgroup hierarchy (or name its root),
-    or None when it stays below it. Checked on the text: a `..` component, joined to a
-    hierarchy's mount point, leaves the cgroup filesystem (/sys/fs/cgroup/memory/../x is a
-    directory of the tmpfs above it)."""
-    if "\0" in cgroups_path:
-        return "it holds a NUL byte"
-    if ":" in cgroups_path and "/" not in cgroups_path:
-        # systemd's slice:prefix:name; systemd itself refuses what is not a unit name.
-        parts = cgroups_path.split(":")
-        if any(p in (".", "..") for p in parts):
-            return "a `..` or `.` part leaves the cgroup hierarchy"
-        return None
-    components = [c for c in cgroups_path.split("/") if c]
-    if ".." in components:
-        return "a `..` component leaves the cgroup hierarchy"
-    if not components or all(c == "." for c in components):
-        return "it names the root of the cgroup hierarchy, which holds every process of the host"
-    return None
-
-
-def hierarchy_mounts(mounts: List[Mount]) -> List[str]:
-    """The mount point of every cgroup hierarchy (v1 and v2), each once, in mount order."""
-    points: List[str] = []
-    for mount in mounts:
-        if mount.fstype in ("cgroup", "cgroup2") and mount.point not in points:
-            points.append(mount.point)
-    return points
-
 
 def host_hierarchy_mounts() -> List[str]:
     """hierarchy_mounts() of this host (reads /proc/self/mountinfo)."""
     return hierarchy_mounts(mountinfo_mod.parse(mountinfo_mod.read()))
-
-
-def path_dirs(path: str, mount_points: List[str]) -> List[str]:
-    """The directory of cgroup `path` on each hierarchy. `path` must have passed
-    cgroups_path_problem(): it is joined as text."""
-    rel = "/".join(c for c in path.split("/") if c and c != ".")
-    return [f"{point}/{rel}" for point in mount_points]
-
-
-def own_paths(mounts: List[Mount], cgroup_text: str) -> Dict[str, str]:
-    """Hierarchy mount point -> the cgroup path there of the process whose /proc/PID/cgroup
-    text is `cgroup_text` (v1: matched by the mount's controllers or name=; v2: `0::`)."""
-    paths = process_paths(cgroup_text)
-    own: Dict[str, str] = {}
-    for mount in mounts:
-        if mount.fstype == "cgroup2" and "" in paths:
-            own.setdefault(mount.point, paths[""])
-        elif mount.fstype == "cgroup":
-            for opt in mount.options:
-                if opt in paths:
-                    own.setdefault(mount.point, paths[opt])
-                    break
-    return own
-
-
-def container_dirs(runtime: str, id: str, cgroups_path: Optional[str], mounts: List[Mount],
-                   cgroup_text: str) -> List[str]:
-    """The cgroup directories, one per hierarchy, that the cgroupfs manager of `runtime`
-    ("crun" or "runc") gives container `id`: libcrun makes linux.cgroupsPath absolute
-    (default /<id>); runc joins a relative one (default <id>) to its own cgroup on each
-    hierarchy, the cgroups of the lxcri process that runs it (`cgroup_text`)."""
-    points = hierarchy_mounts(mounts)
-    if runtime != "runc" or (cgroups_path or "").startswith("/"):
-        return path_dirs(cgroupfs_path(id, cgroups_path), points)
-    own = own_paths(mounts, cgroup_text)
-    rel = cgroups_path or id
-    return [path_dirs(f"{own.get(point, '/')}/{rel}", [point])[0] for point in points]
-
-
-def below_a_hierarchy(directory: str, mount_points: List[str]) -> bool:
-    """Whether `directory` is a cgroup strictly below one of the hierarchies' roots (what a
-    record or a status file may name for lxcri to kill and remove; anything else is not)."""
-    if "/../" in directory + "/" or "/./" in directory + "/":
-        return False
-    return any(directory.startswith(point + "/") and directory != point + "/"
-               for point in mount_points)
-
-
-def existing(dirs: List[str]) -> List[str]:
-    """The directories of `dirs` that exist (reads the host)."""
-    return [d for d in dirs if os.path.isdir(d)]
 
 
 def thaw(directory: str) -> None:

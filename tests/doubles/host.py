@@ -1,4 +1,4 @@
-"""TEST DOUBLE for lxcri.host.Host: a scripted host that records what a driver asks of it.
+"""TEST DOUBLE for lxcri.host.real.Host: a scripted host that records what a driver asks of it.
 
 Processes are {pid: starttime} (a pid missing is gone), cgroups {pid: {controller: dir}},
 files {path: text}, ct_members {vmid: [pid]} (a Proxmox CT's processes); kill() records
@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Tuple
 
 
 class RecordingHost:
-    """TEST DOUBLE: what lxcri.host.Host answers, from dicts; every call is recorded."""
+    """TEST DOUBLE: what lxcri.host.real.Host answers, from dicts; every call is recorded."""
 
     def __init__(self, processes: Optional[Dict[int, str]] = None,
                  cgroups: Optional[Dict[int, Dict[str, str]]] = None,

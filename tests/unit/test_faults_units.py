@@ -22,7 +22,7 @@ from lxcri.errors import (
     InvalidArgument,
     StateCorrupt,
 )
-from lxcri.host import cgroups, mountinfo
+from lxcri.host import cgroup_paths, cgroups, mountinfo
 from lxcri.runtime import Runtime, _check_root_writable
 from lxcri.state import file_problem
 
@@ -99,7 +99,7 @@ def test_owners_update_ids_and_stale_files_written_aside(tmp_path: Path) -> None
     ("./.", "root"), ("x\0y", "NUL"), ("..:lxcri:c1", "`..`"),
 ])
 def test_cgroups_path_confinement(path: str, bad: Any) -> None:
-    problem = cgroups.cgroups_path_problem(path)
+    problem = cgroup_paths.cgroups_path_problem(path)
     assert (problem is None) == (bad is None), problem
     if bad is not None:
         assert bad in str(problem)
@@ -109,19 +109,19 @@ def test_the_cgroup_dirs_libcrun_and_runc_use() -> None:
     mounts = mountinfo.parse(HYBRID)
     points = ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/systemd",
               "/sys/fs/cgroup/unified"]
-    assert cgroups.hierarchy_mounts(mounts) == points
+    assert cgroup_paths.hierarchy_mounts(mounts) == points
     # libcrun: absolute, /<id> by default, on every hierarchy.
-    assert cgroups.container_dirs("crun", "c1", None, mounts, SELF) == \
+    assert cgroup_paths.container_dirs("crun", "c1", None, mounts, SELF) == \
         [f"{p}/c1" for p in points]
-    assert cgroups.container_dirs("crun", "c1", "k/c1", mounts, SELF) == \
+    assert cgroup_paths.container_dirs("crun", "c1", "k/c1", mounts, SELF) == \
         [f"{p}/k/c1" for p in points]
     # runc: a relative path (the default <id>) is below its own cgroup on each hierarchy.
-    assert cgroups.container_dirs("runc", "c1", None, mounts, SELF) == [
+    assert cgroup_paths.container_dirs("runc", "c1", None, mounts, SELF) == [
         "/sys/fs/cgroup/cpu/c1", "/sys/fs/cgroup/memory/process_api/abc/c1",
         "/sys/fs/cgroup/systemd/init.scope/c1", "/sys/fs/cgroup/unified/c1"]
-    assert cgroups.container_dirs("runc", "c1", "/abs/c1", mounts, SELF) == \
+    assert cgroup_paths.container_dirs("runc", "c1", "/abs/c1", mounts, SELF) == \
         [f"{p}/abs/c1" for p in points]
-    assert cgroups.container_dirs("crun", "c1", None, mountinfo.parse(PURE_V2), "0::/x\n") == \
+    assert cgroup_paths.container_dirs("crun", "c1", None, mountinfo.parse(PURE_V2), "0::/x\n") == \
         ["/sys/fs/cgroup/c1"]
 
 
@@ -132,7 +132,7 @@ def test_the_cgroup_dirs_libcrun_and_runc_use() -> None:
     ("/etc", False), ("/sys/fs/cgroup/cpuset/x", False), ("/sys/fs/cgroup/x", False),
 ])
 def test_only_cgroups_below_a_hierarchy_are_followed(directory: str, ok: bool) -> None:
-    assert cgroups.below_a_hierarchy(directory, ["/sys/fs/cgroup/cpu",
+    assert cgroup_paths.below_a_hierarchy(directory, ["/sys/fs/cgroup/cpu",
                                                  "/sys/fs/cgroup/memory"]) is ok
 
 

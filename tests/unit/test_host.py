@@ -11,7 +11,7 @@ import pytest
 from doubles.host import RecordingHost
 from lxcri.backends.lxc.liblxc.driver import LiblxcDriver
 from lxcri.errors import ContainerNotFound, ContainerStateError
-from lxcri.host import cgroups, mountinfo
+from lxcri.host import cgroup_paths, cgroups, mountinfo
 
 # ------------------------------------------------------------------ mountinfo
 
@@ -54,7 +54,7 @@ def test_cgroup_mode_classification(text: str, controllers: Optional[str], mode:
 
 def test_a_process_cgroup_directories_per_controller() -> None:
     proc = "12:memory:/lxc/c1\n5:cpu,cpuacct:/lxc/c1\n1:name=systemd:/\n0::/lxc/c1/init\nbad\n"
-    assert cgroups.process_paths(proc)[""] == "/lxc/c1/init"
+    assert cgroup_paths.process_paths(proc)[""] == "/lxc/c1/init"
     assert cgroups.directories(proc, mountinfo.parse(HYBRID)) == {
         "memory": "/sys/fs/cgroup/memory/lxc/c1", "cpu": "/sys/fs/cgroup/cpu,cpuacct/lxc/c1",
         "cpuacct": "/sys/fs/cgroup/cpu,cpuacct/lxc/c1", "": "/sys/fs/cgroup/unified/lxc/c1/init"}

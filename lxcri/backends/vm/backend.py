@@ -36,8 +36,8 @@ from lxcri.errors import (
     InvalidArgument,
     LxcriError,
 )
-from lxcri.host import Host
 from lxcri.host.procfs import read_text
+from lxcri.host.real import Host
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

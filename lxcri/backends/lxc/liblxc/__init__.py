@@ -2,7 +2,7 @@
 
     binding  loads lxcri._lxc (the compiled liblxc binding) and checks its version
     driver   LiblxcDriver: create, start, state, kill, delete, exec, ... (state, kill
-             and delete read lxcri's files and ask a lxcri.host.Host, never liblxc)
+             and delete read lxcri's files and ask a lxcri.host.real.Host, never liblxc)
     monitor  the process create forks to run a container with liblxc and record its
              exit code (loaded by create and run only)
     hooks    the start-host hook script: reports the init, holds it until `start`

@@ -47,8 +47,8 @@ from lxcri.errors import (
     InvalidBundle,
     LxcriError,
 )
-from lxcri.host import Host
 from lxcri.host.procfs import read_text
+from lxcri.host.real import Host
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

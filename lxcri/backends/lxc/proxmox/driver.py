@@ -34,7 +34,7 @@ from lxcri.errors import (
     InvalidBundle,
     LxcriError,
 )
-from lxcri.host import Host
+from lxcri.host.real import Host
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # proxmoxer, json, subprocess and tarfile load only when an operation needs them
