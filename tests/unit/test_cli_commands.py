@@ -95,16 +95,22 @@ def container(cid: str, pid: int, status: str, runtime: str = "crun") -> SimpleN
                            created="2026-11-23T13:01:45.691584Z", owner="root", runtime=runtime)
 
 
+@pytest.fixture(autouse=True)
+def _no_quick_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The quick way answers state, kill, start, delete and list from the real default
+    # root (/run/lxcri) when that exists, past the fake runtimes of these tests: a list
+    # here printed the containers a benchmark had left on the machine.
+    from lxcri.cli import quick
+
+    monkeypatch.setattr(quick, "run", lambda args: None)
+
+
 @pytest.fixture
 def runtime(monkeypatch: pytest.MonkeyPatch) -> FakeRuntime:
     fake = FakeRuntime([container("ref1", 21330, "running"),
                         container("a-much-longer-container-name-here", 21332, "created", "runc"),
                         container("gone", 4242, "stopped", "lxc")])
     monkeypatch.setattr(commands, "open_runtime", lambda options: fake)
-    # The quick way would answer `list` from the real default root when that exists.
-    from lxcri.cli import quick
-
-    monkeypatch.setattr(quick, "run", lambda args: None)
     return fake
 
 

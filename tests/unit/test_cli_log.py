@@ -14,6 +14,15 @@ from lxcri import cli, commands
 from lxcri.errors import ContainerNotFound, ContainerStateError
 
 
+@pytest.fixture(autouse=True)
+def _no_quick_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests fake the runtime: the quick way would answer `state c1` from the real
+    # default root whenever a container c1 exists on the machine.
+    from lxcri.cli import quick
+
+    monkeypatch.setattr(quick, "run", lambda args: None)
+
+
 class FailingRuntime:
     """TEST DOUBLE for lxcri.runtime.Runtime: every call raises the error it was given; records the calls."""
 
