@@ -60,6 +60,18 @@ def _one_shot() -> bool:
     return zygote.one_shot_usable()
 
 
+def _early_zygote(invocation: Invocation) -> bool:
+    """Start the one-shot zygote of a create, run or exec now (lxcri.backends.crun.zygote.
+    start_early), unless the command names another backend; whether end_early is owed."""
+    if invocation.function not in ("create", "run", "exec_process") or \
+            invocation.arguments.get("runtime") not in (None, "crun"):
+        return False
+    from lxcri.backends.crun import zygote
+
+    zygote.start_early()
+    return True
+
+
 def _seal_command(options: GlobalOptions) -> int:
     seal(options.debug)
     return 0
@@ -136,6 +148,7 @@ _ENTERING_WORDS = frozenset(("create", "run", "exec"))
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one lxcri command line and return its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    early = False
     try:
         # state, kill, start, delete and list of a plain crun container: without libcrun
         # or the Runtime. (A word that is the start of a container goes on at once: an id
@@ -158,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = commands.invoke(_seal_command, options)
             if code != 0:
                 return code
+        elif argv is None and invocation is not None and _early_zygote(invocation):
+            early = True
 
         if invocation is not None:
             return run_invocation(invocation)
@@ -166,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_typer(args)
     except KeyboardInterrupt:
         return 130
+    finally:
+        if early:
+            from lxcri.backends.crun import zygote
+
+            zygote.end_early()  # when no operation took it
 
 
 if __name__ == "__main__":

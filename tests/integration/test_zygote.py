@@ -248,3 +248,60 @@ def test_the_clis_create_and_run_do_not_load_libcrun(state_root: Path, make_bund
     assert not loaded("run")
     assert not loaded("create")
     assert loaded("run", LXCRI_ONE_SHOT="0")
+
+
+def test_an_early_zygote_nobody_took_is_killed_and_reaped() -> None:
+    """start_early's zygote (the CLI's one-shot zygote, started before the checks) is
+    ended by pid and reaped by end_early: no child and no zombie is left."""
+    if not protocol.one_shot_usable():
+        pytest.skip("this build of lxcri has no zygote")
+    protocol.start_early()
+    try:
+        assert protocol._early is not None
+        pid, _ = protocol._early
+        assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:lxcri-zygote")
+    finally:
+        protocol.end_early()
+    assert protocol._early is None
+    assert not os.path.exists(f"/proc/{pid}")  # reaped, not a zombie
+
+
+def test_the_command_lines_create_uses_its_early_zygote_or_ends_it(
+        state_root: Path, make_bundle: Any) -> None:
+    """`lxcri create` (main() of a real command line) starts its one-shot zygote before
+    it checks the bundle: a create then runs in that zygote (one spawn in all), and a
+    create refused by the checks ends it; either way the command leaves no child."""
+    import lxcri
+
+    if not protocol.one_shot_usable():
+        pytest.skip("this build of lxcri has no zygote")
+    site = str(Path(lxcri.__file__).parents[1])
+    code = ("import os, sys\n"
+            "sys.path.insert(0, sys.argv[1])\n"
+            "sys.argv = ['lxcri', *sys.argv[2:]]\n"
+            "from lxcri.backends.crun import zygote\n"
+            "spawned = []\n"
+            "real = zygote.spawn\n"
+            "def counting(one_shot):\n"
+            "    spawned.append(one_shot)\n"
+            "    return real(one_shot)\n"
+            "zygote.spawn = counting\n"
+            "from lxcri.__main__ import main\n"
+            "code = main()\n"
+            "kids = open(f'/proc/self/task/{os.getpid()}/children').read().split()\n"
+            "print(code, len(spawned), len(kids), file=sys.stderr)\n")
+
+    def create(bundle: str) -> List[str]:
+        id = new_id("zygearly")
+        # Files, not pipes: a created container keeps the command's stdio open.
+        with tempfile.TemporaryFile("w+") as err:
+            subprocess.run([sys.executable, "-I", "-S", "-c", code, site, "--root",
+                            str(state_root), "create", "--bundle", bundle, id],
+                           stdout=subprocess.DEVNULL, stderr=err, timeout=60,
+                           stdin=subprocess.DEVNULL)
+            err.seek(0)
+            said = err.read()
+        return said.strip().splitlines()[-1].split()
+
+    assert create(str(make_bundle("true"))) == ["0", "1", "0"]
+    assert create(str(state_root / "no-such-bundle")) == ["1", "1", "0"]

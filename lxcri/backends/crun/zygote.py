@@ -12,6 +12,9 @@ dlopen()s lxcri/_zygote.so (linked to libcrun.so.0 beside it). It serves two cal
   process needs no seal: for Debian's statically linked python3 that seal copies 7 MB
   (lxcri.sealed). libcrun's effects on its process (signal mask, subreaper, keyring,
   cwd, rlimits) stay in the zygote's; the CLI relays the signals it gets meanwhile.
+  The command line starts that zygote early (start_early), as soon as it knows the
+  command enters a container, so that it loads libcrun on another CPU while the
+  interpreter goes on with its imports and checks.
 
 A request is struct lxcri_zreq and its strings, the result pipe's write end and the
 caller's fds (stdio, then the preserved ones); the answer is one struct lxcri_op_result
@@ -199,6 +202,46 @@ def spawn(one_shot: bool) -> Tuple[int, int]:
     return pid, ours.detach()
 
 
+# The one-shot zygote the command line started before it checked anything (start_early):
+# (pid, our end of its socket), until OneShot.call takes it or end_early ends it.
+_early: Optional[Tuple[int, int]] = None
+
+
+def start_early() -> None:
+    """Start the CLI's one-shot zygote now, for the create, run or exec to come: its exec
+    and libcrun's load (1-2 ms here) then overlap the interpreter's imports and checks.
+    Where it cannot be started, OneShot.call tries again and reports why. Whoever calls
+    this calls end_early() once the command is done (lxcri.__main__.main)."""
+    global _early
+    if _early is None and one_shot_usable():
+        try:
+            _early = spawn(one_shot=True)
+        except (HelperError, OSError):
+            pass
+
+
+def end_early() -> None:
+    """End and reap the early zygote when no operation took it (a command refused before
+    any backend ran, or one another backend served)."""
+    global _early
+    early, _early = _early, None
+    if early is None:
+        return
+    pid, fd = early
+    os.close(fd)
+    try:
+        os.kill(pid, 9)  # SIGKILL; it has done nothing but load libcrun
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _spawn_one_shot() -> Tuple[int, int]:
+    global _early
+    early, _early = _early, None
+    return early if early is not None else spawn(one_shot=True)
+
+
 class OneShot:
     """How the CLI's crun backend runs create, run and exec: each in a one-shot zygote,
     a child of this process. libcrun's messages come back with the
@@ -222,7 +265,7 @@ class OneShot:
         r, w = os.pipe2(os.O_CLOEXEC)
         old = _signal.pthread_sigmask(_signal.SIG_BLOCK, relayed)
         try:
-            pid, fd = spawn(one_shot=True)
+            pid, fd = _spawn_one_shot()
             fds = [w, 0, 1, 2, *range(3, 3 + op.context.preserve_fds)]
             ours = _socket.socket(fileno=fd)
             try:
