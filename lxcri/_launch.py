@@ -1,45 +1,8 @@
-"""What the native `lxcri` launcher runs: `python -I -S .../lxcri/_launch.py LAUNCHER ARGS...`.
-
-Isolated and without site processing, sys.path holds only the standard library:
-the site-packages holding this package (with its dependencies, a venv's) goes in
-front, and argv[0] becomes the launcher's path, as a console script would have it.
-
-The cyclic garbage collector runs less often (see below). The command's exit skips
-the interpreter's finalization (3-4 ms of a 15 ms `state` here): once stdout and
-stderr are flushed, nothing of a finished command is left in Python's hands (lxcri
-writes its log through raw fds and registers no atexit handler). Where a flush fails
-(a closed pipe), the ordinary exit reports it.
-"""
-import gc
-import posix  # not os: the quick commands do without its 1.1-1.3 ms
+# The script the native `lxcri` launcher starts the interpreter on; the rest is in
+# lxcri._boot, whose byte code is cached, as a script's is not.
 import sys
 
-# A create imports ~280 KB of byte code: with the default threshold (700) the cyclic
-# collector runs about a dozen times over those imports, for garbage it hardly ever
-# finds (24 objects in one create here). A command's process is short-lived, but not
-# always (a foreground run, a monitor it forks), so the collector is made rarer rather
-# than turned off.
-gc.set_threshold(20000)
-
 sys.path.insert(0, __file__.rsplit("/", 2)[0])
-del sys.argv[0]
-if b"LXCRI_WARMUP_PID" in posix.environ:
-    from lxcri.host import warmup
+from lxcri._boot import run  # noqa: E402
 
-    warmup.take()
-
-from lxcri.__main__ import main  # noqa: E402
-
-code = main()
-if "lxcri.host.warmup" in sys.modules:  # take() ran: the launcher made a warm-up child
-    from lxcri.host import warmup
-
-    # A command that ended before any backend ran (a refused create) still has its
-    # warm-up child: end and reap it now, so that nothing of the command outlives it.
-    warmup.stop()
-try:
-    sys.stdout.flush()
-    sys.stderr.flush()
-except BaseException:
-    sys.exit(code)
-posix._exit(code)
+run()

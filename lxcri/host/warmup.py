@@ -27,7 +27,7 @@ _pid = 0
 
 
 def take() -> None:
-    """Take the child's pid out of the environment (called by lxcri._launch)."""
+    """Take the child's pid out of the environment (called by lxcri._boot)."""
     global _pid
     value = os.environ.pop(ENV, "")
     _pid = int(value) if value.isdigit() else 0
