@@ -13,8 +13,6 @@ Order matters and is the reason this module exists:
 4. Whatever it does not fully understand goes to the typer app (lxcri.cli.app),
    which owns help and error messages.
 """
-from __future__ import annotations
-
 import sys
 
 # Stands in for typing.TYPE_CHECKING without importing typing (see lxcri.commands).
@@ -26,7 +24,7 @@ if TYPE_CHECKING:
     from lxcri.commands import GlobalOptions
 
 
-def needs_seal(argv: Sequence[str]) -> bool:
+def needs_seal(argv: "Sequence[str]") -> bool:
     """Whether argv names a command that enters a container.
 
     When an option the fast parser does not know hides where the command word
@@ -60,7 +58,7 @@ def _one_shot() -> bool:
     return zygote.one_shot_usable()
 
 
-def _early_zygote(invocation: Invocation) -> bool:
+def _early_zygote(invocation: "Invocation") -> bool:
     """Start the one-shot zygote of a create, run or exec now (lxcri.backends.crun.zygote.
     start_early), unless the command names another backend; whether end_early is owed."""
     if invocation.function not in ("create", "run", "exec_process") or \
@@ -72,12 +70,12 @@ def _early_zygote(invocation: Invocation) -> bool:
     return True
 
 
-def _seal_command(options: GlobalOptions) -> int:
+def _seal_command(options: "GlobalOptions") -> int:
     seal(options.debug)
     return 0
 
 
-def run_invocation(invocation: Invocation) -> int:
+def run_invocation(invocation: "Invocation") -> int:
     """Call the lxcri.commands function the fast parser chose, through the one error mapping."""
     from lxcri import commands
 
@@ -85,7 +83,7 @@ def run_invocation(invocation: Invocation) -> int:
     return commands.invoke(function, invocation.options, **invocation.arguments)
 
 
-def without_slim_flags(orig_argv: Sequence[str]) -> list[str]:
+def without_slim_flags(orig_argv: "Sequence[str]") -> list[str]:
     """The interpreter's argv without the flags the launcher adds where lxcri's slim byte
     code is installed (-OO -X no_debug_ranges; see launcher/lxcri.c)."""
     out = list(orig_argv[:1])
@@ -145,7 +143,7 @@ def run_typer(argv: list[str]) -> int:
 _ENTERING_WORDS = frozenset(("create", "run", "exec"))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: "Sequence[str] | None" = None) -> int:
     """Run one lxcri command line and return its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     early = False

@@ -6,8 +6,6 @@ either way; only the Python around it is skipped here. Whatever the scanner does
 take cleanly (bad JSON, a BOM, trailing data, a missing _json) goes to json.loads, so
 errors, and anything unusual, come out exactly as json would have them.
 """
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Optional, Union
@@ -27,10 +25,10 @@ class _Context:
     parse_constant = _CONSTANTS.__getitem__
 
 
-_scanner: Optional[Callable[[str, int], Any]] = None
+_scanner: "Optional[Callable[[str, int], Any]]" = None
 
 
-def _scan() -> Optional[Callable[[str, int], Any]]:
+def _scan() -> "Optional[Callable[[str, int], Any]]":
     global _scanner
     if _scanner is None:
         try:
@@ -41,7 +39,7 @@ def _scan() -> Optional[Callable[[str, int], Any]]:
     return _scanner
 
 
-def loads(data: Union[bytes, str]) -> Any:
+def loads(data: "Union[bytes, str]") -> "Any":
     """json.loads(data)."""
     scan = _scan()
     if scan is not None:
@@ -62,7 +60,7 @@ def loads(data: Union[bytes, str]) -> Any:
     return json.loads(data)
 
 
-def dumps(value: Any, *, indent: int = 4, ensure_ascii: bool = True) -> str:
+def dumps(value: "Any", *, indent: int = 4, ensure_ascii: bool = True) -> str:
     """json.dumps(value, indent=indent, ensure_ascii=ensure_ascii) for documents of dicts
     with str keys, lists, str, int, bool and None (what lxcri prints); anything else
     (floats, other types) goes to json.dumps."""
@@ -76,7 +74,7 @@ def dumps(value: Any, *, indent: int = 4, ensure_ascii: bool = True) -> str:
 
         return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)
 
-    def dump(v: Any, depth: int) -> str:
+    def dump(v: "Any", depth: int) -> str:
         if v is None:
             return "null"
         if v is True:

@@ -1,8 +1,6 @@
 """What `lxcri list` prints: the table crun prints (and the runtime of each container), or
 its JSON array. Apart from lxcri.commands so that the quick `list` (lxcri.cli.quick)
 loads only this."""
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -10,12 +8,12 @@ if TYPE_CHECKING:
     from lxcri.state import State
 
 
-def _shown_pid(s: State) -> int:
+def _shown_pid(s: "State") -> int:
     # As crun: a container whose process is gone lists pid 0.
     return 0 if s.status == "stopped" or not s.pid else int(s.pid)
 
 
-def format_table(states: Sequence[State]) -> str:
+def format_table(states: "Sequence[State]") -> str:
     """The `list` table: `crun list`'s columns, then RUNTIME (the backend that runs it)."""
     width = max([4] + [len(s.id) for s in states]) + 1
     owner = max([5] + [len(str(s.owner or "")) for s in states]) + 1
@@ -27,7 +25,7 @@ def format_table(states: Sequence[State]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_json_list(states: Sequence[State]) -> str:
+def format_json_list(states: "Sequence[State]") -> str:
     """`list --format json`: the array of {id, pid, status, bundle, created, owner} crun
     prints, and the runtime (backend) of each."""
     from lxcri import jsonlite

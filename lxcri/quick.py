@@ -11,8 +11,6 @@ full way (lxcri.commands), which gives the same answer in the plain case and say
 is wrong otherwise. Nothing is changed before the function is sure, so the full way
 after a None never does anything twice.
 """
-from __future__ import annotations
-
 import posix
 
 from lxcri.backends import BACKENDS, PRIVATE_DIR, RuntimeType
@@ -28,7 +26,7 @@ _OTHER_BACKENDS = tuple(name for name in BACKENDS if name != RuntimeType.CRUN)
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
 
-def usable_root(root: str) -> Optional[str]:
+def usable_root(root: str) -> "Optional[str]":
     """The root, when it is absolute and normalized (what engines pass; anything else is
     left to the Runtime's os.path.abspath) and lxcri.runtime would take it as it is: a
     directory that is not / (directly or through symlinks); None otherwise."""
@@ -51,7 +49,7 @@ def plain_id(id: str) -> bool:
             and all(ch in _ID_CHARS for ch in id))
 
 
-def _record(root: str, id: str) -> Optional[bytes]:
+def _record(root: str, id: str) -> "Optional[bytes]":
     try:
         with open(f"{root}/{PRIVATE_DIR}/owners/{id}", "rb") as f:
             return f.read(1 << 16)
@@ -71,7 +69,7 @@ def owned_by_crun(root: str, id: str) -> bool:
     return first.decode("ascii", "replace") not in _OTHER_BACKENDS
 
 
-def state_text(root: str, id: str) -> Optional[str]:
+def state_text(root: str, id: str) -> "Optional[str]":
     """What `lxcri state ID` prints."""
     path = usable_root(root)
     if path is None or not plain_id(id) or not owned_by_crun(path, id):
@@ -99,7 +97,7 @@ def start(root: str, id: str) -> bool:
     return status.start(path, id)
 
 
-def _record_facts(root: str, id: str) -> Optional[Dict[str, str]]:
+def _record_facts(root: str, id: str) -> "Optional[Dict[str, str]]":
     """The facts of id's record when it is a crun container whose create finished."""
     data = _record(root, id)
     if not data:
@@ -133,7 +131,7 @@ def delete(root: str, id: str, force: bool) -> bool:
     return True
 
 
-def states(root: str) -> Optional[List[State]]:
+def states(root: str) -> "Optional[List[State]]":
     """What `lxcri list` lists, sorted by id: only when every container under root is a
     crun container with a finished create, else None."""
     from lxcri.state import State

@@ -1,8 +1,6 @@
 """Forgetting a container's ownership record (`<root>/.lxcri/owners/<id>`), with posix
 alone: lxcri.dispatch.Owners.release and the quick delete (lxcri.quick) share it, and
 the quick way does without os."""
-from __future__ import annotations
-
 import posix
 
 

@@ -1,7 +1,5 @@
 """Signal names and numbers, without the `signal` module (it imports enum: ~5 ms of a
 `kill` command)."""
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
@@ -20,7 +18,7 @@ NUMBERS = {
 SIGRTMIN, SIGRTMAX = 34, 64
 
 
-def number(text: str) -> Optional[int]:
+def number(text: str) -> "Optional[int]":
     """The signal a name ("TERM", "SIGTERM", "term"), a number or "RTMIN+N" names; None
     when it names none."""
     if text.isdigit():

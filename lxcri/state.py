@@ -1,6 +1,4 @@
 """The OCI state of a container, as runtimes report it (`state` command, runtime-spec)."""
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # not at run time: the CLI pays for every import
     from typing import Any, Dict, Optional
@@ -15,8 +13,8 @@ class State:
     __slots__ = _FIELDS
 
     def __init__(self, oci_version: str, id: str, status: str, pid: int, bundle: str,
-                 created: Optional[str] = None, annotations: Optional[Dict[str, str]] = None,
-                 rootfs: Optional[str] = None, owner: Optional[str] = None,
+                 created: "Optional[str]" = None, annotations: "Optional[Dict[str, str]]" = None,
+                 rootfs: "Optional[str]" = None, owner: "Optional[str]" = None,
                  runtime: str = "crun") -> None:
         self.oci_version = oci_version
         self.id = id
@@ -37,7 +35,7 @@ class State:
         return "State(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in _FIELDS) + ")"
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any], runtime: str = "crun") -> "State":
+    def from_dict(cls, d: "Dict[str, Any]", runtime: str = "crun") -> "State":
         return cls(
             oci_version=d.get("ociVersion", ""),
             id=d["id"],
@@ -57,7 +55,7 @@ class State:
 
         return cls.from_dict(jsonlite.loads(text), runtime)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> "Dict[str, Any]":
         """The OCI state document (ociVersion, id, status, pid, bundle, ...)."""
         d: Dict[str, Any] = {"ociVersion": self.oci_version, "id": self.id, "pid": self.pid,
                              "status": self.status, "bundle": self.bundle}
@@ -72,7 +70,7 @@ class State:
         return d
 
 
-def file_problem(path: str, required: tuple[str, ...]) -> Optional[str]:
+def file_problem(path: str, required: tuple[str, ...]) -> "Optional[str]":
     """Why the JSON state file at `path` (a backend's status, state.json or config.json copy)
     cannot be used: one phrase naming the file; None when it can, or when it is missing."""
     from lxcri import jsonlite

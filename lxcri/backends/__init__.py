@@ -17,8 +17,6 @@ Every backend but the embedded crun keeps its state in a directory of its own
 under lxcri's state root, `<root>/.lxcri/<name>`; libcrun's own list skips
 entries whose name starts with a dot, and container ids may not start with one.
 """
-from __future__ import annotations
-
 import sys
 
 TYPE_CHECKING = False
@@ -36,7 +34,7 @@ class Backend:
     __slots__ = ("name", "module", "factory", "options", "own_root", "check_before_create",
                  "availability")
 
-    def __init__(self, name: str, module: str, factory: str, options: Schema, *,
+    def __init__(self, name: str, module: str, factory: str, options: "Schema", *,
                  own_root: bool = True, check_before_create: bool = False,
                  availability: str = "availability") -> None:
         self.name = name
@@ -52,17 +50,17 @@ class Backend:
         self.check_before_create = check_before_create
         self.availability = availability  # a function of `module`: (options) -> (ok, why)
 
-    def _module(self) -> Any:
+    def _module(self) -> "Any":
         # __import__ rather than importlib.import_module: importlib is not loaded at
         # start-up, and the CLI pays for every import.
         __import__(self.module)
         return sys.modules[self.module]
 
-    def load(self) -> Callable[..., Any]:
+    def load(self) -> "Callable[..., Any]":
         """The backend's factory (imports its module)."""
         return getattr(self._module(), self.factory)  # type: ignore[no-any-return]
 
-    def check(self, options: Optional[Dict[str, Any]] = None) -> Tuple[bool, str]:
+    def check(self, options: "Optional[Dict[str, Any]]" = None) -> "Tuple[bool, str]":
         """(True, what serves it) or (False, why not and the fix); never raises."""
         try:
             check = getattr(self._module(), self.availability)
@@ -76,14 +74,14 @@ class Backend:
 
 
 # [runtimes.lxc.proxmox]: how the lxc backend reaches a Proxmox VE cluster.
-_PROXMOX_OPTIONS: Schema = {
+_PROXMOX_OPTIONS: "Schema" = {
     "endpoint": str, "node": str, "storage": str, "template_storage": str, "token_id": str,
     "token_secret": str, "token_secret_file": str, "verify_ssl": bool, "network": str,
     "unprivileged": bool, "rootfs_size": int, "task_timeout": int, "pct": str, "pve_dir": str,
 }
 
 # In the order `lxcri info` lists them; the first is the default.
-BACKENDS: Dict[str, Backend] = {b.name: b for b in (
+BACKENDS: "Dict[str, Backend]" = {b.name: b for b in (
     # path: the crun binary used when the embedded one cannot load.
     Backend("crun", "lxcri.backends.crun", "open_backend", {"path": str}, own_root=False),
     Backend("runc", "lxcri.backends.runc", "RuncBackend", {"path": str}),
@@ -121,7 +119,7 @@ def backend_root(root: str, name: str) -> str:
 OCI_BACKENDS = (RuntimeType.CRUN, RuntimeType.RUNC)
 
 
-def state_dir(root: str, runtime: str, id: str) -> Optional[str]:
+def state_dir(root: str, runtime: str, id: str) -> "Optional[str]":
     """Where backend `runtime` keeps the state of container `id` (None: not an OCI backend)."""
     import os
 

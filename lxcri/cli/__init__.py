@@ -4,8 +4,6 @@ Importing this package imports nothing more: lxcri.__main__ reaches the fast
 parser through it on every engine call, and typer is loaded only when `main`
 runs the app.
 """
-from __future__ import annotations
-
 
 def main(argv: list[str]) -> int:
     """Run the typer app on argv and return the exit code (see lxcri.cli.app.main)."""

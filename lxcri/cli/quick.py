@@ -8,8 +8,6 @@ or lxcri.quick is not sure of the answer; lxcri.__main__ then goes the full way
 and errors in every case it does not. Nothing but these spellings is taken here:
 the rest of the grammar (lxcri.cli.grammar) stays with the parsers that own it.
 """
-from __future__ import annotations
-
 import sys
 
 TYPE_CHECKING = False
@@ -24,7 +22,7 @@ _CHOICES = {"--log-format": ("text", "json"), "--cgroup-manager": ("cgroupfs", "
             "--log-level": ("info", "warning", "warn", "error")}
 
 
-def _globals(argv: Sequence[str]) -> Optional[tuple[Dict[str, str], int]]:
+def _globals(argv: "Sequence[str]") -> "Optional[tuple[Dict[str, str], int]]":
     values: Dict[str, str] = {"--root": "/run/lxcri"}
     i = 0
     while i < len(argv):
@@ -49,7 +47,7 @@ def _globals(argv: Sequence[str]) -> Optional[tuple[Dict[str, str], int]]:
     return None
 
 
-def _list_options(rest: Sequence[str]) -> Optional[tuple[str, bool]]:
+def _list_options(rest: "Sequence[str]") -> "Optional[tuple[str, bool]]":
     fmt, quiet, i = "table", False, 0
     while i < len(rest):
         arg = rest[i]
@@ -68,13 +66,13 @@ def _list_options(rest: Sequence[str]) -> Optional[tuple[str, bool]]:
     return fmt, quiet
 
 
-def _operands(rest: Sequence[str], most: int) -> Optional[List[str]]:
+def _operands(rest: "Sequence[str]", most: int) -> "Optional[List[str]]":
     if not 1 <= len(rest) <= most or any(arg.startswith("-") for arg in rest):
         return None
     return list(rest)
 
 
-def answer(argv: Sequence[str]) -> Optional[str]:
+def answer(argv: "Sequence[str]") -> "Optional[str]":
     """What argv prints, done the quick way (a kill is sent by then); None: go the full way.
     Whatever goes wrong on the way is left to the full way too, which reports it."""
     found = _globals(argv)
@@ -118,7 +116,7 @@ def answer(argv: Sequence[str]) -> Optional[str]:
         return None
 
 
-def run(argv: Sequence[str]) -> Optional[int]:
+def run(argv: "Sequence[str]") -> "Optional[int]":
     """The exit code of argv done the quick way, or None: go the full way."""
     text = answer(argv)
     if text is None:

@@ -15,4 +15,3 @@
 Importing this package imports none of its modules (a create imports procfs,
 mountinfo and cgroup_paths, not Host's byte code).
 """
-from __future__ import annotations

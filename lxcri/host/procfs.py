@@ -3,14 +3,12 @@
 A pid alone names a process only until it exits and the number is reused; a pid
 with its start time (stat field 22) names one process for good.
 """
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
 
-def read_text(path: str) -> Optional[str]:
+def read_text(path: str) -> "Optional[str]":
     """A file's text; None when it (or a directory above it) does not exist."""
     try:
         with open(path) as f:
@@ -19,7 +17,7 @@ def read_text(path: str) -> Optional[str]:
         return None
 
 
-def starttime(pid: int) -> Optional[str]:
+def starttime(pid: int) -> "Optional[str]":
     """The process's start time in clock ticks (stat field 22); None when it is gone or a
     zombie (it has exited already)."""
     try:
@@ -33,12 +31,12 @@ def starttime(pid: int) -> Optional[str]:
     return fields[19].decode()
 
 
-def cgroup(pid: int | str = "self") -> str:
+def cgroup(pid: "int | str" = "self") -> str:
     """/proc/PID/cgroup text ("" when the process is gone)."""
     return read_text(f"/proc/{pid}/cgroup") or ""
 
 
-def maps(pid: int | str = "self") -> Optional[str]:
+def maps(pid: "int | str" = "self") -> "Optional[str]":
     """/proc/PID/maps text; None when unreadable."""
     try:
         with open(f"/proc/{pid}/maps") as f:
@@ -47,7 +45,7 @@ def maps(pid: int | str = "self") -> Optional[str]:
         return None
 
 
-def cap_last_cap() -> Optional[int]:
+def cap_last_cap() -> "Optional[int]":
     """The highest capability number this kernel knows; None when /proc cannot tell."""
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:

@@ -8,14 +8,12 @@ its status module first thing): libcrun is loaded by the backend's first call of
 this process, and only the commands that call libcrun here pay for it (a create, run
 or exec of the CLI runs in the zygote and does not).
 """
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Mapping, Optional, Tuple
 
 
-def embedded_problem(load: bool = True) -> Optional[str]:
+def embedded_problem(load: bool = True) -> "Optional[str]":
     """Why the embedded crun cannot load (lxcri._crun or libcrun.so.0 missing or broken),
     or None when it can. load: by loading libcrun; else only by looking for the files
     (a create through the zygote never loads libcrun in this process, and a libcrun that
@@ -33,10 +31,10 @@ def embedded_problem(load: bool = True) -> Optional[str]:
     return None
 
 
-_missing: Optional[Tuple[Optional[str]]] = None
+_missing: "Optional[Tuple[Optional[str]]]" = None
 
 
-def _missing_file() -> Optional[str]:
+def _missing_file() -> "Optional[str]":
     """Which of the embedded crun's files is missing, looked up once per process (a CLI
     create asks twice: choosing its backend, then opening it)."""
     global _missing
@@ -45,7 +43,7 @@ def _missing_file() -> Optional[str]:
     return _missing[0]
 
 
-def _look_for_files() -> Optional[str]:
+def _look_for_files() -> "Optional[str]":
     import os
 
     package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -58,8 +56,8 @@ def _look_for_files() -> Optional[str]:
     return None
 
 
-def open_backend(root: str, *, options: Optional[Mapping[str, Any]] = None,
-                 **args: Any) -> Any:
+def open_backend(root: str, *, options: "Optional[Mapping[str, Any]]" = None,
+                 **args: "Any") -> "Any":
     """The embedded crun; when it cannot load, the crun binary ([runtimes.crun] path, else
     PATH: same state format, same root) with a `warning` for the user; else
     BackendUnavailable. options are read only in that fallback."""
@@ -82,7 +80,7 @@ def open_backend(root: str, *, options: Optional[Mapping[str, Any]] = None,
     return backend
 
 
-def availability(options: Dict[str, Any]) -> Tuple[bool, str]:
+def availability(options: "Dict[str, Any]") -> "Tuple[bool, str]":
     """The embedded libcrun and its version, else the crun binary that stands in, else why not."""
     problem = embedded_problem()
     if problem is None:

@@ -32,8 +32,6 @@ changes anything before it is sure, so going the full way after a None is always
 delete alone may have done the first steps of libcrun's own delete by then, which
 libcrun takes as done.
 """
-from __future__ import annotations
-
 import _signal  # type: ignore[import-not-found]  # signal's C half: loaded at start-up, no enum
 import posix
 
@@ -46,7 +44,7 @@ OCI_VERSION = "1.0.0"  # what libcrun_container_state prints
 _MAX_FILE = 1 << 20  # a status file is ~400 bytes; a config.json copy is refused above 16 MiB
 
 
-def _read(path: str) -> Optional[bytes]:
+def _read(path: str) -> "Optional[bytes]":
     try:
         with open(path, "rb") as f:
             data = f.read(_MAX_FILE + 1)
@@ -55,7 +53,7 @@ def _read(path: str) -> Optional[bytes]:
     return data if len(data) <= _MAX_FILE else None
 
 
-def _object(path: str) -> Optional[Dict[str, Any]]:
+def _object(path: str) -> "Optional[Dict[str, Any]]":
     from lxcri import jsonlite
 
     data = _read(path)
@@ -81,7 +79,7 @@ def _plain(text: object) -> bool:
     return isinstance(text, str) and all(ch >= " " and ch != "\x7f" for ch in text)
 
 
-def read_status(root: str, id: str) -> Optional[Dict[str, Any]]:
+def read_status(root: str, id: str) -> "Optional[Dict[str, Any]]":
     """The status file of `id`, when it has what libcrun requires of it, as libcrun reads it."""
     doc = _object(f"{root}/{id}/status")
     if doc is None:
@@ -98,7 +96,7 @@ def read_status(root: str, id: str) -> Optional[Dict[str, Any]]:
     return doc
 
 
-def _pid_valid(pid: int, start: int) -> Optional[bool]:
+def _pid_valid(pid: int, start: int) -> "Optional[bool]":
     """Whether pid is still the process the status file names (libcrun_check_pid_valid):
     its start time (lxcri.host.procfs, which reads /proc for all of lxcri) is the status
     file's, and it is not a zombie."""
@@ -109,7 +107,7 @@ def _pid_valid(pid: int, start: int) -> Optional[bool]:
     return procfs.starttime(pid) == str(start)
 
 
-def _running(status: Dict[str, Any]) -> Optional[bool]:
+def _running(status: "Dict[str, Any]") -> "Optional[bool]":
     try:
         posix.kill(status["pid"], 0)
     except ProcessLookupError:
@@ -119,7 +117,7 @@ def _running(status: Dict[str, Any]) -> Optional[bool]:
     return _pid_valid(status["pid"], status.get("process-start-time", 0))
 
 
-def _paused(cgroup_path: str) -> Optional[bool]:
+def _paused(cgroup_path: str) -> "Optional[bool]":
     """The freezer's word on the cgroup; None when it cannot be read, False for a cgroup
     that is gone (then the container is stopped, as libcrun has it: see status_word)."""
     if not cgroup_path:
@@ -144,7 +142,7 @@ class _Gone(Exception):
     """The container's cgroup went away while it was read: the container is stopped."""
 
 
-def status_word(root: str, id: str, status: Dict[str, Any]) -> Optional[tuple[str, bool]]:
+def status_word(root: str, id: str, status: "Dict[str, Any]") -> "Optional[tuple[str, bool]]":
     """(created | running | paused | stopped, whether its process runs)."""
     running = _running(status)
     if running is None:
@@ -167,7 +165,7 @@ def status_word(root: str, id: str, status: Dict[str, Any]) -> Optional[tuple[st
     return ("paused" if paused else "running"), True
 
 
-def state_doc(root: str, id: str) -> Optional[Dict[str, Any]]:
+def state_doc(root: str, id: str) -> "Optional[Dict[str, Any]]":
     """The OCI state libcrun_container_state prints for `id`, key for key."""
     status = read_status(root, id)
     if status is None:
@@ -197,7 +195,7 @@ def state_doc(root: str, id: str) -> Optional[Dict[str, Any]]:
     return doc
 
 
-def state_text(doc: Dict[str, Any]) -> str:
+def state_text(doc: "Dict[str, Any]") -> str:
     """The document as libcrun prints it: yajl's beautified layout (json's indent=4, UTF-8
     as it is), then an empty line."""
     from lxcri import jsonlite
@@ -205,7 +203,7 @@ def state_text(doc: Dict[str, Any]) -> str:
     return jsonlite.dumps(doc, ensure_ascii=False) + "\n\n"
 
 
-def container_ids(root: str) -> Optional[List[str]]:
+def container_ids(root: str) -> "Optional[List[str]]":
     """The containers libcrun lists under root: entries without a leading dot that hold a
     status file (libcrun_get_containers_list)."""
     try:
@@ -277,7 +275,7 @@ def start(root: str, id: str) -> bool:
     return True
 
 
-def _own_pid_namespace(config: Dict[str, Any]) -> bool:
+def _own_pid_namespace(config: "Dict[str, Any]") -> bool:
     """Whether the container has a pid namespace of its own (then ending its init ends
     every process in it, which is all libcrun's delete kills)."""
     linux = config.get("linux")
@@ -307,7 +305,7 @@ def _end(pid: int, start: int, seconds: float) -> bool:
         posix.close(pidfd)
 
 
-def delete(root: str, id: str, cgroup_dirs: List[str], force: bool) -> bool:
+def delete(root: str, id: str, cgroup_dirs: "List[str]", force: bool) -> bool:
     """Delete the container as libcrun's container_delete_internal does, for the plain
     case: cgroupfs (not systemd), no poststop hooks, its own pid namespace; the init
     already gone, or (force, or still created) ended here. Then its cgroup directories
