@@ -210,10 +210,10 @@ _early: Optional[Tuple[int, int]] = None
 def start_early() -> None:
     """Start the CLI's one-shot zygote now, for the create, run or exec to come: its exec
     and libcrun's load (1-2 ms here) then overlap the interpreter's imports and checks.
-    Not where a file of the embedded crun is missing: the crun backend then falls back to
-    the crun binary (lxcri.backends.crun.open_backend), and this zygote would only say, on stderr,
-    that libcrun.so.0 is not there. Where it cannot be started, OneShot.call tries again
-    and reports why. Whoever calls this calls end_early() once the command is done
+    Not where a file of the embedded crun is missing: the crun backend then falls back
+    to the crun binary (lxcri.backends.crun.open_backend), and this zygote would only
+    say, on stderr, that libcrun.so.0 is not there. Where it cannot be started,
+    OneShot.call tries again and reports why. Whoever calls this calls end_early() once the command is done
     (lxcri.__main__.main)."""
     from lxcri.backends.crun import embedded_problem
 
