@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -213,15 +213,30 @@ def test_a_config_the_zygote_refuses_is_an_invalid_config(state_root: Path, tmp_
     assert not (state_root / id).exists()
 
 
-def test_the_clis_create_and_run_do_not_load_libcrun(state_root: Path, make_bundle: Any) -> None:
-    """Their libcrun call runs in the one-shot zygote, so the command itself never loads
-    lxcri._crun (2.5 ms and 2 MiB of its peak RSS); sealing itself instead
-    (LXCRI_ONE_SHOT=0) it does, which shows the check can fail."""
+def _site_with_zygote() -> str:
+    """The site-packages holding the lxcri under test; skips where it has no zygote."""
     import lxcri
 
     if not protocol.one_shot_usable():
         pytest.skip("this build of lxcri has no zygote")
-    site = str(Path(lxcri.__file__).parents[1])
+    return str(Path(lxcri.__file__).parents[1])
+
+
+def _stderr_of(code: str, *args: str, env: "Dict[str, str] | None" = None) -> str:
+    """What `python -I -S -c code ARGS` wrote to stderr. Files, not pipes: a created
+    container keeps the command's stdio open."""
+    with tempfile.TemporaryFile("w+") as err:
+        subprocess.run([sys.executable, "-I", "-S", "-c", code, *args], stdout=subprocess.DEVNULL,
+                       stderr=err, timeout=60, stdin=subprocess.DEVNULL, env=env)
+        err.seek(0)
+        return err.read()
+
+
+def test_the_clis_create_and_run_do_not_load_libcrun(state_root: Path, make_bundle: Any) -> None:
+    """Their libcrun call runs in the one-shot zygote, so the command itself never loads
+    lxcri._crun (2.5 ms and 2 MiB of its peak RSS); sealing itself instead
+    (LXCRI_ONE_SHOT=0) it does, which shows the check can fail."""
+    site = _site_with_zygote()
     code = ("import sys\n"
             "sys.path.insert(0, sys.argv[1])\n"
             "from lxcri.__main__ import main\n"
@@ -231,14 +246,8 @@ def test_the_clis_create_and_run_do_not_load_libcrun(state_root: Path, make_bund
 
     def loaded(verb: str, **env: str) -> bool:
         id = new_id("zygload")
-        # Files, not pipes: a created container keeps the command's stdio open.
-        with tempfile.TemporaryFile("w+") as err:
-            subprocess.run([sys.executable, "-I", "-S", "-c", code, site, "--root",
-                            str(state_root), verb, "--bundle", bundle, id],
-                           stdout=subprocess.DEVNULL, stderr=err, timeout=60,
-                           stdin=subprocess.DEVNULL, env={**os.environ, **env})
-            err.seek(0)
-            said = err.read()
+        said = _stderr_of(code, site, "--root", str(state_root), verb, "--bundle", bundle, id,
+                          env={**os.environ, **env})
         code_, found = said.strip().splitlines()[-1].split()
         assert code_ == "0", said
         if verb == "create":
@@ -271,11 +280,7 @@ def test_the_command_lines_create_uses_its_early_zygote_or_ends_it(
     """`lxcri create` (main() of a real command line) starts its one-shot zygote before
     it checks the bundle: a create then runs in that zygote (one spawn in all), and a
     create refused by the checks ends it; either way the command leaves no child."""
-    import lxcri
-
-    if not protocol.one_shot_usable():
-        pytest.skip("this build of lxcri has no zygote")
-    site = str(Path(lxcri.__file__).parents[1])
+    site = _site_with_zygote()
     code = ("import os, sys\n"
             "sys.path.insert(0, sys.argv[1])\n"
             "sys.argv = ['lxcri', *sys.argv[2:]]\n"
@@ -292,15 +297,8 @@ def test_the_command_lines_create_uses_its_early_zygote_or_ends_it(
             "print(code, len(spawned), len(kids), file=sys.stderr)\n")
 
     def create(bundle: str) -> List[str]:
-        id = new_id("zygearly")
-        # Files, not pipes: a created container keeps the command's stdio open.
-        with tempfile.TemporaryFile("w+") as err:
-            subprocess.run([sys.executable, "-I", "-S", "-c", code, site, "--root",
-                            str(state_root), "create", "--bundle", bundle, id],
-                           stdout=subprocess.DEVNULL, stderr=err, timeout=60,
-                           stdin=subprocess.DEVNULL)
-            err.seek(0)
-            said = err.read()
+        said = _stderr_of(code, site, "--root", str(state_root), "create", "--bundle", bundle,
+                          new_id("zygearly"))
         return said.strip().splitlines()[-1].split()
 
     assert create(str(make_bundle("true"))) == ["0", "1", "0"]
