@@ -58,16 +58,15 @@ def _one_shot() -> bool:
     return zygote.one_shot_usable()
 
 
-def _early_zygote(invocation: "Invocation") -> bool:
+def _early_zygote(invocation: "Invocation") -> None:
     """Start the one-shot zygote of a create, run or exec now (lxcri.backends.crun.zygote.
-    start_early), unless the command names another backend; whether end_early is owed."""
-    if invocation.function not in ("create", "run", "exec_process") or \
-            invocation.arguments.get("runtime") not in (None, "crun"):
-        return False
-    from lxcri.backends.crun import zygote
+    start_early), unless the command names another backend; main ends it if no
+    operation took it."""
+    if invocation.function in ("create", "run", "exec_process") and \
+            invocation.arguments.get("runtime") in (None, "crun"):
+        from lxcri.backends.crun import zygote
 
-    zygote.start_early()
-    return True
+        zygote.start_early()
 
 
 def _seal_command(options: "GlobalOptions") -> int:
@@ -146,7 +145,6 @@ _ENTERING_WORDS = frozenset(("create", "run", "exec"))
 def main(argv: "Sequence[str] | None" = None) -> int:
     """Run one lxcri command line and return its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    early = False
     try:
         # state, kill, start, delete and list of a plain crun container: without libcrun
         # or the Runtime. (A word that is the start of a container goes on at once: an id
@@ -169,8 +167,8 @@ def main(argv: "Sequence[str] | None" = None) -> int:
             code = commands.invoke(_seal_command, options)
             if code != 0:
                 return code
-        elif argv is None and invocation is not None and _early_zygote(invocation):
-            early = True
+        elif argv is None and invocation is not None:
+            _early_zygote(invocation)
 
         if invocation is not None:
             return run_invocation(invocation)
@@ -180,10 +178,9 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
-        if early:
-            from lxcri.backends.crun import zygote
-
-            zygote.end_early()  # when no operation took it
+        zygote = sys.modules.get("lxcri.backends.crun.zygote")
+        if zygote is not None:
+            zygote.end_early()  # the early zygote, when no operation took it
 
 
 if __name__ == "__main__":

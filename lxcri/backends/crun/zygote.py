@@ -213,8 +213,8 @@ def start_early() -> None:
     Not where a file of the embedded crun is missing: the crun backend then falls back
     to the crun binary (lxcri.backends.crun.open_backend), and this zygote would only
     say, on stderr, that libcrun.so.0 is not there. Where it cannot be started,
-    OneShot.call tries again and reports why. Whoever calls this calls end_early() once the command is done
-    (lxcri.__main__.main)."""
+    OneShot.call tries again and reports why. Whoever calls this calls end_early() once
+    the command is done (lxcri.__main__.main)."""
     from lxcri.backends.crun import embedded_problem
 
     global _early
@@ -225,11 +225,16 @@ def start_early() -> None:
             pass
 
 
+def _take_early() -> Optional[Tuple[int, int]]:
+    global _early
+    early, _early = _early, None
+    return early
+
+
 def end_early() -> None:
     """End and reap the early zygote when no operation took it (a command refused before
     any backend ran, or one another backend served)."""
-    global _early
-    early, _early = _early, None
+    early = _take_early()
     if early is None:
         return
     pid, fd = early
@@ -239,12 +244,6 @@ def end_early() -> None:
         os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
-
-
-def _spawn_one_shot() -> Tuple[int, int]:
-    global _early
-    early, _early = _early, None
-    return early if early is not None else spawn(one_shot=True)
 
 
 class OneShot:
@@ -270,7 +269,7 @@ class OneShot:
         r, w = os.pipe2(os.O_CLOEXEC)
         old = _signal.pthread_sigmask(_signal.SIG_BLOCK, relayed)
         try:
-            pid, fd = _spawn_one_shot()
+            pid, fd = _take_early() or spawn(one_shot=True)
             fds = [w, 0, 1, 2, *range(3, 3 + op.context.preserve_fds)]
             ours = _socket.socket(fileno=fd)
             try:
