@@ -24,7 +24,7 @@ BUILD_PKGS := gcc make perl pkg-config dpkg-dev xz-utils binutils \
               libyajl-dev libseccomp-dev libcap-dev libsystemd-dev libgcrypt20-dev \
               python3-venv python3-dev busybox-static lxc-dev musl-tools
 # What the tests and the benchmark compare against or need.
-TEST_PKGS  := crun runc hyperfine tini libc6-dev podman conmon containerd lxc
+TEST_PKGS  := crun runc hyperfine tini libc6-dev podman conmon containerd lxc strace
 # The vm backend's guest and QEMU: not in the Debian 13 run of `make test` (LXCRI_NESTED),
 # whose vm tests are host_only (the host's run covers them).
 ifeq ($(LXCRI_NESTED),)
@@ -54,7 +54,9 @@ test-deps:
 	@sh scripts/install-packages.sh $(TEST_PKGS)
 
 libcrun: deps $(LIBCRUN)
-$(LIBCRUN):
+# The script edits the tree it builds (its mend_* and disarm_* steps): a changed script
+# rebuilds (configure is kept; make recompiles what an edit touched).
+$(LIBCRUN): scripts/build-libcrun.sh
 	sh scripts/build-libcrun.sh $(BUILD)/crun
 
 # Python 3.12+ venvs have no setuptools: it comes from pip like the rest.

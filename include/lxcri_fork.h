@@ -67,8 +67,39 @@ struct lxcri_op_result
 #define LXCRI_OP_MSG_MAX 1024
 #define LXCRI_OP_LOGGED_MAX (PIPE_BUF - (int) sizeof (struct lxcri_op_result) - LXCRI_OP_MSG_MAX)
 
+static int lxcri_op_dispatch (struct lxcri_op *op, libcrun_error_t *err);
+
+static void
+lxcri_op_on_sigpipe (int sig)
+{
+  (void) sig;
+}
+
+/* Performs the operation with a SIGPIPE handler that does nothing: a write libcrun
+   makes to a pipe nobody reads any more (a hook that exited without reading the state
+   on its stdin) fails with EPIPE instead of killing this process, and, unlike an
+   ignored SIGPIPE, a handler is not handed on through exec to the hooks. */
 static int
 lxcri_op_call (struct lxcri_op *op, libcrun_error_t *err)
+{
+  struct sigaction quiet, before;
+  int ret, saved;
+
+  memset (&quiet, 0, sizeof quiet);
+  quiet.sa_handler = lxcri_op_on_sigpipe;
+  quiet.sa_flags = SA_RESTART;
+  sigemptyset (&quiet.sa_mask);
+  if (sigaction (SIGPIPE, &quiet, &before) < 0)
+    return lxcri_op_dispatch (op, err);
+  ret = lxcri_op_dispatch (op, err);
+  saved = errno;
+  sigaction (SIGPIPE, &before, NULL);
+  errno = saved;
+  return ret;
+}
+
+static int
+lxcri_op_dispatch (struct lxcri_op *op, libcrun_error_t *err)
 {
   if ((op->kind == LXCRI_OP_RUN || op->kind == LXCRI_OP_CREATE) && op->container == NULL)
     {
@@ -193,7 +224,8 @@ lxcri_op_child_main (struct lxcri_op *op, const struct lxcri_op_child *how, cons
   const char *logged;
 
   /* The zygote reaps through a signalfd and ignores SIGPIPE; libcrun waits for its own
-     children, and an ignored SIGPIPE would pass on to the container's program. */
+     children, and an ignored SIGPIPE would pass on to the hooks (lxcri_op_call catches
+     it while libcrun works). */
   signal (SIGCHLD, SIG_DFL);
   signal (SIGPIPE, SIG_DFL);
   lxcri_op_reset_reserved_signals ();

@@ -116,6 +116,23 @@ disarm_reexec() {
     say "disarmed libcrun's load-time re-exec (lxcri seals the interpreter itself)"
 }
 
+# A hook is handed the container's state on its stdin and may exit without reading
+# it. Older crun (Debian 12 ships 1.8.1; upstream changed it in 2024, crun PR 1553)
+# then fails the hook on the write's EPIPE, racily for a small state and always once
+# the state outgrows the pipe, and never looks at the hook's exit status. Where the
+# tree has that write, its EPIPE is let through to the wait for the hook. A tree
+# without it is left alone (tests/integration/test_hard_limits.py tells either way).
+mend_hook_stdin() {
+    f="$src/src/libcrun/utils.c"
+    if grep -q 'lxcri: a hook may leave its stdin unread' "$f"; then return; fi
+    perl -0pi -e 's/(ret = TEMP_FAILURE_RETRY \(write \(pipe_w, stdin, stdin_len\)\);\s*if \(UNLIKELY \(ret < 0)(\)\))(\s*\{\s*ret = crun_make_error \(err, errno, "writing to pipe"\))/$1 \&\& errno != EPIPE$2 \/* lxcri: a hook may leave its stdin unread *\/$3/' "$f"
+    if grep -q 'lxcri: a hook may leave its stdin unread' "$f"; then
+        say "a hook that exits without reading its stdin is judged by its exit status"
+    else
+        say "this crun does not fail a hook on an unread stdin the way 1.8 does; left as it is"
+    fi
+}
+
 # What has to exist before libcrun's own sources compile, from the tree's Makefile:
 # automake's BUILT_SOURCES (e.g. git-version.h, which container.c includes in 1.21:
 # `make libcrun.la` alone does not make them), and the libraries libcrun.la links
@@ -130,6 +147,7 @@ if [ ! -f "$src/$unpacked" ] || { [ -n "${LXCRI_CRUN_SRC:-}" ] && [ "$(cat "$src
     fetch
 fi
 disarm_reexec
+mend_hook_stdin
 cd "$src"
 if [ ! -f "$configured" ]; then
     say "configuring libcrun (shared, no CRIU)"

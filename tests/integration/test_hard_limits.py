@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator
 
 import pytest
 
 from errs_support import err_id, leftovers, one_line
-from support import Cli
+from support import LXCRI, Cli
 
 BundleFactory = Callable[..., Path]
 
@@ -81,6 +83,77 @@ def test_a_hook_that_succeeds_prints_nothing_and_runs(cli: Cli, make_bundle: Bun
     proc = cli("run", "--bundle", str(bundle), err_id("hookok"))
     assert (proc.returncode, proc.stderr) == (0, "")
     assert mark.read_text() == "ok\n"
+
+
+# A hook may exit before the runtime has written the state to its stdin. Which comes
+# first is a race; strace's delay on every write makes the hook win it each time.
+SLOW_WRITES = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=write",
+               "-e", "inject=write:delay_enter=50000"]
+
+
+def _unread_hook(status: int) -> Callable[[Dict[str, Any]], None]:
+    return _hook("prestart", path="/bin/sh", args=["sh", "-c", f"exit {status}"])
+
+
+def _needs_strace() -> None:
+    if shutil.which("strace") is None:
+        pytest.skip("no strace (make test-deps installs it)")
+
+
+def _slowly(*argv: str) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run([*SLOW_WRITES, *argv], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.core
+@pytest.mark.parametrize("command", ["create", "run"])
+def test_a_hook_that_exits_before_its_state_is_written_is_judged_by_its_status(
+        cli: Cli, make_bundle: BundleFactory, command: str) -> None:
+    _needs_strace()
+    id = err_id("hookunread")
+    proc = _slowly(LXCRI, "--root", str(cli.root), command, "--bundle",
+                   str(make_bundle("true", edit=_unread_hook(3))), id)
+    assert proc.returncode != 0
+    line = proc.stderr.strip().splitlines()[-1]  # strace may warn before it
+    assert "the prestart hook /bin/sh exited with status 3" in line, proc.stderr
+    assert leftovers(cli.root, id) == []
+
+
+@pytest.mark.core
+def test_a_hook_that_exits_0_before_its_state_is_written_lets_the_container_run(
+        cli: Cli, make_bundle: BundleFactory) -> None:
+    # `run` only: strace would wait for a created container's process to end
+    _needs_strace()
+    id = err_id("hookunreadok")
+    proc = _slowly(LXCRI, "--root", str(cli.root), "run", "--bundle",
+                   str(make_bundle("true", edit=_unread_hook(0))), id)
+    assert proc.returncode == 0, proc.stderr
+    assert leftovers(cli.root, id) == []
+
+
+LIBRARY_RUN = """
+import subprocess, sys, lxcri
+runtime = lxcri.Runtime(root=sys.argv[1])
+try:
+    print(runtime.run(sys.argv[2], sys.argv[3], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL))
+except lxcri.HookFailed as e:
+    print(e)
+"""
+
+
+@pytest.mark.core
+def test_a_hook_that_exits_before_its_state_is_written_through_the_library(
+        state_root: Path, make_bundle: BundleFactory) -> None:
+    _needs_strace()
+    id = err_id("hookunreadlib")
+    argv = [*SLOW_WRITES, sys.executable, "-c", LIBRARY_RUN, str(state_root), id]
+    got = [subprocess.run([*argv, str(make_bundle("true", edit=_unread_hook(status)))],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=120).stdout.strip() for status in (0, 7)]
+    assert got[0] == "0"
+    assert "the prestart hook /bin/sh exited with status 7" in got[1]
+    assert leftovers(state_root, id) == []
 
 
 # --- rlimits libcrun applies to the runtime itself -------------------------------------------
