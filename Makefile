@@ -92,6 +92,8 @@ $(STAMP): $(LIBCRUN) $(PYDEPS_OK) $(SOURCES)
 	# The slim byte code the launcher runs lxcri with (-OO -X no_debug_ranges; see
 	# launcher/lxcri.c), beside pip's.
 	$(VPY) -I -OO -X no_debug_ranges -m compileall -q $(VENV)/lib/python*/site-packages/lxcri
+	# ... and that byte code in one file the launcher imports from (lxcri/_pack.py).
+	$(VPY) -I -OO -X no_debug_ranges -m lxcri._pack >/dev/null
 	@touch $@
 
 venv: deps libcrun $(STAMP) $(VM_TARGET)

@@ -18,12 +18,129 @@ No `from __future__ import annotations` here: on the quick commands' path that i
 is a module of its own to load.
 """
 import gc
+import marshal
 import posix  # not os: the quick commands do without its 1.1-1.3 ms
 import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NoReturn
+    from typing import Any, Dict, NoReturn, Optional, Tuple
+
+_PACK_SIGNATURE = b"LXCRIPK1"  # lxcri._pack.SIGNATURE
+
+
+class PackFinder:
+    """Imports lxcri's modules from the byte-code pack (lxcri._pack), each only where its
+    source still has the mtime and size its pyc was made from; anything else (another
+    package, a module the pack lacks or has stale) is left to the ordinary finders, and
+    `stale` says the pack wants rebuilding. The file is opened per module, so no fd of it
+    is open while a command runs."""
+
+    def __init__(self, path: str, index: "Dict[str, Tuple[Any, ...]]", start: int,
+                 missing: "Tuple[str, ...]") -> None:
+        self.path = path
+        self.index = index
+        self.start = start
+        self.missing = missing
+        self.stale = False
+        # The package the pack is of (lxcri): its modules are the ones that count.
+        self.prefix = f"{min(index, key=len, default='lxcri')}."
+
+    @classmethod
+    def open(cls, path: str) -> "Optional[PackFinder]":
+        """The finder of the pack at path; None where there is none, or not one this
+        interpreter wrote (its magic number)."""
+        try:
+            fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            lead = posix.read(fd, 16)
+            if len(lead) != 16 or lead[:8] != _PACK_SIGNATURE:
+                return None
+            length = int.from_bytes(lead[8:], "little")
+            magic, index, missing = marshal.loads(posix.read(fd, length))
+        except (OSError, ValueError, EOFError, TypeError):
+            return None
+        finally:
+            posix.close(fd)
+        if magic != sys.modules["_frozen_importlib_external"].MAGIC_NUMBER:
+            return None
+        return cls(path, index, 16 + length, missing)
+
+    def find_spec(self, name: str, path: "Any" = None, target: "Any" = None) -> "Any":
+        entry = self.index.get(name)
+        if entry is None:
+            return None
+        is_package, offset, length, source, mtime, size, pyc = entry
+        try:
+            st = posix.stat(source)
+            if int(st.st_mtime) & 0xFFFFFFFF != mtime or st.st_size & 0xFFFFFFFF != size:
+                self.stale = True
+                return None
+            fd = posix.open(self.path, posix.O_RDONLY | posix.O_CLOEXEC)
+            try:
+                data = posix.pread(fd, length, self.start + offset)
+            finally:
+                posix.close(fd)
+            code = marshal.loads(data)
+        except (OSError, ValueError, EOFError, TypeError):
+            self.stale = True
+            return None
+        sys.modules["_imp"]._fix_co_filename(code, source)
+        spec = sys.modules["_frozen_importlib"].ModuleSpec(
+            name, self, origin=source, loader_state=code, is_package=is_package)
+        spec.has_location = True
+        spec.cached = pyc
+        if is_package:
+            spec.submodule_search_locations = [source.rpartition("/")[0]]
+        return spec
+
+    def create_module(self, spec: "Any") -> None:
+        return None
+
+    def exec_module(self, module: "Any") -> None:
+        exec(module.__spec__.loader_state, module.__dict__)
+
+    def wants_rebuild(self) -> bool:
+        """Whether an import missed the pack: a stale module, or one of the package's
+        imported the ordinary way that the pack neither holds nor knows to lack."""
+        if self.stale:
+            return True
+        for name, module in list(sys.modules.items()):
+            if (name.startswith(self.prefix) and name not in self.index
+                    and name not in self.missing
+                    and str(getattr(module, "__file__", "")).endswith(".py")):
+                return True
+        return False
+
+
+def _pack_path() -> str:
+    """lxcri._pack.pack_path() for this package, without importing it."""
+    level = sys.flags.optimize
+    return (f"{__file__.rpartition('/')[0]}/__pycache__/lxcri-pack."
+            f"{sys.implementation.cache_tag}{f'.opt-{level}' if level else ''}.bin")
+
+
+def use_pack() -> "Optional[PackFinder]":
+    """Serve lxcri's imports from the byte-code pack, where there is one."""
+    finder = PackFinder.open(_pack_path())
+    if finder is not None:
+        sys.meta_path.insert(0, finder)
+    return finder
+
+
+def refresh_pack(finder: "Optional[PackFinder]") -> None:
+    """Rebuild the pack when it is missing or an import missed it, where the package's
+    __pycache__ is writable (a rebuild costs a few ms, once)."""
+    if finder is not None and not finder.wants_rebuild():
+        return
+    cache = f"{__file__.rpartition('/')[0]}/__pycache__"
+    if not posix.access(cache, posix.W_OK):
+        return
+    from lxcri import _pack
+
+    _pack.build()
 
 
 def run() -> "NoReturn":
@@ -35,6 +152,7 @@ def run() -> "NoReturn":
     # than turned off.
     gc.set_threshold(20000)
     del sys.argv[0]
+    pack = use_pack()
     if b"LXCRI_WARMUP_PID" in posix.environ:
         from lxcri.host import warmup
 
@@ -54,4 +172,5 @@ def run() -> "NoReturn":
         sys.stderr.flush()
     except BaseException:
         sys.exit(code)
+    refresh_pack(pack)
     posix._exit(code)

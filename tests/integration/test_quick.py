@@ -306,3 +306,28 @@ def test_delete_is_done_quickly_and_leaves_nothing(cli: Cli, make_bundle: Any,
     assert answer(cli, "delete", "--force", hook) is None
     assert cli("delete", "--force", hook).returncode == 0 and mark.exists()
     gone(hook)
+
+
+def test_the_launcher_imports_lxcri_from_the_byte_code_pack(cli: Cli,
+                                                           containers: Dict[str, str]) -> None:
+    """The installed launcher's command reads lxcri's modules from the pack (lxcri._pack),
+    not one pyc each: of the package's pycs it opens only those imported before the pack
+    is in use (lxcri and lxcri._boot)."""
+    import shutil
+
+    if shutil.which("strace") is None:
+        pytest.skip("no strace (make test-deps installs it)")
+    from support import LXCRI
+
+    package = Path(quick.__file__).parents[1]  # lxcri/cli/quick.py
+    for args in (["state", containers["running"]], ["list"]):
+        done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-e", "signal=none",
+                               LXCRI, "--root", str(cli.root), *args], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        opened = [os.path.normpath(line.split('"')[1]) for line in done.stderr.splitlines()
+                  if line.startswith(("openat(", "[pid")) and '"' in line and "ENOENT" not in line]
+        mine = [p for p in opened if p.startswith(f"{package}/")]
+        pycs = sorted({Path(p).name.split(".")[0] for p in mine if p.endswith(".pyc")})
+        assert pycs == ["__init__", "_boot"], mine
+        assert any("/__pycache__/lxcri-pack." in p for p in mine), mine
