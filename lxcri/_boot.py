@@ -152,6 +152,12 @@ def run() -> "NoReturn":
     # than turned off.
     gc.set_threshold(20000)
     del sys.argv[0]
+    if "lxcri_lc_all" in sys._xoptions:
+        # The launcher set LC_ALL=C for the interpreter's start only (launcher/lxcri.c).
+        posix.unsetenv("LC_ALL")
+        posix.environ.pop(b"LC_ALL", None)
+        if "os" in sys.modules:
+            sys.modules["os"].environ.pop("LC_ALL", None)
     pack = use_pack()
     if b"LXCRI_WARMUP_PID" in posix.environ:
         from lxcri.host import warmup

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict
 
 import pytest
 
@@ -318,6 +318,7 @@ def test_the_command_is_the_native_launcher_on_one_isolated_interpreter(
     container's first process (before start, a copy of the command where the command
     seals itself) shows that argv."""
     monkeypatch.setenv("LXCRI_ONE_SHOT", "0")
+    monkeypatch.delenv("LC_ALL", raising=False)
     with open(LXCRI, "rb") as f:
         assert f.read(4) == b"\x7fELF"
     cid = new_id("launch")
@@ -325,12 +326,40 @@ def test_the_command_is_the_native_launcher_on_one_isolated_interpreter(
     try:
         with open(f"/proc/{cli.state(cid)['pid']}/cmdline", "rb") as f:
             argv = f.read().split(b"\0")
-        assert argv[1:3] == [b"-I", b"-S"], argv
+        assert argv[1:5] == [b"-I", b"-S", b"-X", b"utf8"], argv
+        # LC_ALL=C for the interpreter's start (no LC_ALL of the caller's to keep)
+        assert argv[5:7] == [b"-X", b"lxcri_lc_all"], argv
         # `make` installs the slim byte code, and the launcher then asks for -OO.
-        assert argv[3:6] == [b"-OO", b"-X", b"no_debug_ranges"], argv
-        assert argv[6].endswith(b"/lxcri/_launch.py") and argv[7] == os.fsencode(LXCRI), argv
+        assert argv[7:10] == [b"-OO", b"-X", b"no_debug_ranges"], argv
+        assert argv[10].endswith(b"/lxcri/_launch.py") and argv[11] == os.fsencode(LXCRI), argv
     finally:
         cli("delete", "--force", cid)
+
+
+@pytest.mark.parametrize("lc_all", [None, "C.UTF-8"])
+def test_the_processes_lxcri_starts_get_the_callers_locale(
+        cli: Cli, make_bundle: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        lc_all: Any) -> None:
+    """The launcher starts the interpreter with LC_ALL=C (no locale data to load) only
+    where the caller set no LC_ALL, and lxcri takes it out again: a hook, which libcrun
+    gives the runtime's environment, sees the caller's LANG and LC_ALL as they were."""
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    if lc_all is None:
+        monkeypatch.delenv("LC_ALL", raising=False)
+    else:
+        monkeypatch.setenv("LC_ALL", lc_all)
+    seen = tmp_path / "env"
+
+    def edit(spec: Dict[str, Any]) -> None:
+        spec["hooks"] = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", f"env > {seen}"]}]}
+
+    for one_shot in ("1", "0"):  # libcrun in the one-shot zygote, or in the command
+        monkeypatch.setenv("LXCRI_ONE_SHOT", one_shot)
+        done = cli("run", "--bundle", str(make_bundle("true", edit=edit)), new_id("locale"))
+        assert done.returncode == 0, done.stderr
+        env = dict(line.partition("=")[::2] for line in seen.read_text().splitlines())
+        assert env.get("LANG") == "C.UTF-8", (one_shot, env)
+        assert env.get("LC_ALL") == lc_all, (one_shot, env)
 
 
 def test_help_keeps_its_docstrings_under_the_slim_byte_code() -> None:
