@@ -162,7 +162,7 @@ def test_no_pack_where_it_cannot_be_written(tmp_path: Path) -> None:
     (tmp_path / "pkg" / "__init__.py").write_text("")
     (tmp_path / "pkg" / "__pycache__").write_text("a file where the directory would be")
     assert _pack.build(str(tmp_path / "pkg"), optimize=0) is None
-    assert [p.name for p in (tmp_path / "pkg").iterdir()] == ["__init__.py", "__pycache__"]
+    assert sorted(p.name for p in (tmp_path / "pkg").iterdir()) == ["__init__.py", "__pycache__"]
 
 
 def test_the_pack_is_named_by_interpreter_and_optimization() -> None:
