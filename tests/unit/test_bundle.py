@@ -466,3 +466,52 @@ def test_the_nofile_check_refuses_a_config_nested_too_deep_to_read(tmp_path: Pat
         bundle_mod.check_config_limits(str(path))
     path.write_text(json.dumps(doc).replace('"@deep@"', "["))   # not JSON: left to libcrun
     bundle_mod.check_config_limits(str(path))
+
+
+def _nofile_doc(entry: object, **extra: object) -> dict[str, Any]:
+    return {"ociVersion": "1.0.2", "process": {"args": ["true"], "rlimits": [entry]}, **extra}
+
+
+PLAIN_NOFILE = {"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}
+
+
+@pytest.mark.parametrize("data, plain", [
+    (json.dumps(_nofile_doc(PLAIN_NOFILE)), True),
+    (json.dumps(_nofile_doc(PLAIN_NOFILE), indent=2), True),
+    (json.dumps(_nofile_doc({"type": "RLIMIT_NOFILE", "hard": 64, "soft": 64})), True),
+    (json.dumps(_nofile_doc({"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 63})), False),
+    (json.dumps(_nofile_doc({"type": "RLIMIT_NOFILE", "hard": 0, "soft": 1024})), False),
+    (json.dumps(_nofile_doc({"type": "RLIMIT_NOFILE", "hard": 1024})), False),  # soft 0
+    (json.dumps(_nofile_doc({"type": "RLIMIT_NOFILE", "hard": 1024, "soft": "1024"})), False),
+    (json.dumps(_nofile_doc({"type": "RLIMIT_NOFILE", "hard": 1024, "soft": -1})), False),
+    (json.dumps(_nofile_doc({"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1e9})), False),
+    (json.dumps(_nofile_doc({**PLAIN_NOFILE, "x": 1})), False),
+    (json.dumps(_nofile_doc(PLAIN_NOFILE)).replace('"soft": 1024', '"soft": 1024, "soft": 0'),
+     False),
+    # another mention anywhere, an escape that could spell one, a name inside a string
+    (json.dumps(_nofile_doc(PLAIN_NOFILE, annotations={"a": "RLIMIT_NOFILE"})), False),
+    (json.dumps(_nofile_doc(PLAIN_NOFILE, annotations={"a": "\u00e9"})), False),
+    (json.dumps(_nofile_doc({"type": "RLIMIT_CORE", "hard": 0, "soft": 0},
+                            annotations={"a": json.dumps(PLAIN_NOFILE)})), False),
+    # nested enough that only the parse can tell
+    (json.dumps(_nofile_doc(PLAIN_NOFILE)).replace('["true"]', "[" * 401 + "]" * 401), False),
+])
+def test_a_plain_nofile_entry_is_read_without_json(data: str, plain: bool) -> None:
+    """What lets a create skip the json import (bundle._nofile_plainly_enough) answers
+    True only where the full parse finds no RLIMIT_NOFILE below MIN_NOFILE."""
+    raw = data.encode()
+    assert bundle_mod._nofile_plainly_enough(raw) is plain
+    if plain:
+        nofile = bundle_mod._rlimit_in(json.loads(raw), "RLIMIT_NOFILE")
+        assert nofile is None or nofile >= bundle_mod.MIN_NOFILE
+
+
+def test_the_nofile_check_of_a_default_bundle_imports_no_json(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(_nofile_doc(PLAIN_NOFILE), indent=2))
+    code = ("import sys; from lxcri import bundle; bundle.check_config_limits(sys.argv[1]); "
+            "print('lxcri.jsonlite' in sys.modules, '_json' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True,
+                          text=True)
+    assert done.stdout.split() == ["False", "False"], done.stderr
