@@ -260,6 +260,31 @@ def test_the_quick_way_loads_neither_libcrun_nor_os(cli: Cli,
     assert last.split()[1:] == [m for m in heavy if m != "json"], done.stderr
 
 
+def _delete_facts(cli: Cli, id: str) -> Dict[str, Any]:
+    """The state directory, the ownership record and the cgroups it names (with their
+    processes) of container id, for an assertion's message."""
+    facts: Dict[str, Any] = {}
+    state = cli.root / id
+    facts["state"] = sorted(os.listdir(state)) if state.is_dir() else None
+    try:
+        facts["status"] = (state / "status").read_text()
+    except OSError as exc:
+        facts["status"] = repr(exc)
+    try:
+        record = (cli.root / ".lxcri" / "owners" / id).read_text()
+    except OSError as exc:
+        record = repr(exc)
+    facts["record"] = record
+    for line in record.splitlines():
+        if line.startswith("cgroup_dirs="):
+            for d in line.partition("=")[2].split("\t"):
+                try:
+                    facts[d] = Path(d, "cgroup.procs").read_text().split()
+                except OSError as exc:
+                    facts[d] = repr(exc)
+    return facts
+
+
 def test_delete_is_done_quickly_and_leaves_nothing(cli: Cli, make_bundle: Any,
                                                    tmp_path: Path) -> None:
     from support import cgroups_named, state_left
@@ -284,7 +309,8 @@ def test_delete_is_done_quickly_and_leaves_nothing(cli: Cli, make_bundle: Any,
     done = cli("delete", running)
     assert done.returncode != 0 and done.stderr.count("\n") == 1, done.stderr
     for id, args in ((stopped, ()), (created, ()), (running, ("--force",))):
-        assert answer(cli, "delete", *args, id) == "", id
+        why = _delete_facts(cli, id)  # what the quick way looks at, to say why if it declined
+        assert answer(cli, "delete", *args, id) == "", (id, why, _delete_facts(cli, id))
         gone(id)
     for pid in pids.values():
         # Killed: gone, or a zombie until its reaper (this test's subreaper, tini) gets to it.
