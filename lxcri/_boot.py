@@ -26,15 +26,23 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, NoReturn, Optional, Tuple
 
-_PACK_SIGNATURE = b"LXCRIPK1"  # lxcri._pack.SIGNATURE
+PACK_SIGNATURE = b"LXCRIPK1"  # the byte-code pack's first bytes (lxcri._pack writes it)
+_PACKAGE_DIR = __file__.rpartition("/")[0]
+
+
+def pack_path(package_dir: str, optimize: int) -> str:
+    """Where the byte-code pack of package_dir for this interpreter and optimization
+    level lives: beside the pycs."""
+    opt = f".opt-{optimize}" if optimize else ""
+    return f"{package_dir}/__pycache__/lxcri-pack.{sys.implementation.cache_tag}{opt}.bin"
 
 
 class PackFinder:
     """Imports lxcri's modules from the byte-code pack (lxcri._pack), each only where its
     source still has the mtime and size its pyc was made from; anything else (another
-    package, a module the pack lacks or has stale) is left to the ordinary finders, and
-    `stale` says the pack wants rebuilding. The file is opened per module, so no fd of it
-    is open while a command runs."""
+    package, a module the pack lacks or has stale) is left to the ordinary finders; what
+    missed is noted for wants_rebuild. The file is opened per module, so no fd of it is
+    open while a command runs."""
 
     def __init__(self, path: str, index: "Dict[str, Tuple[Any, ...]]", start: int,
                  missing: "Tuple[str, ...]") -> None:
@@ -43,6 +51,7 @@ class PackFinder:
         self.start = start
         self.missing = missing
         self.stale = False
+        self.unknown: "list[str]" = []  # the package's names asked for that it lacks
         # The package the pack is of (lxcri): its modules are the ones that count.
         self.prefix = f"{min(index, key=len, default='lxcri')}."
 
@@ -56,7 +65,7 @@ class PackFinder:
             return None
         try:
             lead = posix.read(fd, 16)
-            if len(lead) != 16 or lead[:8] != _PACK_SIGNATURE:
+            if len(lead) != 16 or lead[:8] != PACK_SIGNATURE:
                 return None
             length = int.from_bytes(lead[8:], "little")
             magic, index, missing = marshal.loads(posix.read(fd, length))
@@ -71,6 +80,8 @@ class PackFinder:
     def find_spec(self, name: str, path: "Any" = None, target: "Any" = None) -> "Any":
         entry = self.index.get(name)
         if entry is None:
+            if name.startswith(self.prefix) and name not in self.missing:
+                self.unknown.append(name)
             return None
         is_package, offset, length, source, mtime, size, pyc = entry
         try:
@@ -104,22 +115,16 @@ class PackFinder:
 
     def wants_rebuild(self) -> bool:
         """Whether an import missed the pack: a stale module, or one of the package's
-        imported the ordinary way that the pack neither holds nor knows to lack."""
-        if self.stale:
-            return True
-        for name, module in list(sys.modules.items()):
-            if (name.startswith(self.prefix) and name not in self.index
-                    and name not in self.missing
-                    and str(getattr(module, "__file__", "")).endswith(".py")):
-                return True
-        return False
+        source modules that the pack neither holds nor knows to lack (not its
+        extension modules, which no pack holds)."""
+        return self.stale or any(
+            str(getattr(sys.modules.get(name), "__file__", "")).endswith(".py")
+            for name in self.unknown)
 
 
 def _pack_path() -> str:
-    """lxcri._pack.pack_path() for this package, without importing it."""
-    level = sys.flags.optimize
-    return (f"{__file__.rpartition('/')[0]}/__pycache__/lxcri-pack."
-            f"{sys.implementation.cache_tag}{f'.opt-{level}' if level else ''}.bin")
+    """This package's pack for this process's optimization level."""
+    return pack_path(_PACKAGE_DIR, sys.flags.optimize)
 
 
 def use_pack() -> "Optional[PackFinder]":
@@ -135,8 +140,7 @@ def refresh_pack(finder: "Optional[PackFinder]") -> None:
     __pycache__ is writable (a rebuild costs a few ms, once)."""
     if finder is not None and not finder.wants_rebuild():
         return
-    cache = f"{__file__.rpartition('/')[0]}/__pycache__"
-    if not posix.access(cache, posix.W_OK):
+    if not posix.access(f"{_PACKAGE_DIR}/__pycache__", posix.W_OK):
         return
     from lxcri import _pack
 

@@ -23,13 +23,15 @@ import marshal
 import os
 import sys
 
+from lxcri._boot import PACK_SIGNATURE as SIGNATURE
+from lxcri._boot import pack_path as _pack_path_in
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple
 
     Entry = Tuple[bool, int, int, str, int, int, str]
 
-SIGNATURE = b"LXCRIPK1"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -39,10 +41,7 @@ def _external() -> "object":
 
 def pack_path(package_dir: str = _PACKAGE_DIR, optimize: "Optional[int]" = None) -> str:
     """Where the pack for this interpreter and optimization level lives (beside the pycs)."""
-    level = sys.flags.optimize if optimize is None else optimize
-    tag = sys.implementation.cache_tag
-    opt = f".opt-{level}" if level else ""
-    return os.path.join(package_dir, "__pycache__", f"lxcri-pack.{tag}{opt}.bin")
+    return _pack_path_in(package_dir, sys.flags.optimize if optimize is None else optimize)
 
 
 def _modules(package_dir: str) -> "List[Tuple[str, str, bool]]":
