@@ -147,10 +147,9 @@ def test_a_hook_that_exits_before_its_state_is_written_through_the_library(
         state_root: Path, make_bundle: BundleFactory) -> None:
     _needs_strace()
     id = err_id("hookunreadlib")
-    argv = [*SLOW_WRITES, sys.executable, "-c", LIBRARY_RUN, str(state_root), id]
-    got = [subprocess.run([*argv, str(make_bundle("true", edit=_unread_hook(status)))],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=120).stdout.strip() for status in (0, 7)]
+    got = [_slowly(sys.executable, "-c", LIBRARY_RUN, str(state_root), id,
+                   str(make_bundle("true", edit=_unread_hook(status)))).stdout.strip()
+           for status in (0, 7)]
     assert got[0] == "0"
     assert "the prestart hook /bin/sh exited with status 7" in got[1]
     assert leftovers(state_root, id) == []
