@@ -133,6 +133,24 @@ mend_hook_stdin() {
     fi
 }
 
+# On cgroup v1 (no cgroup.kill) libcrun kills what is left in a cgroup by freezing it,
+# signalling every pid it lists and thawing it, and its cgroupfs manager does that
+# before every cgroup it removes: the delete of every container, also of one whose
+# processes are all gone. Freezing and thawing a cgroup costs 0.28 ms here (the
+# kernel patches its code for the freezer's first frozen cgroup, on every CPU). An
+# empty cgroup needs neither: nothing in it can fork, so the pids are listed first
+# and, with none there, nothing more is done. A tree without that code is left alone.
+mend_killall_empty() {
+    f="$src/src/libcrun/cgroup-utils.c"
+    if grep -q 'lxcri: an empty cgroup is not frozen' "$f"; then return; fi
+    perl -0pi -e 's/(\n([ \t]*)ret = libcrun_cgroup_pause_unpause_path \(path, true, err\);)/\n$2\/* lxcri: an empty cgroup is not frozen *\/\n$2ret = libcrun_cgroup_read_pids_from_path (path, true, &pids, err);\n$2if (ret < 0 && crun_error_get_errno (err) == ENOENT)\n$2  {\n$2    crun_error_release (err);\n$2    return 0;\n$2  }\n$2if (UNLIKELY (ret < 0))\n$2  return ret;\n$2if (pids == NULL || pids[0] == 0)\n$2  return 0;\n$2free (pids);\n$2pids = NULL;\n$1/' "$f"
+    if grep -q 'lxcri: an empty cgroup is not frozen' "$f"; then
+        say "a cgroup with no processes left is removed without a freeze"
+    else
+        say "this crun kills a cgroup's processes differently; left as it is"
+    fi
+}
+
 # What has to exist before libcrun's own sources compile, from the tree's Makefile:
 # automake's BUILT_SOURCES (e.g. git-version.h, which container.c includes in 1.21:
 # `make libcrun.la` alone does not make them), and the libraries libcrun.la links
@@ -148,6 +166,7 @@ if [ ! -f "$src/$unpacked" ] || { [ -n "${LXCRI_CRUN_SRC:-}" ] && [ "$(cat "$src
 fi
 disarm_reexec
 mend_hook_stdin
+mend_killall_empty
 cd "$src"
 if [ ! -f "$configured" ]; then
     say "configuring libcrun (shared, no CRIU)"
