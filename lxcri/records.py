@@ -4,11 +4,11 @@ the quick way does without os."""
 import posix
 
 
-def release(owners_dir: str, id: str) -> None:
+def release(owners_dir: str, id: str, tidy: bool = True) -> None:
     """Remove id's record, then the records written aside by creates that died before
-    linking theirs into place (`.tmp-<pid>-<random>` of a pid that is gone), then the
-    bookkeeping directories once empty, so a root whose containers are all gone is
-    left as empty as crun leaves it."""
+    linking theirs into place (`.tmp-<pid>-<random>` of a pid that is gone), then (with
+    `tidy`) the bookkeeping directories once empty, so a root whose containers are all
+    gone is left as empty as crun leaves it."""
     try:
         posix.unlink(f"{owners_dir}/{id}")
     except FileNotFoundError:
@@ -31,6 +31,12 @@ def release(owners_dir: str, id: str) -> None:
                 posix.unlink(f"{owners_dir}/{name}")
             except FileNotFoundError:
                 pass
+    if tidy:
+        remove_empty(owners_dir)
+
+
+def remove_empty(owners_dir: str) -> None:
+    """Remove the owners directory and `.lxcri` above it, each only if empty."""
     for directory in (owners_dir, owners_dir.rsplit("/", 1)[0]):
         try:
             posix.rmdir(directory)

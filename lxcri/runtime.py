@@ -92,7 +92,9 @@ class Runtime:
         _check_root(root, self.root)
         self._config_path = os.path.abspath(config) if config else None
         self._config: Any = None
-        self._owners = dispatch.Owners(self.root)
+        # The library's Runtime outlives its containers: it keeps the empty bookkeeping
+        # directories until close(); the CLI's, one command long, removes them at once.
+        self._owners = dispatch.Owners(self.root, keep_dirs=isolate)
         self.isolate = isolate
         if log_format not in ("text", "json"):
             raise InvalidArgument(f"unknown log format {log_format!r}: use text or json")
@@ -225,11 +227,14 @@ class Runtime:
         return os.path.abspath(path) if path is not None else None
 
     def close(self) -> None:
-        """Stop the helper process (containers keep running)."""
+        """Stop the helper process (containers keep running) and remove lxcri's
+        bookkeeping directories under the root if no container needs them."""
         with self._helper_lock:
             helper, self._helper = self._helper, None
         if helper is not None:
             helper.close()
+        if self._owners.keep_dirs:
+            self._owners.tidy()
 
     def __enter__(self) -> "Runtime":
         return self
