@@ -1,8 +1,9 @@
 """The rows table and the targets: what is measured (Row, Variant) and what it is judged by.
 
 `declare_rows` builds the rows of a Bench in their fixed order (run, csd, inproc,
-tput, state, kill, delete, list, podman, floor), starting what the rows need on the
-way: the in-process worker, one created container per runtime, the private podman.
+inproc-warm, inproc-cold, tput, state, kill, delete, list, podman, floor), starting
+what the rows need on the way: the in-process worker, one created container per
+runtime, the private podman.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import cgroupwait
 from .common import BenchError
 
 if TYPE_CHECKING:
@@ -94,6 +96,11 @@ TARGETS = [
     Target("delete", "lxcri", "ratio", 2.0, "runc"),
     Target("list", "lxcri", "ratio", 2.0, "runc"),
     Target("inproc", "lxcri", "ratio", 0.8, "crun"),
+    # The same, with the kernel's wait before a cgroup move held alike for both sides.
+    Target("inproc-warm", "lxcri", "report", 0.0, "crun",
+           title="in-process run right after a cgroup move:"),
+    Target("inproc-cold", "lxcri", "report", 0.0, "crun",
+           title=f"in-process run after {cgroupwait.COLD_IDLE_S * 1000:.0f} ms without one:"),
     # Wall time of the same 200 containers: lower is ahead.
     Target("tput", "lxcri", "ratio", 1.0, "crun", strict=True),
     *(Target(verb, "lxcri", "rss", 1.0, "runc") for verb in RSS_VERBS),
@@ -156,6 +163,38 @@ def tput_row(bench: Bench, inproc_skip: str | None) -> Row:
     ], rounds=spread(n, bench.args.rounds), warmups=1, per=TPUT_THREADS * TPUT_PER_THREAD)
 
 
+def conditioned_inproc_rows(bench: Bench, inproc_skip: str | None) -> list[Row]:
+    """The in-process row twice more, each sample of either side right after a cgroup
+    move (warm) or after a quiet spell (cold): lxcri_bench.cgroupwait."""
+    tasks = cgroupwait.v1_tasks()
+    skip = inproc_skip or (None if tasks else "no writable cgroup v1 hierarchy: a container's "
+                           "cgroup join does not wait for the kernel here")
+
+    def conditioned(condition: Callable[[], None], sample: Callable[[], int]) -> Callable[[], int]:
+        def measure() -> int:
+            condition()
+            return sample()
+        return measure
+
+    def lxcri() -> int:
+        return bench.worker.run(bench.new_id("inproc"))
+
+    def crun() -> int:
+        return bench.cli.run(bench.crun)
+
+    def warm() -> None:
+        assert tasks is not None
+        cgroupwait.warm(tasks)
+
+    cold = f"after {cgroupwait.COLD_IDLE_S * 1000:.0f} ms without cgroup moves"
+    return [Row(f"inproc-{key}", title, [
+        Variant("lxcri", "lxcri Runtime.run", conditioned(condition, lxcri)),
+        Variant("crun", "crun run (process)", conditioned(condition, crun)),
+    ], skipped=skip) for key, title, condition in (
+        ("warm", "in-process run, right after a cgroup move", warm),
+        ("cold", f"in-process run, {cold}", cgroupwait.cold))]
+
+
 def declare_rows(bench: Bench) -> None:
     """Fill bench.rows (the bundle exists by now)."""
     cli = bench.cli
@@ -172,6 +211,7 @@ def declare_rows(bench: Bench) -> None:
             Variant("lxcri", "lxcri Runtime.run", lambda: bench.worker.run(bench.new_id("inproc"))),
             Variant("crun", "crun run (process)", lambda: cli.run(bench.crun)),
         ], skipped=skip),
+        *conditioned_inproc_rows(bench, skip),
         tput_row(bench, skip),
     ]
     # One created container per runtime, so state and list have something to show.
