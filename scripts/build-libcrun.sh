@@ -116,6 +116,16 @@ disarm_reexec() {
     say "disarmed libcrun's load-time re-exec (lxcri seals the interpreter itself)"
 }
 
+# mend FILE MARK EXPR DONE LEFT: edit FILE (under src/libcrun) with the perl
+# substitution EXPR, which writes the comment MARK into it; once only (MARK found: done
+# before). Says DONE when the edit took, LEFT when the tree lacks the code it expects.
+mend() {
+    f="$src/src/libcrun/$1"
+    if grep -q "$2" "$f"; then return; fi
+    perl -0pi -e "$3" "$f"
+    if grep -q "$2" "$f"; then say "$4"; else say "$5"; fi
+}
+
 # A hook is handed the container's state on its stdin and may exit without reading
 # it. Older crun (Debian 12 ships 1.8.1; upstream changed it in 2024, crun PR 1553)
 # then fails the hook on the write's EPIPE, racily for a small state and always once
@@ -123,14 +133,10 @@ disarm_reexec() {
 # tree has that write, its EPIPE is let through to the wait for the hook. A tree
 # without it is left alone (tests/integration/test_hard_limits.py tells either way).
 mend_hook_stdin() {
-    f="$src/src/libcrun/utils.c"
-    if grep -q 'lxcri: a hook may leave its stdin unread' "$f"; then return; fi
-    perl -0pi -e 's/(ret = TEMP_FAILURE_RETRY \(write \(pipe_w, stdin, stdin_len\)\);\s*if \(UNLIKELY \(ret < 0)(\)\))(\s*\{\s*ret = crun_make_error \(err, errno, "writing to pipe"\))/$1 \&\& errno != EPIPE$2 \/* lxcri: a hook may leave its stdin unread *\/$3/' "$f"
-    if grep -q 'lxcri: a hook may leave its stdin unread' "$f"; then
-        say "a hook that exits without reading its stdin is judged by its exit status"
-    else
-        say "this crun does not fail a hook on an unread stdin the way 1.8 does; left as it is"
-    fi
+    mend utils.c 'lxcri: a hook may leave its stdin unread' \
+        's/(ret = TEMP_FAILURE_RETRY \(write \(pipe_w, stdin, stdin_len\)\);\s*if \(UNLIKELY \(ret < 0)(\)\))(\s*\{\s*ret = crun_make_error \(err, errno, "writing to pipe"\))/$1 \&\& errno != EPIPE$2 \/* lxcri: a hook may leave its stdin unread *\/$3/' \
+        "a hook that exits without reading its stdin is judged by its exit status" \
+        "this crun does not fail a hook on an unread stdin the way 1.8 does; left as it is"
 }
 
 # On cgroup v1 (no cgroup.kill) libcrun kills what is left in a cgroup by freezing it,
@@ -139,16 +145,13 @@ mend_hook_stdin() {
 # processes are all gone. Freezing and thawing a cgroup costs 0.28 ms here (the
 # kernel patches its code for the freezer's first frozen cgroup, on every CPU). An
 # empty cgroup needs neither: nothing in it can fork, so the pids are listed first
-# and, with none there, nothing more is done. A tree without that code is left alone.
+# and, with none there, nothing more is done. A tree without that code is left alone
+# (tests/integration/test_cgroup_kill.py tells).
 mend_killall_empty() {
-    f="$src/src/libcrun/cgroup-utils.c"
-    if grep -q 'lxcri: an empty cgroup is not frozen' "$f"; then return; fi
-    perl -0pi -e 's/(\n([ \t]*)ret = libcrun_cgroup_pause_unpause_path \(path, true, err\);)/\n$2\/* lxcri: an empty cgroup is not frozen *\/\n$2ret = libcrun_cgroup_read_pids_from_path (path, true, &pids, err);\n$2if (ret < 0 && crun_error_get_errno (err) == ENOENT)\n$2  {\n$2    crun_error_release (err);\n$2    return 0;\n$2  }\n$2if (UNLIKELY (ret < 0))\n$2  return ret;\n$2if (pids == NULL || pids[0] == 0)\n$2  return 0;\n$2free (pids);\n$2pids = NULL;\n$1/' "$f"
-    if grep -q 'lxcri: an empty cgroup is not frozen' "$f"; then
-        say "a cgroup with no processes left is removed without a freeze"
-    else
-        say "this crun kills a cgroup's processes differently; left as it is"
-    fi
+    mend cgroup-utils.c 'lxcri: an empty cgroup is not frozen' \
+        's/(\n([ \t]*)ret = libcrun_cgroup_pause_unpause_path \(path, true, err\);)/\n$2\/* lxcri: an empty cgroup is not frozen *\/\n$2ret = libcrun_cgroup_read_pids_from_path (path, true, &pids, err);\n$2if (ret < 0 && crun_error_get_errno (err) == ENOENT)\n$2  {\n$2    crun_error_release (err);\n$2    return 0;\n$2  }\n$2if (UNLIKELY (ret < 0))\n$2  return ret;\n$2if (pids == NULL || pids[0] == 0)\n$2  return 0;\n$2free (pids);\n$2pids = NULL;\n$1/' \
+        "a cgroup with no processes left is removed without a freeze" \
+        "this crun kills a cgroup's processes differently; left as it is"
 }
 
 # What has to exist before libcrun's own sources compile, from the tree's Makefile:
