@@ -1,11 +1,11 @@
-"""What the kernel waits for before a cgroup move, held the same for both sides of the
-two conditioned in-process rows (cgroup v1 hosts).
+"""What the kernel waits for before a cgroup move, held the same for every side of the
+conditioned rows (run, create+start+delete, in-process run; cgroup v1 hosts).
 
 A move of a process between cgroups takes a global lock whose writer first waits for
 an RCU grace period (10-16 ms here), unless another move happened within about one
 grace period before. On cgroup v1 libcrun moves every container's init by writing its
-pid into the cgroups, so a `run` pays that wait when nothing moved just before it
-(cold), and does not when something did (warm). In the randomized rows what ran
+pid into the cgroups (runc does the same), so a `run` pays that wait when nothing
+moved just before it (cold), and does not when something did (warm). In the randomized rows what ran
 before a sample decides which it gets. `warm` makes a move right before the sample;
 `cold` waits long enough for the kernel to be cold again. Neither changes anything:
 the move is of this thread into the cgroup it is already in (as lxcri's own warm-up,

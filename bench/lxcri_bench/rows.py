@@ -1,15 +1,15 @@
 """The rows table and the targets: what is measured (Row, Variant) and what it is judged by.
 
-`declare_rows` builds the rows of a Bench in their fixed order (run, csd, inproc,
-inproc-warm, inproc-cold, tput, state, kill, delete, list, podman, floor), starting
-what the rows need on the way: the in-process worker, one created container per
-runtime, the private podman.
+`declare_rows` builds the rows of a Bench in their fixed order (run, run-warm,
+run-cold, csd, csd-warm, csd-cold, inproc, inproc-warm, inproc-cold, tput, state,
+kill, delete, list, podman, floor), starting what the rows need on the way: the
+in-process worker, one created container per runtime, the private podman.
 """
 from __future__ import annotations
 
 import functools
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -84,6 +84,11 @@ class Target:
         return value < self.threshold if self.strict else value <= self.threshold
 
 
+_COLD = f"after {cgroupwait.COLD_IDLE_S * 1000:.0f} ms without cgroup moves"
+# (key suffix, title suffix) of the two conditions, in the order the rows come.
+CONDITIONS = (("warm", "right after a cgroup move"), ("cold", _COLD))
+
+
 # The CLI verbs whose peak RSS is measured (measure_rss), each judged against runc's.
 RSS_VERBS = ("run", "create", "start", "kill", "delete", "state", "list")
 
@@ -96,11 +101,12 @@ TARGETS = [
     Target("delete", "lxcri", "ratio", 2.0, "runc"),
     Target("list", "lxcri", "ratio", 2.0, "runc"),
     Target("inproc", "lxcri", "ratio", 0.8, "crun"),
-    # The same, with the kernel's wait before a cgroup move held alike for both sides.
-    Target("inproc-warm", "lxcri", "report", 0.0, "crun",
-           title="in-process run right after a cgroup move:"),
-    Target("inproc-cold", "lxcri", "report", 0.0, "crun",
-           title=f"in-process run after {cgroupwait.COLD_IDLE_S * 1000:.0f} ms without one:"),
+    # The rows whose containers join cgroups, with the kernel's wait before a cgroup move
+    # held alike for every side (conditioned_rows): reports, the targets stay above.
+    *(Target(f"{row}-{cond}", "lxcri", "report", 0.0, against, title=f"{what}, {words}:")
+      for row, what, against in (("run", "lxcri run", "runc"), ("csd", "lxcri c+s+d", "runc"),
+                                 ("inproc", "lxcri Runtime.run", "crun"))
+      for cond, words in CONDITIONS),
     # Wall time of the same 200 containers: lower is ahead.
     Target("tput", "lxcri", "ratio", 1.0, "crun", strict=True),
     *(Target(verb, "lxcri", "rss", 1.0, "runc") for verb in RSS_VERBS),
@@ -163,12 +169,18 @@ def tput_row(bench: Bench, inproc_skip: str | None) -> Row:
     ], rounds=spread(n, bench.args.rounds), warmups=1, per=TPUT_THREADS * TPUT_PER_THREAD)
 
 
-def conditioned_inproc_rows(bench: Bench, inproc_skip: str | None) -> list[Row]:
-    """The in-process row twice more, each sample of either side right after a cgroup
-    move (warm) or after a quiet spell (cold): lxcri_bench.cgroupwait."""
+def conditioned_rows(key: str, title: str, variants: Sequence[tuple[str, str, Callable[[], int]]],
+                     skip: str | None) -> list[Row]:
+    """Row `key` twice more, each sample of every variant right after a cgroup move (warm)
+    or after a quiet spell (cold): lxcri_bench.cgroupwait. `variants`: (key, label,
+    sample) as the unconditioned row has them."""
     tasks = cgroupwait.v1_tasks()
-    skip = inproc_skip or (None if tasks else "no writable cgroup v1 hierarchy: a container's "
-                           "cgroup join does not wait for the kernel here")
+    skip = skip or (None if tasks else "no writable cgroup v1 hierarchy: a container's "
+                    "cgroup join does not wait for the kernel here")
+
+    def warm() -> None:
+        assert tasks is not None
+        cgroupwait.warm(tasks)
 
     def conditioned(condition: Callable[[], None], sample: Callable[[], int]) -> Callable[[], int]:
         def measure() -> int:
@@ -176,34 +188,24 @@ def conditioned_inproc_rows(bench: Bench, inproc_skip: str | None) -> list[Row]:
             return sample()
         return measure
 
-    def lxcri() -> int:
-        return bench.worker.run(bench.new_id("inproc"))
-
-    def crun() -> int:
-        return bench.cli.run(bench.crun)
-
-    def warm() -> None:
-        assert tasks is not None
-        cgroupwait.warm(tasks)
-
-    cold = f"after {cgroupwait.COLD_IDLE_S * 1000:.0f} ms without cgroup moves"
-    return [Row(f"inproc-{key}", title, [
-        Variant("lxcri", "lxcri Runtime.run", conditioned(condition, lxcri)),
-        Variant("crun", "crun run (process)", conditioned(condition, crun)),
-    ], skipped=skip) for key, title, condition in (
-        ("warm", "in-process run, right after a cgroup move", warm),
-        ("cold", f"in-process run, {cold}", cgroupwait.cold))]
+    conditions = {"warm": warm, "cold": cgroupwait.cold}
+    return [Row(f"{key}-{cond}", f"{title}, {words}", [
+        Variant(vkey, label, conditioned(conditions[cond], sample))
+        for vkey, label, sample in variants], skipped=skip)
+        for cond, words in CONDITIONS]
 
 
 def declare_rows(bench: Bench) -> None:
     """Fill bench.rows (the bundle exists by now)."""
     cli = bench.cli
     rts = bench.runtimes
+    run = [(rt.key, f"{rt.key} run", functools.partial(cli.run, rt)) for rt in rts]
+    csd = [(rt.key, f"{rt.key} c+s+d", functools.partial(cli.csd, rt)) for rt in rts]
     bench.rows = [
-        Row("run", "run /bin/true", [
-            Variant(rt.key, f"{rt.key} run", functools.partial(cli.run, rt)) for rt in rts]),
-        Row("csd", "create+start+delete", [
-            Variant(rt.key, f"{rt.key} c+s+d", functools.partial(cli.csd, rt)) for rt in rts]),
+        Row("run", "run /bin/true", [Variant(*v) for v in run]),
+        *conditioned_rows("run", "run /bin/true", run, None),
+        Row("csd", "create+start+delete", [Variant(*v) for v in csd]),
+        *conditioned_rows("csd", "create+start+delete", csd, None),
     ]
     skip = bench.worker.start(bench.new_id("inproc-warmup"))
     bench.rows += [
@@ -211,7 +213,9 @@ def declare_rows(bench: Bench) -> None:
             Variant("lxcri", "lxcri Runtime.run", lambda: bench.worker.run(bench.new_id("inproc"))),
             Variant("crun", "crun run (process)", lambda: cli.run(bench.crun)),
         ], skipped=skip),
-        *conditioned_inproc_rows(bench, skip),
+        *conditioned_rows("inproc", "in-process run", [
+            ("lxcri", "lxcri Runtime.run", lambda: bench.worker.run(bench.new_id("inproc"))),
+            ("crun", "crun run (process)", lambda: cli.run(bench.crun))], skip),
         tput_row(bench, skip),
     ]
     # One created container per runtime, so state and list have something to show.
