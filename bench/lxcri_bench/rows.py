@@ -208,14 +208,12 @@ def declare_rows(bench: Bench) -> None:
         *conditioned_rows("csd", "create+start+delete", csd, None),
     ]
     skip = bench.worker.start(bench.new_id("inproc-warmup"))
+    inproc: list[tuple[str, str, Callable[[], int]]] = [
+        ("lxcri", "lxcri Runtime.run", lambda: bench.worker.run(bench.new_id("inproc"))),
+        ("crun", "crun run (process)", lambda: cli.run(bench.crun))]
     bench.rows += [
-        Row("inproc", "in-process run", [
-            Variant("lxcri", "lxcri Runtime.run", lambda: bench.worker.run(bench.new_id("inproc"))),
-            Variant("crun", "crun run (process)", lambda: cli.run(bench.crun)),
-        ], skipped=skip),
-        *conditioned_rows("inproc", "in-process run", [
-            ("lxcri", "lxcri Runtime.run", lambda: bench.worker.run(bench.new_id("inproc"))),
-            ("crun", "crun run (process)", lambda: cli.run(bench.crun))], skip),
+        Row("inproc", "in-process run", [Variant(*v) for v in inproc], skipped=skip),
+        *conditioned_rows("inproc", "in-process run", inproc, skip),
         tput_row(bench, skip),
     ]
     # One created container per runtime, so state and list have something to show.
