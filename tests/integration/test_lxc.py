@@ -141,7 +141,11 @@ def test_lifecycle_create_start_kill_delete(lxc: LxcCli, lxc_bundle: Any, tmp_pa
     monitor = monitor_pid(lxc.root, cid)
     lxc("kill", cid, "KILL", check=True)
     wait_status(lxc, cid, "stopped")
-    assert (lxc_dir(lxc.root, cid) / "lxcri.exit").read_text().strip() == "137"
+    # "stopped" is the init's end; the monitor records the exit code once liblxc's start
+    # has returned, a moment later (delete waits for the monitor to be gone).
+    exit_file = lxc_dir(lxc.root, cid) / "lxcri.exit"
+    wait_for(exit_file.exists, "the monitor to record the exit code")
+    assert exit_file.read_text().strip() == "137"
     lxc("delete", cid, check=True)
     assert lxc("state", cid).returncode != 0
     assert_nothing_left(lxc.root, cid, [state["pid"], monitor], private_rootfs)
