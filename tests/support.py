@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import sys
@@ -157,6 +158,27 @@ def processes_rooted_at(path: Path) -> List[int]:
             except OSError:
                 continue
     return pids
+
+
+def needs_strace() -> None:
+    if shutil.which("strace") is None:
+        pytest.skip("no strace (make test-deps installs it)")
+
+
+def opened_under_strace(argv: List[str], timeout: float = 60
+                        ) -> "tuple[subprocess.CompletedProcess[str], List[str]]":
+    """Run argv under `strace -f` (openat only, stdin from /dev/null); its result and the
+    paths it and its children opened successfully, normalized, in order. Not for a
+    command that leaves a process running: strace waits for every process it follows."""
+    needs_strace()
+    with tempfile.NamedTemporaryFile("r", suffix=".strace") as trace:
+        proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-e", "signal=none",
+                               "-o", trace.name, *argv], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout)
+        lines = trace.read().splitlines()
+    paths = [os.path.normpath(line.split('"')[1]) for line in lines
+             if "openat(" in line and line.count('"') >= 2 and "ENOENT" not in line]
+    return proc, paths
 
 
 def state_left(root: Any) -> List[str]:

@@ -9,14 +9,13 @@ freezer.state.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 import pytest
-from support import Cli, cgroups_named, new_id, process_state
+from support import Cli, cgroups_named, needs_strace, new_id, opened_under_strace, process_state
 
 pytestmark = pytest.mark.core
 
@@ -28,18 +27,12 @@ FREEZER = "/sys/fs/cgroup/freezer"
 def _needs_v1_freezer_and_strace() -> None:
     if not os.path.isdir(FREEZER):
         pytest.skip("no cgroup v1 freezer hierarchy: libcrun kills through cgroup.kill")
-    if shutil.which("strace") is None:
-        pytest.skip("no strace (make test-deps installs it)")
+    needs_strace()
 
 
-def _opened(cli: Cli, trace: Path, *args: str) -> "tuple[subprocess.CompletedProcess[str], List[str]]":
+def _opened(cli: Cli, *args: str) -> "tuple[subprocess.CompletedProcess[str], List[str]]":
     """Run `lxcri ARGS` under strace; the paths it (and every child) opened."""
-    proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-e", "signal=none",
-                           "-o", str(trace), *cli.argv(*args)], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=120)
-    paths = [line.split('"')[1] for line in trace.read_text().splitlines()
-             if "openat(" in line and line.count('"') >= 2]
-    return proc, paths
+    return opened_under_strace(cli.argv(*args), timeout=120)
 
 
 def _no_pid_namespace(spec: Dict[str, Any]) -> None:
@@ -47,9 +40,9 @@ def _no_pid_namespace(spec: Dict[str, Any]) -> None:
 
 
 def test_a_container_whose_processes_are_gone_is_removed_without_a_freeze(
-        cli: Cli, make_bundle: BundleFactory, tmp_path: Path) -> None:
+        cli: Cli, make_bundle: BundleFactory) -> None:
     id = new_id("nofreeze")
-    proc, paths = _opened(cli, tmp_path / "trace", "run", "--bundle", str(make_bundle("true")), id)
+    proc, paths = _opened(cli, "run", "--bundle", str(make_bundle("true")), id)
     assert proc.returncode == 0, proc.stderr
     mine = [p for p in paths if p.startswith(f"{FREEZER}/") and id in p]
     # strace saw libcrun put the container into its freezer cgroup ...
@@ -68,7 +61,7 @@ def _cgroup_pids(pid: int) -> List[int]:
 
 
 def test_delete_force_still_kills_every_process_of_a_cgroup(
-        cli: Cli, make_bundle: BundleFactory, tmp_path: Path) -> None:
+        cli: Cli, make_bundle: BundleFactory) -> None:
     # Without a pid namespace libcrun cannot end the container by ending its init: it
     # kills what its cgroup lists, which takes the freeze.
     id = new_id("freezekill")
@@ -79,7 +72,7 @@ def test_delete_force_still_kills_every_process_of_a_cgroup(
     while len(pids := _cgroup_pids(init)) < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert len(pids) >= 3, pids
-    proc, paths = _opened(cli, tmp_path / "trace", "delete", "--force", id)
+    proc, paths = _opened(cli, "delete", "--force", id)
     assert proc.returncode == 0, proc.stderr
     assert f"{FREEZER}/{id}/freezer.state" in paths
     deadline = time.monotonic() + 10

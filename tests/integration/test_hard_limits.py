@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, Callable, Dict, Iterator
 import pytest
 
 from errs_support import err_id, leftovers, one_line
-from support import LXCRI, Cli
+from support import LXCRI, Cli, needs_strace
 
 BundleFactory = Callable[..., Path]
 
@@ -95,11 +94,6 @@ def _unread_hook(status: int) -> Callable[[Dict[str, Any]], None]:
     return _hook("prestart", path="/bin/sh", args=["sh", "-c", f"exit {status}"])
 
 
-def _needs_strace() -> None:
-    if shutil.which("strace") is None:
-        pytest.skip("no strace (make test-deps installs it)")
-
-
 def _slowly(*argv: str) -> "subprocess.CompletedProcess[str]":
     return subprocess.run([*SLOW_WRITES, *argv], stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=120)
@@ -109,7 +103,7 @@ def _slowly(*argv: str) -> "subprocess.CompletedProcess[str]":
 @pytest.mark.parametrize("command", ["create", "run"])
 def test_a_hook_that_exits_before_its_state_is_written_is_judged_by_its_status(
         cli: Cli, make_bundle: BundleFactory, command: str) -> None:
-    _needs_strace()
+    needs_strace()
     id = err_id("hookunread")
     proc = _slowly(LXCRI, "--root", str(cli.root), command, "--bundle",
                    str(make_bundle("true", edit=_unread_hook(3))), id)
@@ -123,7 +117,7 @@ def test_a_hook_that_exits_before_its_state_is_written_is_judged_by_its_status(
 def test_a_hook_that_exits_0_before_its_state_is_written_lets_the_container_run(
         cli: Cli, make_bundle: BundleFactory) -> None:
     # `run` only: strace would wait for a created container's process to end
-    _needs_strace()
+    needs_strace()
     id = err_id("hookunreadok")
     proc = _slowly(LXCRI, "--root", str(cli.root), "run", "--bundle",
                    str(make_bundle("true", edit=_unread_hook(0))), id)
@@ -145,7 +139,7 @@ except lxcri.HookFailed as e:
 @pytest.mark.core
 def test_a_hook_that_exits_before_its_state_is_written_through_the_library(
         state_root: Path, make_bundle: BundleFactory) -> None:
-    _needs_strace()
+    needs_strace()
     id = err_id("hookunreadlib")
     got = [_slowly(sys.executable, "-c", LIBRARY_RUN, str(state_root), id,
                    str(make_bundle("true", edit=_unread_hook(status)))).stdout.strip()

@@ -339,20 +339,12 @@ def test_the_launcher_imports_lxcri_from_the_byte_code_pack(cli: Cli,
     """The installed launcher's command reads lxcri's modules from the pack (lxcri._pack),
     not one pyc each: of the package's pycs it opens only those imported before the pack
     is in use (lxcri and lxcri._boot)."""
-    import shutil
-
-    if shutil.which("strace") is None:
-        pytest.skip("no strace (make test-deps installs it)")
-    from support import LXCRI
+    from support import LXCRI, opened_under_strace
 
     package = Path(quick.__file__).parents[1]  # lxcri/cli/quick.py
     for args in (["state", containers["running"]], ["list"]):
-        done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-e", "signal=none",
-                               LXCRI, "--root", str(cli.root), *args], capture_output=True,
-                              text=True, timeout=60)
+        done, opened = opened_under_strace([LXCRI, "--root", str(cli.root), *args])
         assert done.returncode == 0, done.stderr
-        opened = [os.path.normpath(line.split('"')[1]) for line in done.stderr.splitlines()
-                  if line.startswith(("openat(", "[pid")) and '"' in line and "ENOENT" not in line]
         mine = [p for p in opened if p.startswith(f"{package}/")]
         pycs = sorted({Path(p).name.split(".")[0] for p in mine if p.endswith(".pyc")})
         assert pycs == ["__init__", "_boot"], mine
