@@ -22,7 +22,9 @@ COLD_IDLE_S = 0.06  # several grace periods without a move of ours
 
 def v1_tasks() -> str | None:
     """The `tasks` file of this thread's cgroup on the first cgroup v1 hierarchy, or None
-    (a host with cgroup v2 only: libcrun joins the cgroup as it clones, no move)."""
+    (a host with cgroup v2 only: libcrun joins the cgroup as it clones, no move). The
+    same choice as lxcri.host.warmup.v1_tasks, spelled here because this process does
+    not import lxcri (only the in-process worker does)."""
     try:
         with open("/proc/thread-self/cgroup") as f:
             lines = f.read().splitlines()
