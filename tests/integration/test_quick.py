@@ -9,13 +9,15 @@ are checked as well: there the command's output is the full way's by constructio
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import posix
 import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 from support import Cli, new_id, process_state
@@ -285,6 +287,50 @@ def _delete_facts(cli: Cli, id: str) -> Dict[str, Any]:
     return facts
 
 
+class _TracedPosix:
+    """A test-only stand-in for the posix module in lxcri.backends.crun.status: each call
+    goes to the real posix, and what it returned or raised is noted (repeats counted)."""
+
+    def __init__(self, trace: List[List[Any]]) -> None:
+        self._trace = trace
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(posix, name)
+        if not callable(real):
+            return real
+
+        def call(*args: Any) -> Any:
+            try:
+                result = real(*args)
+                outcome: Any = result if name in ("kill", "rmdir", "unlink") else "ok"
+            except OSError as exc:
+                outcome = f"{type(exc).__name__} errno {exc.errno}"
+                raise
+            finally:
+                entry = [name, [str(a) for a in args], str(outcome), 1]
+                if self._trace and self._trace[-1][:3] == entry[:3]:
+                    self._trace[-1][3] += 1
+                else:
+                    self._trace.append(entry)
+            return result
+        return call
+
+
+@contextlib.contextmanager
+def _traced_posix() -> Iterator[List[List[Any]]]:
+    """The quick delete's posix calls in lxcri.backends.crun.status while inside, for the
+    message of an assertion that it declined: which step said no."""
+    from lxcri.backends.crun import status
+
+    trace: List[List[Any]] = []
+    saved = status.posix
+    status.posix = _TracedPosix(trace)  # type: ignore[assignment]
+    try:
+        yield trace
+    finally:
+        status.posix = saved
+
+
 def test_delete_is_done_quickly_and_leaves_nothing(cli: Cli, make_bundle: Any,
                                                    tmp_path: Path) -> None:
     from support import cgroups_named, state_left
@@ -309,8 +355,12 @@ def test_delete_is_done_quickly_and_leaves_nothing(cli: Cli, make_bundle: Any,
     done = cli("delete", running)
     assert done.returncode != 0 and done.stderr.count("\n") == 1, done.stderr
     for id, args in ((stopped, ()), (created, ()), (running, ("--force",))):
-        why = _delete_facts(cli, id)  # what the quick way looks at, to say why if it declined
-        assert answer(cli, "delete", *args, id) == "", (id, why, _delete_facts(cli, id))
+        before = _delete_facts(cli, id)  # what the quick way looks at, to say why if it declined
+        with _traced_posix() as trace:
+            said = answer(cli, "delete", *args, id)
+        # A string, not a tuple: pytest would cut a tuple's repr at 240 characters.
+        assert said == "", json.dumps({"id": id, "before": before, "calls": trace,
+                                       "after": _delete_facts(cli, id)}, indent=1, default=str)
         gone(id)
     for pid in pids.values():
         # Killed: gone, or a zombie until its reaper (this test's subreaper, tini) gets to it.
