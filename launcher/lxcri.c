@@ -4,6 +4,9 @@
 
      <venv>/bin/python3 -I -S <site-packages>/lxcri/_launch.py <this path> ARGS...
 
+   (or, in place of _launch.py, the byte code of lxcri._boot where it is fresh: see
+   boot_byte_code).
+
    `-I -S` skips site (.pth files, site-packages discovery) and the user environment:
    about 4 ms of every command here. pip cannot give a console script interpreter
    flags (it drops anything after the interpreter in the #! line it writes), hence a
@@ -40,12 +43,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -135,23 +140,85 @@ has_pth_files (const char *launch)
    launcher asks for it only when they are there; Python itself still checks each one
    against its source. The typer app, whose help is made of docstrings, runs again
    without -OO (lxcri.__main__.run_typer). */
+/* The interpreter's cache tag's digits for version "X.Y": "XY". */
+static void
+version_digits (const char *version, char *tag, size_t size)
+{
+  size_t i, j = 0;
+
+  for (i = 0; version[i] != '\0' && j + 1 < size; i++)
+    if (version[i] != '.')
+      tag[j++] = version[i];
+  tag[j] = '\0';
+}
+
 static int
 slim_byte_code (const char *launch, const char *version)
 {
   char probe[PATH_MAX], tag[16];
   const char *slash = strrchr (launch, '/');
-  size_t i, j = 0;
 
-  for (i = 0; version[i] != '\0' && j + 1 < sizeof tag; i++)
-    if (version[i] != '.')
-      tag[j++] = version[i];
-  tag[j] = '\0';
+  version_digits (version, tag, sizeof tag);
   if (slash == NULL
       || snprintf (probe, sizeof probe, "%.*s/__pycache__/__main__.cpython-%s.opt-2.pyc",
                    (int) (slash - launch), launch, tag)
              >= (int) sizeof probe)
     return 0;
   return access (probe, R_OK) == 0;
+}
+
+/* Where lxcri._boot's byte code can be the interpreter's script instead of _launch.py
+   (which it then runs itself; see the end of lxcri/_boot.py), its path in `out`: 1, else 0.
+   A script given as source is compiled on every start, and _launch.py's imports of
+   lxcri and lxcri._boot go through the path finder of site-packages (a listing of a
+   directory of ~100 entries, the stats of the package): about 0.85 M instructions of a
+   19.8 M `lxcri list` here, by callgrind. CPython runs a .pyc script as it is, checking
+   only its magic number, so the checks Python makes of a cached pyc are made here:
+   timestamp-based (PEP 552 flags 0), made from _boot.py as it is now (mtime and size,
+   as importlib compares them), and for this interpreter: the tag of the venv's version
+   in its name, and the interpreter, resolved, is python<that version> (a venv whose
+   python3 now leads to another Python, whose magic number would differ, takes the
+   script). Anything else takes _launch.py, which costs only the time. */
+static int
+boot_byte_code (const char *launch, const char *python, const char *version, int slim,
+                char *out)
+{
+  char source[PATH_MAX], resolved[PATH_MAX], tag[16], name[32];
+  const char *slash = strrchr (launch, '/'), *base;
+  unsigned char head[16];
+  struct stat st;
+  uint32_t flags, mtime, size;
+  ssize_t got;
+  int fd, n;
+
+  if (slash == NULL || realpath (python, resolved) == NULL)
+    return 0;
+  base = strrchr (resolved, '/');
+  snprintf (name, sizeof name, "python%s", version);
+  if (base == NULL || strcmp (base + 1, name) != 0)
+    return 0;
+  version_digits (version, tag, sizeof tag);
+  n = snprintf (source, sizeof source, "%.*s/_boot.py", (int) (slash - launch), launch);
+  if (n < 0 || n >= (int) sizeof source)
+    return 0;
+  n = snprintf (out, PATH_MAX, "%.*s/__pycache__/_boot.cpython-%s%s.pyc",
+                (int) (slash - launch), launch, tag, slim ? ".opt-2" : "");
+  if (n < 0 || n >= PATH_MAX || stat (source, &st) != 0)
+    return 0;
+  fd = open (out, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  got = read (fd, head, sizeof head);
+  close (fd);
+  if (got != (ssize_t) sizeof head)
+    return 0;
+  flags = (uint32_t) head[4] | (uint32_t) head[5] << 8 | (uint32_t) head[6] << 16
+          | (uint32_t) head[7] << 24;
+  mtime = (uint32_t) head[8] | (uint32_t) head[9] << 8 | (uint32_t) head[10] << 16
+          | (uint32_t) head[11] << 24;
+  size = (uint32_t) head[12] | (uint32_t) head[13] << 8 | (uint32_t) head[14] << 16
+         | (uint32_t) head[15] << 24;
+  return flags == 0 && mtime == (uint32_t) st.st_mtime && size == (uint32_t) st.st_size;
 }
 
 /* The command word of argv: the first argument that is not a global option or the
@@ -284,7 +351,7 @@ int
 main (int argc, char **argv)
 {
   static char self[PATH_MAX], dir[PATH_MAX], cfg[PATH_MAX], python[PATH_MAX];
-  static char launch[PATH_MAX], fallback[PATH_MAX], rel[PATH_MAX];
+  static char launch[PATH_MAX], fallback[PATH_MAX], rel[PATH_MAX], boot[PATH_MAX];
   char version[16], warm_pid[24], **args;
   pid_t warm;
   ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
@@ -317,7 +384,7 @@ main (int argc, char **argv)
       && path_join (launch, dir, rel) == 0 && access (launch, R_OK) == 0
       && !has_pth_files (launch))
     {
-      int k = 0, set_lc_all = getenv ("LC_ALL") == NULL;
+      int k = 0, slim, set_lc_all = getenv ("LC_ALL") == NULL;
 
       args[k++] = python;
       args[k++] = (char *) "-I";
@@ -331,13 +398,14 @@ main (int argc, char **argv)
         }
       else
         set_lc_all = 0;
-      if (slim_byte_code (launch, version))
+      slim = slim_byte_code (launch, version);
+      if (slim)
         {
           args[k++] = (char *) "-OO";
           args[k++] = (char *) "-X";
           args[k++] = (char *) "no_debug_ranges";
         }
-      args[k++] = launch;
+      args[k++] = boot_byte_code (launch, python, version, slim, boot) ? boot : launch;
       args[k++] = self;
       for (i = 1; i < argc; i++)
         args[k++] = argv[i];

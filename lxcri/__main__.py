@@ -84,7 +84,8 @@ def run_invocation(invocation: "Invocation") -> int:
 
 def without_slim_flags(orig_argv: "Sequence[str]") -> list[str]:
     """The interpreter's argv without the flags the launcher adds where lxcri's slim byte
-    code is installed (-OO -X no_debug_ranges; see launcher/lxcri.c)."""
+    code is installed (-OO -X no_debug_ranges; see launcher/lxcri.c). A script that is
+    lxcri._boot's slim byte code (the launcher's boot_byte_code) becomes _launch.py."""
     out = list(orig_argv[:1])
     i = 1
     while i < len(orig_argv):
@@ -94,7 +95,12 @@ def without_slim_flags(orig_argv: "Sequence[str]") -> list[str]:
         elif arg == "-X" and orig_argv[i + 1:i + 2] == ["no_debug_ranges"]:
             i += 2
         elif arg in ("-m", "-c") or arg == "-" or not arg.startswith("-"):
-            out.extend(orig_argv[i:])  # the script, module or code: the rest is its argv
+            cache, _, name = arg.rpartition("/")
+            if cache.endswith("/__pycache__") and name.startswith("_boot.") and \
+                    name.endswith(".opt-2.pyc"):
+                arg = cache.removesuffix("__pycache__") + "_launch.py"
+            out.append(arg)
+            out.extend(orig_argv[i + 1:])  # the script, module or code: the rest is its argv
             break
         else:
             takes_value = arg in ("-X", "-W", "--check-hash-based-pycs")

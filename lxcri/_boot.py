@@ -1,5 +1,6 @@
 """What the native `lxcri` launcher runs: `python -I -S .../lxcri/_launch.py LAUNCHER ARGS...`,
-and that script calls run().
+and that script calls run(); or, where this module's byte code is fresh, the launcher
+runs that as the script, which does the same (the end of this file).
 
 Isolated and without site processing, sys.path holds only the standard library:
 _launch.py puts the site-packages holding this package (with its dependencies, a venv's)
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
     from typing import Any, Dict, NoReturn, Optional, Tuple
 
 PACK_SIGNATURE = b"LXCRIPK1"  # the byte-code pack's first bytes (lxcri._pack writes it)
-_PACKAGE_DIR = __file__.rpartition("/")[0]
+# This module's directory, also where the launcher runs its byte code, from __pycache__,
+# as the script (see the end).
+_PACKAGE_DIR = __file__.rpartition("/")[0].removesuffix("/__pycache__")
 
 
 def pack_path(package_dir: str, optimize: int) -> str:
@@ -184,3 +187,11 @@ def run() -> "NoReturn":
         sys.exit(code)
     refresh_pack(pack)
     posix._exit(code)
+
+
+if __name__ == "__main__":
+    # The launcher ran this module's byte code as the script in place of _launch.py
+    # (launcher/lxcri.c, boot_byte_code), and this is what _launch.py does: lxcri's
+    # site-packages first, then the command. lxcri itself then comes from the pack.
+    sys.path.insert(0, _PACKAGE_DIR.rpartition("/")[0])
+    run()

@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from typing import Any, Dict
 
 import pytest
 
-from support import LXCRI, Cli, new_id, state_left
+from support import LXCRI, Cli, needs_strace, new_id, state_left
 
 pytestmark = [pytest.mark.integration, pytest.mark.core]
 
@@ -331,7 +332,10 @@ def test_the_command_is_the_native_launcher_on_one_isolated_interpreter(
         assert argv[5:7] == [b"-X", b"lxcri_lc_all"], argv
         # `make` installs the slim byte code, and the launcher then asks for -OO.
         assert argv[7:10] == [b"-OO", b"-X", b"no_debug_ranges"], argv
-        assert argv[10].endswith(b"/lxcri/_launch.py") and argv[11] == os.fsencode(LXCRI), argv
+        # and runs lxcri._boot's slim byte code as the script, `make` having made it fresh
+        tag = b"%d%d" % sys.version_info[:2]
+        assert argv[10].endswith(b"/lxcri/__pycache__/_boot.cpython-%s.opt-2.pyc" % tag), argv
+        assert argv[11] == os.fsencode(LXCRI), argv
     finally:
         cli("delete", "--force", cid)
 
@@ -425,6 +429,77 @@ def test_the_launcher_leaves_a_venv_with_pth_files_to_site(tmp_path: Path) -> No
     done = subprocess.run([str(launcher), "--version"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 127 and "lxcri-python" in done.stderr, done.stderr
+
+
+def launched_script(launcher: Path) -> str:
+    """The script the launcher at `launcher` gives the interpreter (its execve, by strace)."""
+    needs_strace()
+    done = subprocess.run(["strace", "-qq", "-f", "-s", "4096", "-e", "trace=execve",
+                           "-e", "signal=none", str(launcher), "--version"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("lxcri version "), done.stderr
+    interpreter = [line for line in done.stderr.splitlines() if "/python3\", [" in line]
+    assert len(interpreter) == 1, done.stderr
+    args = interpreter[0].split("[", 1)[1].split("]", 1)[0]
+    words = [w.strip().strip('"') for w in args.split(", ")]
+    return words[words.index(str(launcher)) - 1]
+
+
+def test_the_launcher_runs_boots_byte_code_only_where_it_is_fresh(tmp_path: Path) -> None:
+    """The launcher gives the interpreter lxcri._boot's byte code as the script where that
+    pyc is timestamp-based and made from _boot.py as it is (mtime and size), for the
+    venv's Python; else _launch.py, which imports _boot itself. Each case runs the
+    command to its end: `--version` prints the same either way."""
+    real_bin = Path(LXCRI).parent
+    cfg = (real_bin.parent / "pyvenv.cfg").read_text()
+    major_minor = "%d.%d" % sys.version_info[:2]
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    site = venv / "lib" / f"python{major_minor}" / "site-packages"
+    site.mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text(cfg)
+    (venv / "bin" / "python3").symlink_to(real_bin / "python3")
+    real_package = Path(lxcri_package_dir())
+    package = site / "lxcri"
+    package.mkdir()
+    for entry in real_package.iterdir():  # the package's own files; its __pycache__ copied
+        if entry.name not in ("_boot.py", "__pycache__"):
+            (package / entry.name).symlink_to(entry)
+    shutil.copy2(real_package / "_boot.py", package / "_boot.py")
+    shutil.copytree(real_package / "__pycache__", package / "__pycache__")
+    for dependency in real_package.parent.iterdir():
+        if dependency.name != "lxcri":
+            (site / dependency.name).symlink_to(dependency)
+    launcher = venv / "bin" / "lxcri"
+    launcher.write_bytes(Path(LXCRI).read_bytes())
+    launcher.chmod(0o755)
+    tag = "%d%d" % sys.version_info[:2]
+    pyc = package / "__pycache__" / f"_boot.cpython-{tag}.opt-2.pyc"
+    launch = f"{site}/lxcri/_launch.py"
+
+    assert os.path.normpath(launched_script(launcher)) == str(pyc)
+    source = package / "_boot.py"
+    stamp = source.stat()
+    os.utime(source, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))  # a newer source
+    assert os.path.normpath(launched_script(launcher)) == launch
+    # _launch.py's import of lxcri._boot wrote its pyc anew (Python's own doing): fresh again
+    assert os.path.normpath(launched_script(launcher)) == str(pyc)
+    stamp = source.stat()
+    with open(source, "a") as f:  # the same mtime, another size
+        f.write("\n")
+    os.utime(source, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert os.path.normpath(launched_script(launcher)) == launch
+    assert os.path.normpath(launched_script(launcher)) == str(pyc)
+    fresh = pyc.read_bytes()
+    pyc.write_bytes(fresh[:4] + b"\x03\0\0\0" + fresh[8:])  # hash-based (PEP 552 flags)
+    assert os.path.normpath(launched_script(launcher)) == launch
+    pyc.write_bytes(fresh)
+    assert os.path.normpath(launched_script(launcher)) == str(pyc)
+    # A venv whose python3 is, resolved, an interpreter of another name: not known to be
+    # the venv's Python, so not given byte code that another magic number would refuse.
+    (venv / "bin" / "python3").unlink()
+    shutil.copy2(os.path.realpath(real_bin / "python3"), venv / "bin" / "python3")
+    assert os.path.normpath(launched_script(launcher)) == launch
 
 
 def lxcri_package_dir() -> str:

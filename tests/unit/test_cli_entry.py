@@ -160,6 +160,15 @@ def test_the_words_that_skip_the_quick_way_are_the_entering_commands() -> None:
     (["py", "-W", "error", "-c", "code", "-OO"], ["py", "-W", "error", "-c", "code", "-OO"]),
     (["py", "-I", "-S", "/v/lxcri/_launch.py", "--help"],
      ["py", "-I", "-S", "/v/lxcri/_launch.py", "--help"]),
+    # lxcri._boot's slim byte code as the script (the launcher's boot_byte_code): its
+    # code has no docstrings, so the source script takes its place
+    (["py", "-I", "-S", "-OO", "-X", "no_debug_ranges",
+      "/v/lxcri/__pycache__/_boot.cpython-311.opt-2.pyc", "/v/bin/lxcri", "--help"],
+     ["py", "-I", "-S", "/v/lxcri/_launch.py", "/v/bin/lxcri", "--help"]),
+    (["py", "-I", "-S", "/v/lxcri/__pycache__/_boot.cpython-311.pyc", "/v/bin/lxcri", "x"],
+     ["py", "-I", "-S", "/v/lxcri/__pycache__/_boot.cpython-311.pyc", "/v/bin/lxcri", "x"]),
+    (["py", "-OO", "-c", "/v/lxcri/__pycache__/_boot.cpython-311.opt-2.pyc"],
+     ["py", "-c", "/v/lxcri/__pycache__/_boot.cpython-311.opt-2.pyc"]),
 ])
 def test_the_slim_flags_come_off_only_the_interpreters_options(orig: list[str],
                                                                 expected: list[str]) -> None:
