@@ -2,7 +2,7 @@
 # lxcri._boot, whose byte code is cached, as a script's is not.
 import sys
 
-sys.path.insert(0, __file__.rsplit("/", 2)[0])
+sys.path.append(__file__.rsplit("/", 2)[0])  # after the standard library, as site has it
 from lxcri._boot import run  # noqa: E402
 
 run()
