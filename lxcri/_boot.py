@@ -194,6 +194,7 @@ def run() -> "NoReturn":
 if __name__ == "__main__":
     # The launcher ran this module's byte code as the script in place of _launch.py
     # (launcher/lxcri.c, boot_byte_code), and this is what _launch.py does: lxcri's
-    # site-packages first, then the command. lxcri itself then comes from the pack.
+    # site-packages after the standard library, then the command. lxcri itself then
+    # comes from the pack.
     sys.path.append(_PACKAGE_DIR.rpartition("/")[0])
     run()
