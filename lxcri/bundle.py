@@ -134,7 +134,8 @@ def check_config_limits(config_path: str) -> None:
     """What a config.json asks that the runtime itself cannot live with, refused before
     any backend reads it: more than MAX_CONFIG_BYTES, or an RLIMIT_NOFILE below
     MIN_NOFILE. The happy path costs one stat and one read (json is parsed only when
-    the file mentions RLIMIT_NOFILE); what cannot be read is left for the reader."""
+    the file may name RLIMIT_NOFILE: it spells it, or has a `\\u` escape, which could);
+    what cannot be read is left for the reader."""
     try:
         size = os.stat(config_path).st_size
     except (OSError, ValueError):
@@ -146,8 +147,8 @@ def check_config_limits(config_path: str) -> None:
             data = f.read(MAX_CONFIG_BYTES + 1)
     except OSError:
         return
-    if b"RLIMIT_NOFILE" not in data:
-        return
+    if b"RLIMIT_NOFILE" not in data and b"\\u" not in data:
+        return  # a `\u` escape could spell the name, as libcrun's parser reads it
     if _nofile_plainly_enough(data):
         return  # the common case: no json import
     try:

@@ -515,3 +515,18 @@ def test_the_nofile_check_of_a_default_bundle_imports_no_json(tmp_path: Path) ->
     done = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True,
                           text=True)
     assert done.stdout.split() == ["False", "False"], done.stderr
+
+
+@pytest.mark.parametrize("name", ["RLIMIT_NOFIL\\u0045", "\\u0052LIMIT_NOFILE",
+                                  "RLIMIT\\u005fNOFILE"])
+def test_the_nofile_check_reads_a_name_spelled_with_escapes(tmp_path: Path, name: str) -> None:
+    """libcrun's parser decodes `\\u` escapes in strings, so a type spelled with them is
+    RLIMIT_NOFILE to libcrun: the check parses such a file, and refuses a low limit."""
+    path = tmp_path / "config.json"
+    doc = json.dumps(_nofile_doc({"type": "@name@", "hard": 1024, "soft": 0}))
+    path.write_text(doc.replace("@name@", name))
+    assert json.loads(path.read_text())["process"]["rlimits"][0]["type"] == "RLIMIT_NOFILE"
+    with pytest.raises(bundle_mod.InvalidBundle, match="RLIMIT_NOFILE 0 is too low"):
+        bundle_mod.check_config_limits(str(path))
+    path.write_text(doc.replace("@name@", name).replace('"soft": 0', '"soft": 1024'))
+    bundle_mod.check_config_limits(str(path))  # enough: accepted
