@@ -405,27 +405,34 @@ def test_the_launcher_falls_back_to_the_console_script(tmp_path: Path) -> None:
         [LXCRI, "--version"], capture_output=True, text=True, timeout=60).stdout
 
 
-def test_the_launcher_leaves_a_venv_with_pth_files_to_site(tmp_path: Path) -> None:
-    """A .pth file (other than setuptools' distutils-precedence.pth) may be what makes an
-    installation work, and only site processing reads it: the launcher then takes the
-    console script's way (here missing, so it says so) instead of -I -S."""
+def _launcher_in_new_venv(tmp_path: Path) -> tuple[Path, Path]:
+    """A venv of its own at tmp_path/venv, as the launcher finds one: the real venv's
+    pyvenv.cfg and python3, an empty site-packages, and a copy of the launcher.
+    (the launcher, site-packages)."""
     real_bin = Path(LXCRI).parent
     cfg = (real_bin.parent / "pyvenv.cfg").read_text()
     version = next(line.split("=", 1)[1].strip() for line in cfg.splitlines()
                    if line.split("=", 1)[0].strip() in ("version", "version_info"))
-    major_minor = ".".join(version.split(".")[:2])
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
-    site = venv / "lib" / f"python{major_minor}" / "site-packages"
+    site = venv / "lib" / f"python{'.'.join(version.split('.')[:2])}" / "site-packages"
     site.mkdir(parents=True)
     (venv / "pyvenv.cfg").write_text(cfg)
     (venv / "bin" / "python3").symlink_to(real_bin / "python3")
-    (site / "lxcri").symlink_to(Path(lxcri_package_dir()))
     launcher = venv / "bin" / "lxcri"
     launcher.write_bytes(Path(LXCRI).read_bytes())
     launcher.chmod(0o755)
+    return launcher, site
+
+
+def test_the_launcher_leaves_a_venv_with_pth_files_to_site(tmp_path: Path) -> None:
+    """A .pth file (other than setuptools' distutils-precedence.pth) may be what makes an
+    installation work, and only site processing reads it: the launcher then takes the
+    console script's way (here missing, so it says so) instead of -I -S."""
+    launcher, site = _launcher_in_new_venv(tmp_path)
+    (site / "lxcri").symlink_to(Path(lxcri_package_dir()))
     (site / "distutils-precedence.pth").write_text("")
-    (site / "extra-paths.pth").write_text(f"{real_bin.parent}\n")
+    (site / "extra-paths.pth").write_text(f"{Path(LXCRI).parent.parent}\n")
     done = subprocess.run([str(launcher), "--version"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 127 and "lxcri-python" in done.stderr, done.stderr
@@ -450,15 +457,7 @@ def test_the_launcher_runs_boots_byte_code_only_where_it_is_fresh(tmp_path: Path
     pyc is timestamp-based and made from _boot.py as it is (mtime and size), for the
     venv's Python; else _launch.py, which imports _boot itself. Each case runs the
     command to its end: `--version` prints the same either way."""
-    real_bin = Path(LXCRI).parent
-    cfg = (real_bin.parent / "pyvenv.cfg").read_text()
-    major_minor = "%d.%d" % sys.version_info[:2]
-    venv = tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
-    site = venv / "lib" / f"python{major_minor}" / "site-packages"
-    site.mkdir(parents=True)
-    (venv / "pyvenv.cfg").write_text(cfg)
-    (venv / "bin" / "python3").symlink_to(real_bin / "python3")
+    launcher, site = _launcher_in_new_venv(tmp_path)
     real_package = Path(lxcri_package_dir())
     package = site / "lxcri"
     package.mkdir()
@@ -470,9 +469,6 @@ def test_the_launcher_runs_boots_byte_code_only_where_it_is_fresh(tmp_path: Path
     for dependency in real_package.parent.iterdir():
         if dependency.name != "lxcri":
             (site / dependency.name).symlink_to(dependency)
-    launcher = venv / "bin" / "lxcri"
-    launcher.write_bytes(Path(LXCRI).read_bytes())
-    launcher.chmod(0o755)
     tag = "%d%d" % sys.version_info[:2]
     pyc = package / "__pycache__" / f"_boot.cpython-{tag}.opt-2.pyc"
     launch = f"{site}/lxcri/_launch.py"
@@ -497,8 +493,9 @@ def test_the_launcher_runs_boots_byte_code_only_where_it_is_fresh(tmp_path: Path
     assert os.path.normpath(launched_script(launcher)) == str(pyc)
     # A venv whose python3 is, resolved, an interpreter of another name: not known to be
     # the venv's Python, so not given byte code that another magic number would refuse.
-    (venv / "bin" / "python3").unlink()
-    shutil.copy2(os.path.realpath(real_bin / "python3"), venv / "bin" / "python3")
+    python3 = launcher.parent / "python3"
+    python3.unlink()
+    shutil.copy2(os.path.realpath(Path(LXCRI).parent / "python3"), python3)
     assert os.path.normpath(launched_script(launcher)) == launch
 
 
