@@ -11,8 +11,9 @@ rejected it, to explain why against the full OCI runtime-spec schema.
 """
 from __future__ import annotations
 
-import os
+import posix
 
+from lxcri import posixos
 from lxcri.errors import InvalidArgument, InvalidBundle
 
 # No typing, dataclasses, json or re at import time: each costs milliseconds on
@@ -103,12 +104,12 @@ class Bundle:
 
 
 def _bundle_dir(bundle: Optional[str]) -> str:
-    shown = os.path.abspath(bundle if bundle is not None else os.curdir)
-    if not os.path.exists(shown):
+    shown = posixos.abspath(bundle if bundle is not None else ".")
+    if not posixos.exists(shown):
         raise InvalidBundle(f"bundle {shown} does not exist: {_BUNDLE_HINT}")
-    if not os.path.isdir(shown):
+    if not posixos.isdir(shown):
         raise InvalidBundle(f"bundle {shown} is not a directory: {_BUNDLE_HINT}")
-    return os.path.realpath(shown)
+    return posixos.realpath(shown)
 
 
 def _too_big(config_path: str, size: int) -> InvalidBundle:
@@ -137,7 +138,7 @@ def check_config_limits(config_path: str) -> None:
     the file may name RLIMIT_NOFILE: it spells it, or has a `\\u` escape, which could);
     what cannot be read is left for the reader."""
     try:
-        size = os.stat(config_path).st_size
+        size = posix.stat(config_path).st_size
     except (OSError, ValueError):
         return
     if size > MAX_CONFIG_BYTES:
@@ -202,7 +203,7 @@ def _read_config(config_path: str) -> bytes:
         with open(config_path, "rb") as f:
             data = f.read(MAX_CONFIG_BYTES + 1)
         if len(data) > MAX_CONFIG_BYTES:
-            raise _too_big(config_path, os.stat(config_path).st_size)
+            raise _too_big(config_path, posix.stat(config_path).st_size)
         return data
     except FileNotFoundError:
         raise InvalidBundle(

@@ -18,8 +18,7 @@ Loading is lazy and costs nothing when there is no file: only create, run and
 """
 from __future__ import annotations
 
-import os
-
+from lxcri import posixos
 from lxcri.backends import RuntimeType
 from lxcri.errors import ConfigFileError
 
@@ -154,7 +153,7 @@ def config_path(explicit: Optional[str] = None) -> Tuple[str, bool]:
     """The config file in effect and whether it was asked for (so must exist)."""
     if explicit:
         return explicit, True
-    env = os.environ.get(ENV_VAR)
+    env = posixos.getenv(ENV_VAR)
     if env:
         return env, True
     return DEFAULT_PATH, False

@@ -21,9 +21,10 @@ runc; one warning line says so.
 from __future__ import annotations
 
 import errno as errno_mod
-import os
+import posix
 import sys
 
+from lxcri import posixos
 from lxcri.backends import BACKENDS, PRIVATE_DIR, RuntimeType, backend_root
 from lxcri.errors import ContainerExists, InvalidArgument
 
@@ -110,7 +111,7 @@ def choose(id: str, *, explicit: Optional[str], annotations: Mapping[str, str],
     """The backend for a new container (the order is the module's docstring)."""
     if explicit:
         return Choice(check_runtime_name(explicit, "--runtime"), "--runtime", True)
-    env = os.environ.get(ENV_RUNTIME)
+    env = posixos.getenv(ENV_RUNTIME)
     if env:
         return Choice(check_runtime_name(env, f"${ENV_RUNTIME}"), f"${ENV_RUNTIME}", True)
     annotated = annotations.get(ANNOTATION)
@@ -138,11 +139,11 @@ _CLAIM_ATTEMPTS = 100  # each lost only to a release that emptied the directorie
 def _make_dirs(path: str) -> None:
     """mkdir -p, racing releases that remove the same directories once empty (makedirs
     raises FileExistsError when one vanishes between its mkdir and its check)."""
-    parent = os.path.dirname(path)
-    os.makedirs(os.path.dirname(parent), 0o700, exist_ok=True)  # the state root stays
+    parent = posixos.dirname(path)
+    posixos.makedirs(posixos.dirname(parent), 0o700)  # the state root stays
     for directory in (parent, path):
         try:
-            os.mkdir(directory, 0o700)
+            posix.mkdir(directory, 0o700)
         except FileExistsError:
             pass
         except FileNotFoundError:  # the parent went meanwhile: the caller tries again
@@ -248,14 +249,14 @@ class Owners:
     intent record of that create (Record)."""
 
     def __init__(self, root: str, keep_dirs: bool = False) -> None:
-        self.dir = os.path.join(root, PRIVATE_DIR, "owners")
+        self.dir = posixos.join(root, PRIVATE_DIR, "owners")
         # A long-lived Runtime keeps the empty directories until `tidy` (Runtime.close):
         # removing and making them again costs a library run about 0.2 ms.
         self.keep_dirs = keep_dirs
 
     def get(self, id: str) -> Optional[str]:
         try:
-            with open(os.path.join(self.dir, id), "rb") as f:
+            with open(posixos.join(self.dir, id), "rb") as f:
                 name = f.read().decode("utf-8", "replace").split("\n", 1)[0].strip()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
@@ -263,7 +264,7 @@ class Owners:
 
     def read(self, id: str) -> Optional[Record]:
         """The whole record of `id`; None when there is none."""
-        path = os.path.join(self.dir, id)
+        path = posixos.join(self.dir, id)
         try:
             with open(path, "rb") as f:
                 data = f.read(1 << 16)
@@ -277,15 +278,15 @@ class Owners:
         """The record's text in a new file beside where it goes; FileNotFoundError when a
         racing release removed the directories (the caller tries again)."""
         _make_dirs(self.dir)
-        tmp = os.path.join(self.dir, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        tmp = posixos.join(self.dir, f".tmp-{posix.getpid()}-{posix.urandom(6).hex()}")
+        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, text.encode())
+            posix.write(fd, text.encode())
         except OSError:  # a full disk: the half-made record must not stay behind
-            os.unlink(tmp)
+            posix.unlink(tmp)
             raise
         finally:
-            os.close(fd)
+            posix.close(fd)
         return tmp
 
     def claim(self, id: str, runtime: str, facts: Optional[Dict[str, str]] = None) -> bool:
@@ -305,12 +306,12 @@ class Owners:
                     raise
                 continue  # a concurrent release removed the empty directory: make it again
             try:
-                os.link(tmp, os.path.join(self.dir, id))
+                posix.link(tmp, posixos.join(self.dir, id))
                 return True
             except FileExistsError:
                 return False
             finally:
-                os.unlink(tmp)
+                posix.unlink(tmp)
         return False
 
     def update(self, id: str, **facts: str) -> None:
@@ -322,9 +323,9 @@ class Owners:
         record.facts.update(facts)
         tmp = self._write_aside(record.text())
         try:
-            os.rename(tmp, os.path.join(self.dir, id))
+            posix.rename(tmp, posixos.join(self.dir, id))
         except OSError:
-            os.unlink(tmp)
+            posix.unlink(tmp)
             raise
 
     def release(self, id: str) -> None:
@@ -343,7 +344,7 @@ class Owners:
     def ids(self) -> List[str]:
         """Every id with a record, readable or not."""
         try:
-            names = os.listdir(self.dir)
+            names = posix.listdir(self.dir)
         except (FileNotFoundError, NotADirectoryError):
             return []
         return sorted(n for n in names if not n.startswith("."))
@@ -459,7 +460,7 @@ def state_roots(root: str) -> List[Tuple[str, str]]:
             continue
         path = backend_root(root, name)
         try:
-            if any(not n.startswith(".") for n in os.listdir(path)):
+            if any(not n.startswith(".") for n in posix.listdir(path)):
                 found.append((name, path))
         except (FileNotFoundError, NotADirectoryError):
             continue
@@ -468,10 +469,10 @@ def state_roots(root: str) -> List[Tuple[str, str]]:
 
 def has_crun_containers(root: str) -> bool:
     try:
-        names = os.listdir(root)
+        names = posix.listdir(root)
     except FileNotFoundError:
         return False
-    return any(not n.startswith(".") and os.path.isfile(os.path.join(root, n, "status"))
+    return any(not n.startswith(".") and posixos.isfile(posixos.join(root, n, "status"))
                for n in names)
 
 

@@ -11,10 +11,10 @@ children to itself.
 """
 from __future__ import annotations
 
-import os
+import posix
 
 from lxcri import bundle as bundle_mod
-from lxcri import dispatch, signals
+from lxcri import dispatch, posixos, signals
 from lxcri.backends import BACKENDS, OCI_BACKENDS, RuntimeType, state_dir
 from lxcri.errors import (
     BackendUnavailable,
@@ -67,14 +67,14 @@ def _stdio_fd(value: StdioArg, default: int, opened: List[int]) -> int:
     if value is None:
         fd = default
     elif value == DEVNULL:
-        fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        fd = posix.open("/dev/null", posix.O_RDWR | posix.O_CLOEXEC)
         opened.append(fd)
     elif isinstance(value, int):
         fd = value
     else:
         fd = value.fileno()
     try:
-        os.fstat(fd)
+        posix.fstat(fd)
     except OSError:
         raise InvalidArgument(f"stdio fd {fd} is not open: pass an open file or fd") from None
     return fd
@@ -88,9 +88,9 @@ class Runtime:
                  log: Optional[str] = None, log_format: str = "text",
                  log_level: Optional[str] = None, config: Optional[str] = None) -> None:
         """config: the lxcri.toml to use (default: $LXCRI_CONFIG, else /etc/lxcri/lxcri.toml)."""
-        self.root = os.path.abspath(root)
+        self.root = posixos.abspath(root)
         _check_root(root, self.root)
-        self._config_path = os.path.abspath(config) if config else None
+        self._config_path = posixos.abspath(config) if config else None
         self._config: Any = None
         # The library's Runtime outlives its containers: it keeps the empty bookkeeping
         # directories until close(); the CLI's, one command long, removes them at once.
@@ -101,7 +101,7 @@ class Runtime:
         if log is not None and log.startswith("file:"):
             log = log[len("file:"):]
         if log is not None and ":" not in log:
-            log = os.path.abspath(log)
+            log = posixos.abspath(log)
         self._backend_args: Dict[str, Any] = {
             "root": self.root, "debug": debug, "systemd_cgroup": systemd_cgroup,
             "force_no_cgroup": force_no_cgroup, "log": log, "log_format": log_format,
@@ -220,11 +220,11 @@ class Runtime:
             return self._call(runtime, op, id, options, stdio=stdio)
         finally:
             for fd in opened:
-                os.close(fd)
+                posix.close(fd)
 
     @staticmethod
     def _abs(path: Optional[str]) -> Optional[str]:
-        return os.path.abspath(path) if path is not None else None
+        return posixos.abspath(path) if path is not None else None
 
     def close(self) -> None:
         """Stop the helper process (containers keep running) and remove lxcri's
@@ -255,8 +255,8 @@ class Runtime:
         """Which backend a new container `id` from `bundle` would run on, and why
         (a dispatch.Choice): --runtime, the lxcri.runtime annotation, the routing rules,
         the built-in lxc-* rule, default_runtime, crun."""
-        path = os.path.realpath(bundle if bundle is not None else os.curdir)
-        config_path = config if os.path.isabs(config) else os.path.join(path, config)
+        path = posixos.realpath(bundle if bundle is not None else ".")
+        config_path = config if posixos.isabs(config) else posixos.join(path, config)
         bundle_mod.check_config_limits(config_path)  # before anything reads it
         return self._choose(id, config_path, runtime)
 
@@ -287,7 +287,7 @@ class Runtime:
         return RuntimeType.RUNC
 
     def _claim(self, id: str, runtime: str, facts: Dict[str, str]) -> None:
-        if runtime != RuntimeType.CRUN and os.path.isfile(os.path.join(self.root, id, "status")):
+        if runtime != RuntimeType.CRUN and posixos.isfile(posixos.join(self.root, id, "status")):
             raise dispatch.exists_error(id, RuntimeType.CRUN, self.root)  # crun's, unrecorded
         if self._owners.claim(id, runtime, facts):
             return
@@ -314,8 +314,8 @@ class Runtime:
         linux.cgroupsPath that leaves the cgroup hierarchy, before any backend runs."""
         from lxcri.host import procfs
 
-        facts = {"phase": "creating", "pid": str(os.getpid()),
-                 "start": procfs.starttime(os.getpid()) or "", "bundle": bundle}
+        facts = {"phase": "creating", "pid": str(posix.getpid()),
+                 "start": procfs.starttime(posix.getpid()) or "", "bundle": bundle}
         if runtime not in OCI_BACKENDS:
             return facts
         cgroups_path = dispatch.read_cgroups_path(config_path)
@@ -328,7 +328,7 @@ class Runtime:
                                     f"refused: {problem}; use a path below it, such as "
                                     f"/lxcri/{id}", container_id=id)
         directory = state_dir(self.root, runtime, id)
-        facts["state_new"] = "1" if directory and not os.path.lexists(directory) else "0"
+        facts["state_new"] = "1" if directory and not posixos.lexists(directory) else "0"
         manager = self._backend_args
         if manager["force_no_cgroup"] or manager["systemd_cgroup"]:
             return facts  # none, or systemd's (known only once systemd made it)
@@ -383,10 +383,10 @@ class Runtime:
         if self.isolate:
             warmup.nudge()  # the CLI's launcher has its own warm-up
         bundle, config = options.bundle, options.config
-        path = os.path.realpath(bundle if bundle is not None else os.curdir)
-        if not os.path.isdir(path):
+        path = posixos.realpath(bundle if bundle is not None else ".")
+        if not posixos.isdir(path):
             bundle_mod.load_bundle(bundle, config)  # raises with the reason
-        config_path = config if os.path.isabs(config) else os.path.join(path, config)
+        config_path = config if posixos.isabs(config) else posixos.join(path, config)
         bundle_mod.check_config_limits(config_path)  # before anything reads it
         # What the backend receives: absolute paths, and systemd's sockets counted.
         resolved = options.replace(bundle=path, config=config_path,
@@ -586,13 +586,13 @@ class Runtime:
 def _check_root(given: str, root: str) -> None:
     """Refuse a state root lxcri must never write into: / (directly or through symlinks)
     or something that is not a directory."""
-    real = os.path.realpath(root)
+    real = posixos.realpath(root)
     if real == "/":
         how = "" if root == "/" else " (it resolves to /)"
         raise InvalidArgument(f"state root {given} is the host's / directory{how}: lxcri "
                               "would write its containers' state there; pass --root a "
                               "directory of its own, such as /run/lxcri")
-    if os.path.lexists(real) and not os.path.isdir(real):
+    if posixos.lexists(real) and not posixos.isdir(real):
         raise InvalidArgument(f"state root {given} is not a directory: pass --root a "
                               "directory (lxcri makes it when it is missing)")
 
@@ -601,14 +601,14 @@ def _check_root_writable(root: str) -> None:
     """Refuse, before anything is written, a state root that cannot be written: the root,
     or the nearest directory above it that exists (lxcri would make the rest)."""
     path = root
-    while not os.path.lexists(path) and path != os.path.dirname(path):
-        path = os.path.dirname(path)
-    if not os.path.isdir(path):
+    while not posixos.lexists(path) and path != posixos.dirname(path):
+        path = posixos.dirname(path)
+    if not posixos.isdir(path):
         raise InvalidArgument(f"state root {root} cannot be made: {path} is not a directory; "
                               "pass --root a directory")
-    if os.access(path, os.W_OK | os.X_OK):
+    if posix.access(path, posix.W_OK | posix.X_OK):
         return
-    readonly = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    readonly = bool(posix.statvfs(path).f_flag & posix.ST_RDONLY)
     why = "it is on a read-only file system" if readonly else "permission denied"
     where = "" if path == root else f" ({path}, where it would be made)"
     raise InvalidArgument(f"state root {root} is not writable{where}: {why}; pass --root a "
@@ -623,15 +623,15 @@ _TEST_STOP_AT = "LXCRI_TEST_STOP_AT"
 
 
 def _test_stop_at(point: str) -> None:
-    if os.environ.get(_TEST_STOP_AT) == point:
+    if posixos.getenv(_TEST_STOP_AT) == point:
         import signal
 
-        os.kill(os.getpid(), signal.SIGSTOP)
+        posix.kill(posix.getpid(), signal.SIGSTOP)
 
 
 def _listen_fds() -> int:
     """The fds systemd socket activation passed (LISTEN_FDS), which a container keeps."""
-    value = os.environ.get("LISTEN_FDS", "")
+    value = posixos.getenv("LISTEN_FDS") or ""
     return int(value) if value.isdigit() else 0
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import _thread
 import errno
 import fcntl
-import os
+import posix
 import sys
 
 TYPE_CHECKING = False
@@ -49,16 +49,16 @@ def is_sealed() -> bool:
     the re-exec.
     """
     try:
-        fd = os.open("/proc/self/exe", os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open("/proc/self/exe", posix.O_RDONLY | posix.O_CLOEXEC)
     except OSError:
         return False
     try:
         try:
             return fcntl.fcntl(fd, fcntl.F_GET_SEALS) & _SEALS == _SEALS
         except OSError:  # not a memfd
-            return bool(os.fstatvfs(fd).f_flag & os.ST_RDONLY)
+            return bool(posix.fstatvfs(fd).f_flag & posix.ST_RDONLY)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def sealed_executable_fd() -> int:
@@ -75,18 +75,18 @@ def sealed_executable_fd() -> int:
 
 
 # MFD_EXEC (Linux 6.3): an executable memfd even where vm.memfd_noexec = 1 makes
-# memfds non-executable by default. os has no name for it before Python 3.12.
-_MFD_EXEC = getattr(os, "MFD_EXEC", 0x0010)
+# memfds non-executable by default. posix has no name for it before Python 3.12.
+_MFD_EXEC = getattr(posix, "MFD_EXEC", 0x0010)
 
 
 def _memfd(name: str) -> int:
-    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+    flags = posix.MFD_CLOEXEC | posix.MFD_ALLOW_SEALING
     try:
-        return os.memfd_create(name, flags | _MFD_EXEC)
+        return posix.memfd_create(name, flags | _MFD_EXEC)
     except OSError as exc:
         if exc.errno != errno.EINVAL:  # EINVAL: a kernel before 6.3, where all are executable
             raise
-    return os.memfd_create(name, flags)
+    return posix.memfd_create(name, flags)
 
 
 def _make_sealed_copy() -> int:
@@ -97,20 +97,20 @@ def sealed_copy_of(path: str, name: str) -> int:
     """A sealed, executable memfd (close-on-exec) holding a copy of the file at `path`."""
     memfd = _memfd(name)
     try:
-        src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        src = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
         try:
-            size = os.fstat(src).st_size
+            size = posix.fstat(src).st_size
             sent = 0
             while sent < size:
-                n = os.sendfile(memfd, src, sent, size - sent)
+                n = posix.sendfile(memfd, src, sent, size - sent)
                 if n == 0:
                     break
                 sent += n
         finally:
-            os.close(src)
+            posix.close(src)
         fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, _SEALS)
     except BaseException:
-        os.close(memfd)
+        posix.close(memfd)
         raise
     return memfd
 
@@ -122,6 +122,8 @@ def sealed_python_argv(code: str, args: list[str]) -> tuple[list[str], dict[str,
     start-up time) and gets this process's sys.path through the environment, so
     it imports the same lxcri, cffi and typer.
     """
+    import os
+
     env = dict(os.environ)
     env[_PATH_ENV] = os.pathsep.join(p for p in sys.path if p)
     boot = (f"import os,sys;sys.path[:0]=os.environ.pop({_PATH_ENV!r}).split(os.pathsep);"
@@ -142,7 +144,7 @@ def seal_in_place() -> Optional[str]:
     what = ffi.new("const char **")
     ret = lib.lxcri_seal_exe_in_place(what)
     if ret != 0:
-        return f"{ffi.string(what[0]).decode()}: {os.strerror(-ret)}"
+        return f"{ffi.string(what[0]).decode()}: {posix.strerror(-ret)}"
     if not is_sealed():
         return "/proc/self/exe is still not sealed"
     return None
@@ -197,4 +199,4 @@ def reexec_if_needed() -> None:
         "from lxcri.__main__ import main;sys.exit(main(sys.argv[1:]))", sys.argv[1:])
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(fd, argv, env)
+    posix.execve(fd, argv, env)

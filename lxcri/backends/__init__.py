@@ -110,9 +110,9 @@ PRIVATE_DIR = ".lxcri"
 
 def backend_root(root: str, name: str) -> str:
     """Where backend `name` keeps its state under lxcri's state root `root`."""
-    import os  # here, not at the top: lxcri.quick reads this registry without os
+    from lxcri import posixos  # here, not at the top: lxcri.quick reads this registry
 
-    return os.path.join(root, PRIVATE_DIR, name)
+    return posixos.join(root, PRIVATE_DIR, name)
 
 
 # The backends whose state layout and cgroups lxcri knows (libcrun's and runc's).
@@ -121,10 +121,10 @@ OCI_BACKENDS = (RuntimeType.CRUN, RuntimeType.RUNC)
 
 def state_dir(root: str, runtime: str, id: str) -> "Optional[str]":
     """Where backend `runtime` keeps the state of container `id` (None: not an OCI backend)."""
-    import os
+    from lxcri import posixos
 
     if runtime == RuntimeType.CRUN:
-        return os.path.join(root, id)
+        return posixos.join(root, id)
     if runtime == RuntimeType.RUNC:
-        return os.path.join(backend_root(root, runtime), id)
+        return posixos.join(backend_root(root, runtime), id)
     return None

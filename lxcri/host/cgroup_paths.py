@@ -7,7 +7,7 @@ offers these under the same names); these are apart so that a create does not lo
 """
 from __future__ import annotations
 
-import os
+from lxcri import posixos
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -116,4 +116,4 @@ def below_a_hierarchy(directory: str, mount_points: List[str]) -> bool:
 
 def existing(dirs: List[str]) -> List[str]:
     """The directories of `dirs` that exist (reads the host)."""
-    return [d for d in dirs if os.path.isdir(d)]
+    return [d for d in dirs if posixos.isdir(d)]

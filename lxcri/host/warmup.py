@@ -18,7 +18,9 @@ back to back it changes nothing (7.2 ms either way).
 """
 from __future__ import annotations
 
-import os
+import posix
+
+from lxcri import posixos
 
 ENV = "LXCRI_WARMUP_PID"
 ENABLE_ENV = "LXCRI_CGROUP_WARMUP"  # "0": no warm-up (the launcher reads it too)
@@ -29,7 +31,7 @@ _pid = 0
 def take() -> None:
     """Take the child's pid out of the environment (called by lxcri._boot)."""
     global _pid
-    value = os.environ.pop(ENV, "")
+    value = posixos.popenv(ENV, "")
     _pid = int(value) if value.isdigit() else 0
 
 
@@ -51,10 +53,10 @@ def stop() -> None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[-1].split()
-        if len(fields) < 2 or int(fields[1]) != os.getpid():
+        if len(fields) < 2 or int(fields[1]) != posix.getpid():
             return
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
+        posix.kill(pid, 9)
+        posix.waitpid(pid, 0)
     except (OSError, ValueError):
         pass
 
@@ -72,7 +74,7 @@ def nudge() -> None:
     global _nudged
     import time
 
-    if os.environ.get(ENABLE_ENV) == "0" or os.geteuid() != 0:
+    if posixos.getenv(ENABLE_ENV) == "0" or posix.geteuid() != 0:
         return
     now = time.monotonic()
     if now - _nudged < _NUDGE_INTERVAL_S:
@@ -109,11 +111,11 @@ def _move_self() -> bool:
     if tasks is None:
         return False
     try:
-        fd = os.open(tasks, os.O_WRONLY | os.O_CLOEXEC)
+        fd = posix.open(tasks, posix.O_WRONLY | posix.O_CLOEXEC)
         try:
             tid = str(_thread.get_native_id()).encode()
-            return os.write(fd, tid) == len(tid)
+            return posix.write(fd, tid) == len(tid)
         finally:
-            os.close(fd)
+            posix.close(fd)
     except OSError:
         return False

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import posix
 import subprocess
 from typing import Iterator
 
@@ -80,7 +81,7 @@ def test_no_nudge_when_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     warmup.nudge()
     assert started == []
     monkeypatch.delenv(warmup.ENABLE_ENV)
-    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(posix, "geteuid", lambda: 0)
     warmup.nudge()
     warmup.nudge()  # at once again: the first one's move keeps the kernel ready
     assert len(started) == 1

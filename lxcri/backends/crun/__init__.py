@@ -44,10 +44,12 @@ def _missing_file() -> "Optional[str]":
 
 
 def _look_for_files() -> "Optional[str]":
-    import os
+    import posix
 
-    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    names = os.listdir(package)
+    from lxcri import posixos
+
+    package = posixos.dirname(posixos.dirname(posixos.dirname(posixos.abspath(__file__))))
+    names = posix.listdir(package)
     if not any(name.startswith("_crun.") and name.endswith(".so") for name in names):
         return "the embedded crun backend cannot load: lxcri._crun is not installed"
     if "libcrun.so.0" not in names:
@@ -66,8 +68,7 @@ def open_backend(root: str, *, options: "Optional[Mapping[str, Any]]" = None,
         from lxcri.backends.crun.backend import CrunBackend
 
         return CrunBackend(root, **args)
-    import os
-
+    from lxcri import posixos
     from lxcri.backends import PRIVATE_DIR
     from lxcri.backends.oci_binary import OciBinaryBackend, find_binary
     from lxcri.errors import BackendUnavailable
@@ -75,7 +76,7 @@ def open_backend(root: str, *, options: "Optional[Mapping[str, Any]]" = None,
     binary, why = find_binary("crun", (options or {}).get("path"))
     if binary is None:
         raise BackendUnavailable(f"the crun backend is unavailable: {problem}; and {why}")
-    backend = OciBinaryBackend("crun", binary, root, os.path.join(root, PRIVATE_DIR), **args)
+    backend = OciBinaryBackend("crun", binary, root, posixos.join(root, PRIVATE_DIR), **args)
     backend.warning = f"{problem}; using the crun binary {binary} instead"
     return backend
 

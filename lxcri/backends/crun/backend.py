@@ -18,8 +18,9 @@ could not (BAD_CONFIG).
 from __future__ import annotations
 
 import errno as errno_mod
-import os
+import posix
 
+from lxcri import posixos
 from lxcri.backends.crun import zygote as protocol
 from lxcri.backends.crun.messages import Logged, set_debug
 from lxcri.errors import (
@@ -62,7 +63,7 @@ class CrunBackend:
                  force_no_cgroup: bool = False, log: Optional[str] = None,
                  log_format: str = "text", log_level: Optional[str] = None,
                  options: Optional[Dict[str, Any]] = None) -> None:
-        self.root = os.path.abspath(root)
+        self.root = posixos.abspath(root)
         self.debug = debug
         self.systemd_cgroup = systemd_cgroup
         self.force_no_cgroup = force_no_cgroup
@@ -101,7 +102,7 @@ class CrunBackend:
         ctx = protocol.Context(self.root, id)
         ctx.bundle = getattr(process, "bundle", None)
         ctx.pid_file = getattr(process, "pid_file", None)
-        ctx.notify_socket = os.environ.get("NOTIFY_SOCKET")
+        ctx.notify_socket = posixos.getenv("NOTIFY_SOCKET")
         ctx.systemd_cgroup = self.systemd_cgroup
         ctx.force_no_cgroup = self.force_no_cgroup
         ctx.detach = detach
@@ -168,10 +169,10 @@ class CrunBackend:
         return InvalidConfig(f"{config_path}: {found.message}", errno=found.errno)
 
     def _status_dir(self, id: str) -> str:
-        return os.path.join(self.root, id)
+        return posixos.join(self.root, id)
 
     def _require(self, id: str) -> None:
-        if not os.path.isfile(os.path.join(self._status_dir(id), "status")):
+        if not posixos.isfile(posixos.join(self._status_dir(id), "status")):
             raise not_found(id, self.root)
 
     def _first_process(self, id: str, options: CreateOptions, what: str, kind: int, *,
@@ -179,7 +180,7 @@ class CrunBackend:
         """create/run: the container's first process, from a zygote (or this process,
         when it is sealed)."""
         caller = self._entering(what, id)
-        if os.path.exists(self._status_dir(id)):
+        if posixos.exists(self._status_dir(id)):
             raise ContainerExists(
                 f"container `{id}` already exists under {self.root}: pick another id, "
                 "or `lxcri delete` the old one", errno=errno_mod.EEXIST, container_id=id)
@@ -318,16 +319,16 @@ def _wait_exit_code(pid: int) -> int:
     """Wait for a child and return its exit code the way a foreground run reports it."""
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
+            _, status = posix.waitpid(pid, 0)
             break
         except ChildProcessError:  # not our child: poll until it is gone
             import time
 
-            while os.path.exists(f"/proc/{pid}"):
+            while posixos.exists(f"/proc/{pid}"):
                 time.sleep(0.02)
             return 0
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
+    if posix.WIFSIGNALED(status):
+        return 128 + posix.WTERMSIG(status)
+    return posix.WEXITSTATUS(status)
 
 

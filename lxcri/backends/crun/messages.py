@@ -8,7 +8,7 @@ a command whose libcrun call runs in the zygote does not load libcrun at all.
 """
 from __future__ import annotations
 
-import os
+import posix
 import sys
 
 TYPE_CHECKING = False
@@ -52,6 +52,6 @@ class Logged:
         if rest:
             try:
                 sys.stderr.flush()
-                os.write(2, ("\n".join(rest) + "\n").encode("utf-8", "replace"))
+                posix.write(2, ("\n".join(rest) + "\n").encode("utf-8", "replace"))
             except OSError:
                 pass

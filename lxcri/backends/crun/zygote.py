@@ -22,9 +22,10 @@ caller's fds (stdio, then the preserved ones); the answer is one struct lxcri_op
 """
 from __future__ import annotations
 
-import os
+import posix
 import struct
 
+from lxcri import posixos
 from lxcri.errors import HelperError
 
 TYPE_CHECKING = False
@@ -51,9 +52,9 @@ def files() -> Optional[Tuple[str, str]]:
     (looked up once per process: the command asks before it seals and again per call)."""
     global _files
     if _files is None:
-        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        loader, library = os.path.join(here, "lxcri-zygote"), os.path.join(here, "_zygote.so")
-        found = (loader, library) if os.path.isfile(loader) and os.path.isfile(library) else None
+        here = posixos.dirname(posixos.dirname(posixos.dirname(posixos.abspath(__file__))))
+        loader, library = posixos.join(here, "lxcri-zygote"), posixos.join(here, "_zygote.so")
+        found = (loader, library) if posixos.isfile(loader) and posixos.isfile(library) else None
         _files = (found,)
     return _files[0]
 
@@ -61,7 +62,7 @@ def files() -> Optional[Tuple[str, str]]:
 def one_shot_usable() -> bool:
     """Whether the CLI runs create, run and exec of crun through a one-shot zygote (then
     it does not seal itself first)."""
-    return os.environ.get(ONE_SHOT_ENV) != "0" and files() is not None
+    return posixos.getenv(ONE_SHOT_ENV) != "0" and files() is not None
 
 
 # The operations, LXCRI_OP_* of include/lxcri_fork.h (tests/integration/test_zygote.py holds
@@ -144,7 +145,7 @@ def request(op: Operation, log: Optional[str], log_format: str, debug: bool,
 def read_exact(fd: int, n: int) -> bytes:
     buf = b""
     while len(buf) < n:
-        chunk = os.read(fd, n - len(buf))
+        chunk = posix.read(fd, n - len(buf))
         if not chunk:
             raise HelperError("the lxcri operation process exited without an answer")
         buf += chunk
@@ -161,9 +162,9 @@ def read_result(fd: int) -> Tuple[int, int, str, str]:
 
 def describe(status: int) -> str:
     """A wait status in words, for "the lxcri operation process died (...)"."""
-    if os.WIFSIGNALED(status):
-        return f"killed by signal {os.WTERMSIG(status)}"
-    return f"exit status {os.waitstatus_to_exitcode(status)}"
+    if posix.WIFSIGNALED(status):
+        return f"killed by signal {posix.WTERMSIG(status)}"
+    return f"exit status {posix.waitstatus_to_exitcode(status)}"
 
 
 def spawn(one_shot: bool) -> Tuple[int, int]:
@@ -186,19 +187,19 @@ def spawn(one_shot: bool) -> Tuple[int, int]:
     exe = -1
     try:
         exe = sealed.sealed_copy_of(loader, "lxcri-zygote")
-        os.set_inheritable(exe, True)
-        os.set_inheritable(theirs.fileno(), True)
+        posix.set_inheritable(exe, True)
+        posix.set_inheritable(theirs.fileno(), True)
         argv = ["lxcri-zygote", str(theirs.fileno()), str(exe), library]
-        pid = os.posix_spawn(f"/proc/self/fd/{exe}", argv + (["one-shot"] if one_shot else []),
-                             os.environ, setsigmask=(),
-                             setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ))
+        pid = posix.posix_spawn(f"/proc/self/fd/{exe}", argv + (["one-shot"] if one_shot else []),
+                                posix.environ, setsigmask=(),
+                                setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ))
     except BaseException:
         ours.close()
         raise
     finally:
         theirs.close()
         if exe >= 0:
-            os.close(exe)
+            posix.close(exe)
     return pid, ours.detach()
 
 
@@ -238,10 +239,10 @@ def end_early() -> None:
     if early is None:
         return
     pid, fd = early
-    os.close(fd)
+    posix.close(fd)
     try:
-        os.kill(pid, 9)  # SIGKILL; it has done nothing but load libcrun
-        os.waitpid(pid, 0)
+        posix.kill(pid, 9)  # SIGKILL; it has done nothing but load libcrun
+        posix.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
 
@@ -266,7 +267,7 @@ class OneShot:
         # Every signal but SIGCHLD is relayed to the zygote, which libcrun then passes on
         # to the container (as crun does in the foreground).
         relayed = _signal.valid_signals() - {_signal.SIGKILL, _signal.SIGSTOP}
-        r, w = os.pipe2(os.O_CLOEXEC)
+        r, w = posix.pipe2(posix.O_CLOEXEC)
         old = _signal.pthread_sigmask(_signal.SIG_BLOCK, relayed)
         try:
             pid, fd = _take_early() or spawn(one_shot=True)
@@ -276,24 +277,24 @@ class OneShot:
                 ours.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
                                           struct.pack(f"{len(fds)}i", *fds))])
             except OSError as exc:
-                os.kill(pid, _signal.SIGKILL)
-                os.waitpid(pid, 0)
+                posix.kill(pid, _signal.SIGKILL)
+                posix.waitpid(pid, 0)
                 raise HelperError(f"cannot reach the lxcri zygote process: {exc}") from None
             finally:
                 ours.close()
-                os.close(w)
+                posix.close(w)
                 w = -1
             status = _wait_relaying(pid, relayed, _signal.SIGCHLD, _signal.sigtimedwait)
         finally:
             _signal.pthread_sigmask(_signal.SIG_SETMASK, old)
             if w >= 0:
-                os.close(w)
+                posix.close(w)
         try:
             result = read_result(r)
         except HelperError:
             raise HelperError(f"the lxcri operation process died ({describe(status)})") from None
         finally:
-            os.close(r)
+            posix.close(r)
         if result[1] == OP_DIED:
             raise HelperError(result[2])
         return result
@@ -303,12 +304,12 @@ def _wait_relaying(pid: int, relayed: Any, sigchld: int, sigtimedwait: Callable[
     """Wait for the zygote `pid` to exit, passing it every signal in `relayed` (blocked
     here) that arrives meanwhile; its wait status."""
     while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
+        done, status = posix.waitpid(pid, posix.WNOHANG)
         if done == pid:
             return status
         info = sigtimedwait(relayed, 0.05)
         if info is not None and info.si_signo != sigchld:
             try:
-                os.kill(pid, info.si_signo)
+                posix.kill(pid, info.si_signo)
             except ProcessLookupError:
                 pass
