@@ -141,6 +141,16 @@ def _flush_stdio() -> None:
     sys.stderr.flush()
 
 
+def systemd_env() -> tuple[int, str | None]:
+    """What systemd handed this command, for the container (as crun takes them): the
+    number of socket-activation fds (LISTEN_FDS) and the sd_notify socket
+    (NOTIFY_SOCKET). The Runtime reads neither itself."""
+    from lxcri import posixos
+
+    listen = posixos.getenv("LISTEN_FDS") or ""
+    return int(listen) if listen.isdigit() else 0, posixos.getenv("NOTIFY_SOCKET") or None
+
+
 # --- the commands -------------------------------------------------------------
 
 def create(options: GlobalOptions, *, container_id: str, bundle: str | None, config: str,
@@ -152,9 +162,11 @@ def create(options: GlobalOptions, *, container_id: str, bundle: str | None, con
     """
     from lxcri.options import CreateOptions
 
+    listen_fds, notify_socket = systemd_env()
     process = CreateOptions(bundle, config, pid_file=pid_file, console_socket=console_socket,
-                            preserve_fds=preserve_fds, no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                            no_subreaper=no_subreaper)
+                            preserve_fds=preserve_fds, listen_fds=listen_fds,
+                            notify_socket=notify_socket, no_pivot=no_pivot,
+                            no_new_keyring=no_new_keyring, no_subreaper=no_subreaper)
     _flush_stdio()
     with _Session(options) as rt:
         rt.create_container(container_id, options=process, runtime=runtime)
@@ -167,8 +179,10 @@ def run(options: GlobalOptions, *, container_id: str, bundle: str | None, config
     """Create and start a container; in the foreground, exit as the container did."""
     from lxcri.options import RunOptions
 
+    listen_fds, notify_socket = systemd_env()
     process = RunOptions(bundle, config, pid_file=pid_file, detach=detach, keep=keep,
-                         console_socket=console_socket, preserve_fds=preserve_fds, no_pivot=no_pivot,
+                         console_socket=console_socket, preserve_fds=preserve_fds,
+                         listen_fds=listen_fds, notify_socket=notify_socket, no_pivot=no_pivot,
                          no_new_keyring=no_new_keyring, no_subreaper=no_subreaper)
     _flush_stdio()
     with _Session(options) as rt:
@@ -193,7 +207,8 @@ def exec_process(options: GlobalOptions, *, container_id: str, command: list[str
 
     what = ExecOptions(process, list(command) if command else None, detach=detach, tty=tty,
                        console_socket=console_socket, pid_file=pid_file, cwd=cwd, env=env, user=user,
-                       caps=caps, no_new_privs=no_new_privs, preserve_fds=preserve_fds)
+                       caps=caps, no_new_privs=no_new_privs, preserve_fds=preserve_fds,
+                       listen_fds=systemd_env()[0])
     _flush_stdio()
     with _Session(options) as rt:
         return rt.exec(container_id, what)

@@ -16,7 +16,7 @@ from lxcri.commands import GlobalOptions, _Session
 def start(options: GlobalOptions, *, container_id: str) -> int:
     """Start the user process of a created container."""
     with _Session(options) as rt:
-        rt.start(container_id)
+        rt.start(container_id, notify_socket=commands.systemd_env()[1])
     return 0
 
 

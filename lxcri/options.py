@@ -1,7 +1,7 @@
 """The options of create, run and exec, each set stated once: CreateOptions, RunOptions, ExecOptions.
 
 The CLI (lxcri.commands) and the Runtime's keyword arguments build these; the
-Runtime resolves them (absolute paths, LISTEN_FDS) and hands the one value to
+Runtime resolves them (absolute paths) and hands the one value to
 the backend (`backend.create(id, options)`), in this process or through the
 isolation helper, which carries them as the plain dict of `to_dict()`.
 
@@ -61,18 +61,25 @@ class CreateOptions(_Options):
 
     bundle: the bundle directory (default: the current one); config: its
     configuration file, relative to the bundle or absolute. From the Runtime on,
-    both are absolute (config the file's path). listen_fds is filled in by the
-    Runtime from $LISTEN_FDS: systemd's sockets, kept by the container after the
-    preserve_fds ones.
+    both are absolute (config the file's path).
+
+    listen_fds: how many of the caller's fds after the preserve_fds ones are
+    systemd's sockets (socket activation's LISTEN_FDS), which the container keeps
+    too; notify_socket: the path of an sd_notify socket (NOTIFY_SOCKET) the
+    container's READY=1 and the like are passed on to. The Runtime reads neither
+    from its process's environment, which in a program embedding lxcri is that
+    program's own (a service's sockets are not a container's): the `lxcri`
+    command fills both from its environment, as crun does.
     """
 
     __slots__ = ("bundle", "config", "pid_file", "console_socket", "preserve_fds", "listen_fds",
-                 "no_pivot", "no_new_keyring", "no_subreaper")
+                 "notify_socket", "no_pivot", "no_new_keyring", "no_subreaper")
     kind = "create"
 
     def __init__(self, bundle: Optional[str] = None, config: str = "config.json", *,
                  pid_file: Optional[str] = None, console_socket: Optional[str] = None,
-                 preserve_fds: int = 0, listen_fds: int = 0, no_pivot: bool = False,
+                 preserve_fds: int = 0, listen_fds: int = 0,
+                 notify_socket: Optional[str] = None, no_pivot: bool = False,
                  no_new_keyring: bool = False, no_subreaper: bool = False) -> None:
         self.bundle = bundle
         self.config = config
@@ -80,6 +87,7 @@ class CreateOptions(_Options):
         self.console_socket = console_socket
         self.preserve_fds = preserve_fds
         self.listen_fds = listen_fds
+        self.notify_socket = notify_socket
         self.no_pivot = no_pivot
         self.no_new_keyring = no_new_keyring
         self.no_subreaper = no_subreaper  # accepted and ignored, as crun does
@@ -103,7 +111,8 @@ class ExecOptions(_Options):
 
     Either `process`, an OCI process.json, or `args` with tty, cwd, env, user
     ("UID[:GID]"), caps and no_new_privs, of which the Runtime writes one. From
-    the Runtime on, `process` is that file's absolute path.
+    the Runtime on, `process` is that file's absolute path. listen_fds: as
+    CreateOptions has it.
     """
 
     __slots__ = ("process", "args", "tty", "cwd", "env", "user", "caps", "no_new_privs", "detach",

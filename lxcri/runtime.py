@@ -378,7 +378,7 @@ class Runtime:
         """run/create. libcrun parses config.json itself; lxcri looks closer (JSON line and
         column, the schema's JSON path, the rootfs) only once something went wrong, so the
         happy path imports neither json nor jsonschema."""
-        _check_preserve_fds(options.preserve_fds)
+        _check_fd_counts(options.preserve_fds, options.listen_fds)
         bundle_mod.validate_id(id)
         if self.isolate:
             warmup.nudge()  # the CLI's launcher has its own warm-up
@@ -388,11 +388,11 @@ class Runtime:
             bundle_mod.load_bundle(bundle, config)  # raises with the reason
         config_path = config if posixos.isabs(config) else posixos.join(path, config)
         bundle_mod.check_config_limits(config_path)  # before anything reads it
-        # What the backend receives: absolute paths, and systemd's sockets counted.
+        # What the backend receives: absolute paths.
         resolved = options.replace(bundle=path, config=config_path,
                                    pid_file=self._abs(options.pid_file),
                                    console_socket=self._abs(options.console_socket),
-                                   listen_fds=_listen_fds())
+                                   notify_socket=self._abs(_notify_socket(options.notify_socket)))
         choice = self._choose(id, config_path, runtime)
         serving = self._serving(choice, id)
         if BACKENDS[serving].check_before_create:
@@ -461,8 +461,9 @@ class Runtime:
 
         The container's options are a lxcri.options.RunOptions, or its fields as keywords:
         config (default config.json), pid_file, detach, keep (leave the stopped container
-        in place, to delete later), console_socket, preserve_fds, no_pivot,
-        no_new_keyring, no_subreaper."""
+        in place, to delete later), console_socket, preserve_fds, listen_fds,
+        notify_socket (systemd's, which this process's environment does not give a
+        container), no_pivot, no_new_keyring, no_subreaper."""
         from lxcri.options import RunOptions  # create, run and exec only: not on state's path
 
         return int(self._start_process("run", id, _options(RunOptions, bundle, options, keywords),
@@ -495,7 +496,7 @@ class Runtime:
 
         The options are a lxcri.options.ExecOptions, or its fields as keywords: process,
         args, detach, tty, console_socket, pid_file, cwd, env, user, caps, no_new_privs,
-        preserve_fds."""
+        preserve_fds, listen_fds."""
         from lxcri import runtime_more
 
         return runtime_more.exec_process(self, id, options, stdin, stdout, stderr, keywords)
@@ -518,8 +519,12 @@ class Runtime:
             raise InvalidArgument("resources must be a JSON object (OCI linux.resources)")
         self._on_container("update", "update", id, json.dumps(resources))
 
-    def start(self, id: str) -> None:
-        self._on_container("start", "start", id)
+    def start(self, id: str, *, notify_socket: Optional[str] = None) -> None:
+        """Start a created container. notify_socket: the sd_notify socket its READY=1
+        is passed on to (start then waits for it), as CreateOptions has it; None: none
+        (this process's NOTIFY_SOCKET is not read)."""
+        self._on_container("start", "start", id,
+                           notify_socket=self._abs(_notify_socket(notify_socket)))
 
     def state(self, id: str) -> State:
         from lxcri.state import State
@@ -629,10 +634,12 @@ def _test_stop_at(point: str) -> None:
         posix.kill(posix.getpid(), signal.SIGSTOP)
 
 
-def _listen_fds() -> int:
-    """The fds systemd socket activation passed (LISTEN_FDS), which a container keeps."""
-    value = posixos.getenv("LISTEN_FDS") or ""
-    return int(value) if value.isdigit() else 0
+def _notify_socket(path: object) -> "Optional[str]":
+    """A notify_socket option, checked: None, or the path of a socket."""
+    if path is None or (isinstance(path, str) and path and "\0" not in path):
+        return path
+    raise InvalidArgument(f"invalid notify_socket {path!r}: use the path of an sd_notify "
+                          "socket, or None")
 
 
 def _options(cls: Type[_AnyOptions], bundle: Optional[str], options: Optional[Any],
@@ -650,9 +657,11 @@ def _options(cls: Type[_AnyOptions], bundle: Optional[str], options: Optional[An
     return options
 
 
-def _check_preserve_fds(preserve_fds: object) -> None:
-    if not isinstance(preserve_fds, int) or isinstance(preserve_fds, bool) or preserve_fds < 0:
-        raise InvalidArgument(f"invalid --preserve-fds {preserve_fds!r}: use a number >= 0")
+def _check_fd_counts(preserve_fds: object, listen_fds: object) -> None:
+    """The preserve_fds and listen_fds options, checked: counts of fds from 3 on."""
+    for name, value in (("--preserve-fds", preserve_fds), ("listen_fds", listen_fds)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InvalidArgument(f"invalid {name} {value!r}: use a number >= 0")
 
 
 # Offered here, kept in lxcri.state and lxcri.runtime_more (which a CLI create does not load).

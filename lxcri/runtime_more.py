@@ -153,11 +153,10 @@ def exec_process(rt: Runtime, id: str, options: Optional[ExecOptions], stdin: St
         raise InvalidArgument(f"process file {process} not found: pass the path of a "
                               "process.json")
     try:
-        runtime._check_preserve_fds(opts.preserve_fds)
+        runtime._check_fd_counts(opts.preserve_fds, opts.listen_fds)
         resolved = opts.replace(process=os.path.abspath(process),
                                 pid_file=rt._abs(opts.pid_file),
-                                console_socket=rt._abs(opts.console_socket),
-                                listen_fds=runtime._listen_fds())
+                                console_socket=rt._abs(opts.console_socket))
         try:
             return int(rt._call_with_stdio(rt.owner(id), "exec", stdin, stdout, stderr,
                                              id, resolved))

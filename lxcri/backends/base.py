@@ -49,7 +49,9 @@ class Backend(Protocol):
         """The container exists with a pid (status "created"); the user's process has
         not been executed yet. options.pid_file receives that pid."""
 
-    def start(self, id: str) -> None: ...
+    def start(self, id: str, *, notify_socket: Optional[str] = None) -> None:
+        """Start a created container. notify_socket: where its sd_notify messages go
+        (the crun and runc backends; the others have no sd_notify and ignore it)."""
 
     def state_json(self, id: str) -> str:
         """The OCI state document: ociVersion, id, status, pid, bundle, annotations, ..."""

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
     from lxcri.options import CreateOptions, ExecOptions, RunOptions
 
+# systemd socket activation's variables, which the binary reads as crun and runc do.
+_LISTEN_VARS = ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+
+
 def find_binary(name: str, path: Optional[str] = None) -> Tuple[Optional[str], str]:
     """(the executable, "") or (None, why not): `path` from lxcri.toml, else $PATH."""
     if path:
@@ -108,11 +112,19 @@ class OciBinaryBackend:
         return os.path.join(self.private_dir, f".{self.name}-{os.getpid()}-{self._log_seq}.log")
 
     def _exec(self, what: str, id: Optional[str], args: Sequence[str], *,
-              capture: bool = True, pass_fds: Sequence[int] = ()) -> Tuple[int, str]:
+              capture: bool = True, pass_fds: Sequence[int] = (),
+              notify_socket: Optional[str] = None, listen_fds: int = 0) -> Tuple[int, str]:
         """Run the binary; return (exit code, stdout). The binary's error messages
-        become an LxcriError whose text starts with `what`."""
+        become an LxcriError whose text starts with `what`. The binary reads systemd's
+        NOTIFY_SOCKET and LISTEN_FDS from its environment: it gets them only as the
+        call's options give them (notify_socket; listen_fds, then as this process has
+        them), not from whatever program this is."""
         import subprocess
 
+        env = {k: v for k, v in os.environ.items()
+               if k != "NOTIFY_SOCKET" and (listen_fds or k not in _LISTEN_VARS)}
+        if notify_socket:
+            env["NOTIFY_SOCKET"] = notify_socket
         log_path = self._log_path()
         argv = self._globals(log_path) + list(args)
         sys.stdout.flush()
@@ -121,11 +133,12 @@ class OciBinaryBackend:
             if capture:
                 proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, check=False,
-                                      pass_fds=tuple(pass_fds))
+                                      pass_fds=tuple(pass_fds), env=env)
                 code, out, err = proc.returncode, proc.stdout.decode("utf-8", "replace"), \
                     proc.stderr.decode("utf-8", "replace")
             else:  # stdio is the container's: the caller's own fds
-                code = subprocess.run(argv, check=False, pass_fds=tuple(pass_fds)).returncode
+                code = subprocess.run(argv, check=False, pass_fds=tuple(pass_fds),
+                                      env=env).returncode
                 out = err = ""
         except OSError as exc:
             raise BackendUnavailable(f"cannot execute {self.binary}: {exc.strerror or exc}",
@@ -267,17 +280,20 @@ class OciBinaryBackend:
         if options.no_subreaper and self.name == "crun":
             args.append("--no-subreaper")
         code, _ = self._exec(f"cannot run container `{id}`", id, ["run", *args, id],
-                             capture=False, pass_fds=kept)
+                             capture=False, pass_fds=kept, notify_socket=options.notify_socket,
+                             listen_fds=options.listen_fds)
         return code
 
     def create(self, id: str, options: CreateOptions) -> None:
         args, kept = self._start_args(options)
         self._exec(f"cannot create container `{id}`", id, ["create", *args, id],
-                   capture=False, pass_fds=kept)
+                   capture=False, pass_fds=kept, notify_socket=options.notify_socket,
+                   listen_fds=options.listen_fds)
 
-    def start(self, id: str) -> None:
+    def start(self, id: str, *, notify_socket: Optional[str] = None) -> None:
         self._require(id)
-        self._exec(f"cannot start container `{id}`", id, ["start", id])
+        self._exec(f"cannot start container `{id}`", id, ["start", id],
+                   notify_socket=notify_socket)
 
     def state_json(self, id: str) -> str:
         self._require(id)
@@ -336,7 +352,7 @@ class OciBinaryBackend:
             args.append("--detach")
         code, _ = self._exec(f"cannot exec in container `{id}`", id,
                              ["exec", "--process", str(options.process), *args, id], capture=False,
-                             pass_fds=kept)
+                             pass_fds=kept, listen_fds=options.listen_fds)
         return code
 
     def ps(self, id: str) -> List[int]:

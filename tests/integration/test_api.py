@@ -576,3 +576,51 @@ def test_a_zygote_that_died_leaves_the_runtime_working(runtime: Any, make_bundle
     finally:
         signal.signal(signal.SIGPIPE, old)
     assert runtime.list() == []
+
+
+# libcrun sets LISTEN_PID=1 in a container that keeps systemd's sockets (LISTEN_FDS is the
+# config's to set) and NOTIFY_SOCKET to its own socket, which passes READY=1 on.
+SYSTEMD_PROBE = ('echo "${NOTIFY_SOCKET:-no-notify} ${LISTEN_PID:-no-listen}"; '
+                 'if [ -e /proc/self/fd/3 ]; then echo fd3; else echo no-fd3; fi')
+
+
+@pytest.mark.parametrize("backend", ["crun", "runc"])
+def test_the_callers_systemd_variables_are_not_the_containers(
+        runtime: Any, make_bundle: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        backend: str) -> None:
+    """A program embedding lxcri may be a systemd service: its NOTIFY_SOCKET and LISTEN_FDS
+    are its own, and a container gets them only as options (the lxcri command passes
+    its environment's, as crun does)."""
+    import socket
+
+    host = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    host.bind(str(tmp_path / "notify.sock"))
+    spare = -1
+    try:
+        try:
+            os.fstat(3)
+        except OSError:  # the fd a listen_fds=1 keeps: any open file will do
+            spare = os.open("/dev/null", os.O_RDONLY)
+            if spare != 3:
+                os.dup2(spare, 3, inheritable=False)
+                os.close(spare)
+                spare = 3
+        monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
+        monkeypatch.setenv("LISTEN_FDS", "1")
+        monkeypatch.setenv("LISTEN_PID", str(os.getpid()))
+        bundle = str(make_bundle("sh", "-c", SYSTEMD_PROBE))
+        out = tmp_path / "out"
+        with open(out, "w") as f:
+            assert runtime.run(new_id("sdenv"), bundle, stdout=f, runtime=backend) == 0
+        assert out.read_text() == "no-notify no-listen\nno-fd3\n"
+        if backend == "crun":  # runc keeps them only with its own pid in LISTEN_PID
+            with open(out, "w") as f:
+                assert runtime.run(new_id("sdenv"), bundle, stdout=f, runtime=backend,
+                                   listen_fds=1, notify_socket=str(tmp_path / "notify.sock")) == 0
+            said, kept = out.read_text().splitlines()
+            assert said.endswith(" 1") and not said.startswith("no-notify"), said
+            assert kept == "fd3"
+    finally:
+        host.close()
+        if spare >= 0:
+            os.close(spare)

@@ -528,6 +528,33 @@ def test_create_and_run_import_no_os(cli: Cli, make_bundle: Any, tmp_path: Path)
         cli("delete", "--force", ran)
 
 
+def test_run_passes_systemds_variables_on(cli: Cli, make_bundle: Any, tmp_path: Path) -> None:
+    """As crun does, the command hands its NOTIFY_SOCKET and LISTEN_FDS to the container
+    (the Runtime only takes them as options): libcrun then gives it a notify socket of
+    its own and LISTEN_PID=1 with the fd."""
+    import socket
+
+    host = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    host.bind(str(tmp_path / "notify.sock"))
+    probe = ('echo "${NOTIFY_SOCKET:-no-notify} ${LISTEN_PID:-no-listen}"; '
+             'if [ -e /proc/self/fd/3 ]; then echo fd3; else echo no-fd3; fi')
+    bundle = str(make_bundle("sh", "-c", probe))
+    plain = {k: v for k, v in os.environ.items()
+             if k not in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID")}
+    env = {**plain, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "LISTEN_FDS": "1"}
+    try:
+        for given, want in ((env, ("/notify 1", "fd3")), (plain, ("no-notify no-listen", "no-fd3"))):
+            done = subprocess.run(["sh", "-c", 'exec 3</dev/null; exec "$@"', "sh",
+                                   *cli.argv("run", "--bundle", bundle, new_id("sdcli"))],
+                                  env=given, capture_output=True, text=True, timeout=60,
+                                  stdin=subprocess.DEVNULL)
+            assert done.returncode == 0, done.stderr
+            said, kept = done.stdout.splitlines()
+            assert said.endswith(want[0]) and kept == want[1], done.stdout
+    finally:
+        host.close()
+
+
 def lxcri_package_dir() -> str:
     found = subprocess.run([os.path.join(os.path.dirname(LXCRI), "python3"), "-I", "-c",
                             "import lxcri, os; print(os.path.dirname(lxcri.__file__))"],

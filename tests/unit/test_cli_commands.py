@@ -36,6 +36,11 @@ class FakeRuntime:
         self.closed = False
         self.failures: dict[str, Exception] = {}
         self.exec_code = 0
+        # (call, listen_fds, notify_socket) of each create, run, exec and start
+        self.systemd: list[tuple[str, int, str | None]] = []
+
+    def _systemd(self, call: str, options: Any) -> None:
+        self.systemd.append((call, options.listen_fds, getattr(options, "notify_socket", None)))
 
     def list(self) -> list[SimpleNamespace]:
         return self.states
@@ -66,17 +71,24 @@ class FakeRuntime:
     def update(self, container_id: str, resources: dict[str, Any]) -> None:
         self.calls.append(("update", container_id, resources))
 
+    def start(self, container_id: str, *, notify_socket: str | None = None) -> None:
+        self.calls.append(("start", container_id))
+        self.systemd.append(("start", 0, notify_socket))
+
     def exec(self, container_id: str, options: Any) -> int:
         self.calls.append(("exec", container_id, fields(options)))
+        self._systemd("exec", options)
         return self.exec_code
 
     def create_container(self, container_id: str, *, options: Any, **kwargs: Any) -> None:
         given = fields(options)
         self.calls.append(("create_container", container_id, given.pop("bundle"), {**given, **kwargs}))
+        self._systemd("create", options)
 
     def run(self, container_id: str, *, options: Any, **kwargs: Any) -> int:
         given = fields(options)
         self.calls.append(("run", container_id, given.pop("bundle"), {**given, **kwargs}))
+        self._systemd("run", options)
         return 0
 
     def close(self) -> None:
@@ -84,10 +96,18 @@ class FakeRuntime:
 
 
 def fields(options: Any) -> dict[str, Any]:
-    """The options object's fields, as the runtime's keywords name them (listen_fds is the runtime's own)."""
+    """The options object's fields, as the runtime's keywords name them, but for those the command takes
+    from systemd's variables (FakeRuntime.systemd has them)."""
     given = {name: getattr(options, name) for name in options.to_dict()}
-    assert given.pop("listen_fds") == 0
+    given.pop("listen_fds")
+    given.pop("notify_socket", None)
     return given
+
+
+@pytest.fixture(autouse=True)
+def _no_systemd_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LISTEN_FDS", "LISTEN_PID", "NOTIFY_SOCKET"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def container(cid: str, pid: int, status: str, runtime: str = "crun") -> SimpleNamespace:
@@ -180,6 +200,28 @@ def test_create_and_run_pass_every_option_to_the_runtime(runtime: FakeRuntime) -
         ("run", "c2", None, {"config": "x.json", "pid_file": None, "detach": True, "console_socket": None,
                              "preserve_fds": 0, "no_pivot": False, "no_new_keyring": False,
                              "no_subreaper": False, "keep": True, "runtime": "runc"})]
+
+
+def test_systemd_variables_reach_the_runtime_as_options(runtime: FakeRuntime,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command takes LISTEN_FDS and NOTIFY_SOCKET from its environment, as crun does, and hands
+    them to the Runtime as options: the Runtime reads neither (a program embedding it is not a
+    container's systemd)."""
+    argvs = (["create", "c1"], ["run", "c2"], ["exec", "c3", "true"], ["start", "c4"])
+    for argv in argvs:
+        assert entry.main(argv) == 0
+    assert runtime.systemd == [("create", 0, None), ("run", 0, None), ("exec", 0, None), ("start", 0, None)]
+    runtime.systemd.clear()
+    monkeypatch.setenv("LISTEN_FDS", "2")
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/n.sock")
+    for argv in argvs:
+        assert entry.main(argv) == 0
+    assert runtime.systemd == [("create", 2, "/run/n.sock"), ("run", 2, "/run/n.sock"), ("exec", 2, None),
+                               ("start", 0, "/run/n.sock")]
+    runtime.systemd.clear()
+    monkeypatch.setenv("LISTEN_FDS", "x")  # not a count: none, as crun takes it
+    assert entry.main(["run", "c5"]) == 0
+    assert runtime.systemd == [("run", 0, "/run/n.sock")]
 
 
 def test_ps_prints_a_pid_column_or_a_json_array(runtime: FakeRuntime, capsys: pytest.CaptureFixture[str]) -> None:

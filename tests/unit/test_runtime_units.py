@@ -1,7 +1,9 @@
 """Logic of lxcri.runtime, lxcri.state and lxcri.isolation that needs no container."""
 from __future__ import annotations
 
+import re
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +115,23 @@ def test_parse_signal_table_agrees_with_the_signal_module() -> None:
     for bad in ("RTMIN+31", "RTMAX+1", "RTMIN1", "SIGFOO", "0", "65"):
         with pytest.raises(errors.InvalidArgument):
             parse_signal(bad)
+
+
+@pytest.mark.parametrize("keywords, message", [
+    ({"listen_fds": -1}, "invalid listen_fds -1"),
+    ({"listen_fds": True}, "invalid listen_fds True"),
+    ({"preserve_fds": "2"}, "invalid --preserve-fds '2'"),
+    ({"notify_socket": ""}, "invalid notify_socket ''"),
+    ({"notify_socket": 3}, "invalid notify_socket 3"),
+    ({"notify_socket": "/run/a\0b"}, "invalid notify_socket"),
+])
+def test_systemds_options_are_checked_before_anything_is_done(tmp_path: Path, keywords: dict,
+                                                               message: str) -> None:
+    rt = lxcri.Runtime(str(tmp_path / "root"), isolate=False)
+    for call in (rt.run, rt.create):
+        with pytest.raises(lxcri.InvalidArgument, match=re.escape(message)):
+            call("c1", str(tmp_path), **keywords)
+    if "notify_socket" in keywords:
+        with pytest.raises(lxcri.InvalidArgument, match=re.escape(message)):
+            rt.start("c1", notify_socket=keywords["notify_socket"])
+    assert not (tmp_path / "root").exists() or not any((tmp_path / "root").iterdir())

@@ -96,13 +96,15 @@ class CrunBackend:
         binding.prepare_process(self._debug)
         return inprocess
 
-    def _context(self, id: str, process: Any = None, *, detach: bool = False) -> Context:
+    def _context(self, id: str, process: Any = None, *, detach: bool = False,
+                 notify_socket: Optional[str] = None) -> Context:
         """The context of one call; process: the CreateOptions/RunOptions/ExecOptions of
-        create, run and exec (None for the other operations)."""
+        create, run and exec (None for the other operations), whose notify_socket, if
+        any, stands for `notify_socket` (start's)."""
         ctx = protocol.Context(self.root, id)
         ctx.bundle = getattr(process, "bundle", None)
         ctx.pid_file = getattr(process, "pid_file", None)
-        ctx.notify_socket = posixos.getenv("NOTIFY_SOCKET")
+        ctx.notify_socket = getattr(process, "notify_socket", None) or notify_socket
         ctx.systemd_cgroup = self.systemd_cgroup
         ctx.force_no_cgroup = self.force_no_cgroup
         ctx.detach = detach
@@ -256,10 +258,11 @@ class CrunBackend:
 
         return str(jsonlite.loads(self.state_json(id))["status"])
 
-    def start(self, id: str) -> None:
+    def start(self, id: str, *, notify_socket: Optional[str] = None) -> None:
         self._require(id)
         try:
-            self._op(protocol.Operation(protocol.START, self._context(id)),
+            self._op(protocol.Operation(protocol.START,
+                                        self._context(id, notify_socket=notify_socket)),
                      f"cannot start container `{id}`")
         except LxcriError:
             status = self._status(id)  # explain the usual cause in the user's terms

@@ -82,7 +82,7 @@ class LxcBackend:
     def create(self, id: str, options: CreateOptions) -> None:
         self.driver.create(id, options)
 
-    def start(self, id: str) -> None:
+    def start(self, id: str, *, notify_socket: Optional[str] = None) -> None:
         self.driver.start(id)
 
     def state_json(self, id: str) -> str:

@@ -241,7 +241,7 @@ class VmBackend(MonitoredBackend):
         data[:] = rest
         return dict(json.loads(line))
 
-    def start(self, id: str) -> None:
+    def start(self, id: str, *, notify_socket: Optional[str] = None) -> None:
         self._require_created(id)
         self._request(id, "start", {"op": "start"})
 
