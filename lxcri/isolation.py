@@ -209,11 +209,12 @@ class Helper:
             return None
 
     def forget_zygote(self, sock: socket.socket) -> None:
-        """sock no longer reaches the zygote: later operations go through the helper."""
+        """sock no longer reaches the zygote: the next operation asks the helper again,
+        which starts a new one (or says it has none: then all go through the helper)."""
         with self._lock:
             if self._zygote is sock:
                 sock.close()
-                self._zygote = False
+                self._zygote = None
 
     def direct(self, backend: Any, op: str, args: Sequence[Any], kwargs: Dict[str, Any],
                stdio: Sequence[int]) -> Tuple[bool, Any]:
@@ -402,9 +403,9 @@ class _Forker(_ZygoteCaller):
 
     def _socket(self) -> socket.socket:
         zygote = _zygote
-        if zygote is None or not zygote.alive:
-            raise errors.HelperError("the lxcri zygote process is gone: close the Runtime "
-                                     "and make a new one")
+        if zygote is None or not zygote.alive:  # it died after the request came in
+            raise errors.HelperError("the lxcri zygote process died before this operation "
+                                     "reached it; the next operation starts a new one")
         return zygote.sock
 
     def _pipe(self) -> Tuple[int, int]:
@@ -498,6 +499,18 @@ def _outcome(request: Dict[str, Any], forker: Optional[_Forker] = None) -> Dict[
 
 def _answer(reply: socket.socket, request: Dict[str, Any]) -> None:
     _send_reply(reply, _outcome(request))
+
+
+def _revive_zygote() -> None:
+    """On the main thread, before a request that the zygote would serve: a zygote that
+    died (killed, or crashed by an operation) is started again, so that a long-lived
+    Runtime does not go on in Python forks. One that cannot be started leaves
+    _zygote None: Python forks from then on. The old one's socket closes when the last
+    worker still holding it lets go (no fd is closed under a thread that uses it); its
+    pid, if not reaped yet, is reaped as an orphan."""
+    global _zygote
+    if _zygote is not None and not _zygote.alive:
+        _zygote = _Zygote.start()
 
 
 def _hand_zygote(reply_fd: int) -> None:
@@ -710,6 +723,10 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
             continue
         reply_fd, stdio = fds[0], fds[1:]
         request = json.loads(msg)
+        crun = request.get("backend", {}).get("runtime") == "crun"
+        if request.get("op") == _ZYGOTE_SOCKET or (crun and not _inline(request, embedded)):
+            with _lock:
+                _revive_zygote()
         if request.get("op") == _ZYGOTE_SOCKET:
             _release(stdio)
             _hand_zygote(reply_fd)
@@ -724,8 +741,7 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
                 pass  # the caller went away
             _release([reply_fd])
             continue
-        if (_zygote is not None and _zygote.alive
-                and request.get("backend", {}).get("runtime") == "crun"):
+        if _zygote is not None and _zygote.alive and crun:
             workers.submit(reply_fd, stdio, request)
             continue
         with _lock:  # (re-entrant: the reaper may run here)

@@ -552,27 +552,38 @@ def test_create_run_and_exec_go_to_the_zygote_from_the_callers_process(
     assert helper_threads(helper) > 1  # that one did
 
 
-def test_a_zygote_that_died_leaves_the_runtime_working(runtime: Any, make_bundle: Any) -> None:
+def test_a_zygote_that_died_is_started_again(runtime: Any, make_bundle: Any) -> None:
     """The Runtime's share of the zygote's socket fails once the zygote is gone: the
-    operation then goes through the helper (Python forks), the caller does not die of
-    SIGPIPE even with its default action, and nothing of the first attempt is left."""
+    operation then goes through the helper, which starts a new zygote for it; the
+    caller does not die of SIGPIPE even with its default action, nothing of the first
+    attempt is left, and later operations go straight to the new zygote again."""
+    import socket
+
     bundle = str(make_bundle("sh", "-c", "exit 6"))
     assert runtime.run(new_id("zdead"), bundle) == 6
-    zygote = zygote_of(runtime._helper.pid)
+    helper = runtime._helper
+    zygote = zygote_of(helper.pid)
     assert zygote is not None
     old = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
-        os.kill(zygote, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while zygote_of(runtime._helper.pid) is not None:
-            assert time.monotonic() < deadline, "the helper did not reap its zygote"
-            time.sleep(0.02)
-        assert runtime.run(new_id("zdead"), bundle) == 6
-        cid = new_id("zdead")
-        runtime.create(cid, str(make_bundle("sleep", "30")), stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        runtime.start(cid)
-        runtime.delete(cid, force=True)
+        for _ in range(2):  # and the new one, once more
+            os.kill(zygote, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while zygote_of(helper.pid) is not None:
+                assert time.monotonic() < deadline, "the helper did not reap its zygote"
+                time.sleep(0.02)
+            assert runtime.run(new_id("zdead"), bundle) == 6
+            revived = zygote_of(helper.pid)
+            assert revived is not None and revived != zygote
+            zygote = revived
+            cid = new_id("zdead")
+            runtime.create(cid, str(make_bundle("sleep", "30")), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            runtime.start(cid)
+            runtime.delete(cid, force=True)
+            assert runtime.run(new_id("zdead"), bundle) == 6
+            assert isinstance(helper._zygote, socket.socket)  # the share again: direct
+            assert zygote_of(helper.pid) == zygote
     finally:
         signal.signal(signal.SIGPIPE, old)
     assert runtime.list() == []
