@@ -9,11 +9,18 @@
 
    argv: lxcri-zygote CTRL_FD EXE_FD LIBRARY [one-shot]. EXE_FD is the memfd it runs
    from, closed here; one-shot: perform one request in this process and exit (the CLI's
-   way), instead of serving a helper. */
+   way), instead of serving a helper.
+
+   Where the library does not load (a libcrun.so.0 that is broken, or a library it needs
+   that is missing), the reason goes to whoever started it, as one message on CTRL_FD
+   (a text, where a zygote that loaded sends a struct lxcri_zevent): the CLI then falls
+   back as it does for a missing libcrun, and the helper says why. stderr only where
+   that message cannot be sent. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -40,6 +47,19 @@ keep_only (int ctrl)
       close (fd);
 }
 
+/* Why the library cannot be used, to the starter (see above); exit status 1. */
+static int
+cannot_load (int ctrl)
+{
+  char text[1024];
+  const char *why = dlerror ();
+  int n = snprintf (text, sizeof text, "%s", why ? why : "unknown dlopen error");
+
+  if (n < 0 || send (ctrl, text, strnlen (text, sizeof text - 1), MSG_NOSIGNAL) < 0)
+    fprintf (stderr, "lxcri-zygote: %s\n", text);
+  return 1;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -57,15 +77,9 @@ main (int argc, char **argv)
   keep_only (ctrl);
   library = dlopen (argv[3], RTLD_NOW | RTLD_LOCAL);
   if (library == NULL)
-    {
-      fprintf (stderr, "lxcri-zygote: %s\n", dlerror ());
-      return 1;
-    }
+    return cannot_load (ctrl);
   *(void **) &entry = dlsym (library, argc == 5 ? "lxcri_zygote_one_shot" : "lxcri_zygote_main");
   if (entry == NULL)
-    {
-      fprintf (stderr, "lxcri-zygote: %s\n", dlerror ());
-      return 1;
-    }
+    return cannot_load (ctrl);
   return entry (ctrl);
 }

@@ -23,9 +23,11 @@
    - the child closes the caller's fds before it writes its record, so the helper
      answers as soon as it has the record;
    - on ctrl the zygote sends struct lxcri_zevent: one with kind LXCRI_ZEV_READY once it
-     is set up, and one for every process it reaps other than its operation children
-     (LXCRI_ZEV_REAPED: the zygote is a child subreaper, so a created container's init
-     is its child once the operation child exits).
+     is set up (a one-shot zygote too: then it is the only one), and one for every
+     process it reaps other than its operation children (LXCRI_ZEV_REAPED: the zygote
+     is a child subreaper, so a created container's init is its child once the
+     operation child exits). Before this library runs, the loader may send a text
+     instead: why it could not be loaded (launcher/zygote-loader.c).
    EOF on ctrl: no more requests; the zygote waits for the operations in flight (a
    foreground run) and exits. */
 #define _GNU_SOURCE
@@ -342,6 +344,9 @@ one_shot (void)
     return 1;
   if (setup_libcrun () < 0)
     return 1;
+  /* Loaded: the command, which may have waited for this before it chose the crun
+     backend (lxcri.backends.crun.zygote.early_problem), sends its request. */
+  send_event (LXCRI_ZEV_READY, (int32_t) getpid (), 0);
   do
     {
       while (poll (&p, 1, -1) < 0 && errno == EINTR)

@@ -309,7 +309,7 @@ class _Zygote:
             return None
         ours = socket.socket(fileno=fd)
         ready, _, _ = select.select([ours], [], [], _ZYGOTE_START_TIMEOUT_S)
-        data = ours.recv(protocol.EVENT.size) if ready else b""
+        data = ours.recv(1024) if ready else b""
         if len(data) != protocol.EVENT.size or protocol.EVENT.unpack(data)[0] != protocol.EV_READY:
             ours.close()
             if not data:  # it said nothing in time: it is of no use
@@ -318,7 +318,8 @@ class _Zygote:
                 except ProcessLookupError:
                     pass
             _, status = os.waitpid(pid, 0)
-            _say(f"lxcri: the zygote did not come up ({protocol.describe(status)}); "
+            why = data.decode("utf-8", "replace").strip()  # the loader's (zygote-loader.c)
+            _say(f"lxcri: the zygote did not come up ({why or protocol.describe(status)}); "
                  "operations run in forks of the helper")
             return None
         return cls(pid, ours)

@@ -323,15 +323,21 @@ def test_library_runs_on_runc_and_lists_runtimes(state_root: Path, make_bundle: 
 
 # ---------------------------------------------------------------- fallback
 
-@pytest.fixture
-def broken_lxcri(tmp_path: Path) -> List[str]:
-    """The installed lxcri package copied without libcrun.so.0: lxcri._crun cannot load.
-    Returns the argv prefix that runs this copy's CLI."""
+@pytest.fixture(params=["missing", "broken"])
+def broken_lxcri(tmp_path: Path, request: pytest.FixtureRequest) -> List[str]:
+    """The installed lxcri package copied without libcrun.so.0, or with one that is not a
+    library (the command learns that only from its zygote's loader): lxcri._crun cannot
+    load. Returns the argv prefix that runs this copy's CLI."""
     import lxcri
 
     copy = tmp_path / "site"
     shutil.copytree(os.path.dirname(lxcri.__file__), copy / "lxcri")
+    libs = Path(os.path.dirname(lxcri.__file__)).parent / "lxcri.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, copy / "lxcri.libs")
     (copy / "lxcri" / "libcrun.so.0").unlink()
+    if request.param == "broken":
+        (copy / "lxcri" / "libcrun.so.0").write_text("not a library\n")
     boot = (f"import sys; sys.path.insert(0, {str(copy)!r}); "
             "from lxcri.__main__ import main; sys.exit(main())")
     return [sys.executable, "-P", "-c", boot]
@@ -366,6 +372,10 @@ def test_fallback_to_the_crun_binary(broken_lxcri: List[str], state_root: Path,
     run_broken(broken_lxcri, state_root, "create", "-b", str(make_bundle("sleep", "60")), kept)
     assert crun_ids(state_root) == [kept]
     assert cli.state(kept)["status"] == "created"
+    assert run_broken(broken_lxcri, state_root, "start", kept).returncode == 0
+    proc = run_broken(broken_lxcri, state_root, "exec", kept, "sh", "-c", "exit 4")
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "using the crun binary" in proc.stderr
     info = json.loads(run_broken(broken_lxcri, state_root, "info", "-f", "json").stdout)
     crun = next(r for r in info["runtimes"] if r["name"] == "crun")
     assert crun["available"] and "crun binary" in crun["detail"] and info["libcrun"] is None

@@ -15,13 +15,17 @@ if TYPE_CHECKING:
 
 def embedded_problem(load: bool = True) -> "Optional[str]":
     """Why the embedded crun cannot load (lxcri._crun or libcrun.so.0 missing or broken),
-    or None when it can. load: by loading libcrun; else only by looking for the files
-    (a create through the zygote never loads libcrun in this process, and a libcrun that
-    is there but does not load then fails the command instead of falling back)."""
+    or None when it can. load: by loading libcrun; else by looking for the files and
+    asking the CLI's early zygote whether it loaded them (a create through the zygote
+    never loads libcrun in this process)."""
     from lxcri.errors import BackendUnavailable
 
     if not load:
-        return _missing_file()
+        if _missing_file() is not None:
+            return _missing_file()
+        from lxcri.backends.crun import zygote
+
+        return zygote.early_problem()  # the CLI's zygote, if any, says whether it loaded
     try:
         from lxcri.backends.crun import binding  # noqa: F401
     except BackendUnavailable as exc:

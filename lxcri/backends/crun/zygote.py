@@ -26,7 +26,7 @@ import posix
 import struct
 
 from lxcri import posixos
-from lxcri.errors import HelperError
+from lxcri.errors import BackendUnavailable, HelperError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -226,6 +226,66 @@ def start_early() -> None:
             pass
 
 
+# What early_problem found, once it looked: (None,) the early zygote loaded libcrun, or
+# (why not,).
+_early_said: Optional[Tuple[Optional[str]]] = None
+_EARLY_TIMEOUT_S = 10.0
+_CANNOT_LOAD = "the embedded crun backend cannot load"
+
+
+def early_problem() -> Optional[str]:
+    """Why the CLI's early zygote cannot serve: libcrun.so.0 (or a library it needs) is
+    there but does not load, in its loader's words; None when it loaded, or where no
+    early zygote was started. It waits for the zygote's first message, which a request
+    would wait for anyway (libcrun's load). Looked at once; a zygote that failed is
+    reaped here, and lxcri.backends.crun.open_backend falls back as for a missing file."""
+    global _early_said
+    if _early_said is not None:
+        return _early_said[0]
+    if _early is None:
+        return None
+    import _socket
+
+    sock = _socket.socket(fileno=_early[1])
+    try:
+        sock.settimeout(_EARLY_TIMEOUT_S)
+        try:
+            data: Optional[bytes] = sock.recv(1024)
+        except OSError:
+            data = None
+        sock.settimeout(None)
+    finally:
+        sock.detach()
+    if data is not None and len(data) == EVENT.size and EVENT.unpack(data)[0] == EV_READY:
+        problem = None
+    elif data is None:
+        problem = f"{_CANNOT_LOAD}: the lxcri zygote did not load libcrun in " \
+                  f"{_EARLY_TIMEOUT_S:.0f} s"
+    else:
+        problem = _loader_said(data)
+        end_early()
+    _early_said = (problem,)
+    return problem
+
+
+def _loader_said(data: bytes) -> str:
+    """The loader's message (launcher/zygote-loader.c) as the embedded crun's problem."""
+    text = data.decode("utf-8", "replace").strip()
+    return f"{_CANNOT_LOAD}: {text}" if text else \
+        f"{_CANNOT_LOAD}: the lxcri zygote exited before it loaded libcrun"
+
+
+def _unloaded(sock: Any) -> Optional[str]:
+    """What the loader left on sock (read without waiting) when it could not load."""
+    while True:
+        try:
+            data = sock.recv(1024, 0x40)  # MSG_DONTWAIT
+        except OSError:
+            return None
+        if not (len(data) == EVENT.size and EVENT.unpack(data)[0] == EV_READY):
+            return _loader_said(data) if data else None
+
+
 def _take_early() -> Optional[Tuple[int, int]]:
     global _early
     early, _early = _early, None
@@ -272,6 +332,8 @@ class OneShot:
         try:
             pid, fd = _take_early() or spawn(one_shot=True)
             fds = [w, 0, 1, 2, *range(3, 3 + op.context.preserve_fds)]
+            # Open until the answer is read: a zygote that could not load libcrun leaves
+            # its loader's reason there.
             ours = _socket.socket(fileno=fd)
             try:
                 ours.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
@@ -279,9 +341,12 @@ class OneShot:
             except OSError as exc:
                 posix.kill(pid, _signal.SIGKILL)
                 posix.waitpid(pid, 0)
+                problem = _unloaded(ours)
+                ours.close()
+                if problem is not None:
+                    raise BackendUnavailable(_with_remedy(problem)) from None
                 raise HelperError(f"cannot reach the lxcri zygote process: {exc}") from None
             finally:
-                ours.close()
                 posix.close(w)
                 w = -1
             status = _wait_relaying(pid, relayed, _signal.SIGCHLD, _signal.sigtimedwait)
@@ -292,12 +357,21 @@ class OneShot:
         try:
             result = read_result(r)
         except HelperError:
+            problem = _unloaded(ours)
+            if problem is not None:
+                raise BackendUnavailable(_with_remedy(problem)) from None
             raise HelperError(f"the lxcri operation process died ({describe(status)})") from None
         finally:
             posix.close(r)
+            ours.close()
         if result[1] == OP_DIED:
             raise HelperError(result[2])
         return result
+
+
+def _with_remedy(problem: str) -> str:
+    return (f"{problem}: reinstall lxcri (pip install --force-reinstall lxcri), or pass "
+            "--runtime runc")
 
 
 def _wait_relaying(pid: int, relayed: Any, sigchld: int, sigtimedwait: Callable[..., Any]) -> int:
