@@ -141,7 +141,7 @@ test-debian13:
 # mypy --strict and ruff, configured in pyproject.toml.
 lint: $(PYDEPS_OK)
 	$(VPY) -m mypy
-	$(VENV)/bin/ruff check lxcri build_*.py setup.py scripts
+	$(VENV)/bin/ruff check lxcri build_*.py setup.py scripts tests bench conformance
 
 # From a source tree with only the pure-Python dependencies: no libcrun build, no root.
 # (Tests of the OCI schema skip until a build has fetched it with crun's source.)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import pytest
+
 from support import BUSYBOX, LXCRI, needs_root
 
 RUNTIME = os.environ.get("LXCRI_ENGINE_TEST_RUNTIME") or LXCRI

@@ -14,7 +14,6 @@ from typing import Dict, List, Optional
 from support import Cli
 
 
-
 def lxc_unavailable_reason() -> Optional[str]:
     """Why the liblxc driver cannot run here, or None."""
     try:

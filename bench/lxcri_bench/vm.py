@@ -78,7 +78,8 @@ def measure_vm(lxcri: str, python: str, bundle: Path, workdir: Path, rounds: int
         samples: Dict[str, List[float]] = {k: [] for k in (
             "run", "first_instruction", "boot", "create", "start_to_exit", "rss_mib", "hwm_mib")}
 
-        def call(*args: str) -> None:
+        def call(*args: str, base: List[str] = base, env: Dict[str, str] = env) -> None:
+            # (base and env bound here: this accelerator's.)
             # Files, not pipes: a created container's monitor keeps the caller's stdio.
             with tempfile.TemporaryFile("w+") as err:
                 proc = subprocess.run([*base, *args], env=env, stdin=subprocess.DEVNULL,

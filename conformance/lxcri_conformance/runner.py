@@ -118,8 +118,9 @@ def run_file(python: str, work: str, tests: str, init: str, runtime: str, fname:
     for d in st_after:
         added = st_after[d] - st_before[d]
         if added:
-            report.append("NOTE: default state root %s gained %s meanwhile (the suite always passes --root: another user of this host?; "
-                          "left untouched)" % (d, sorted(added)))
+            report.append("NOTE: default state root %s gained %s meanwhile (the suite always "
+                          "passes --root: another user of this host?; left untouched)"
+                          % (d, sorted(added)))
     return events, rc, timed_out, duration, report
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 import pytest
+
 from support import Cli, cgroups_named, needs_strace, new_id, opened_under_strace, process_state
 
 pytestmark = pytest.mark.core

@@ -15,11 +15,11 @@ import pytest
 
 # The *_fixture, *_session and rootfs_tar names are fixtures, found here by pytest.
 from engines_support import (  # noqa: F401
+    TRAP_TERM,
     Containerd,
     containerd_fixture,
     containerd_session,
     require,
-    TRAP_TERM,
     rootfs_tar,
     run,
     runtime_calls,

@@ -85,7 +85,7 @@ def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 20) -> N
 def assert_nothing_left(root: Path, id: str, pids: list[int], rootfs: Path) -> None:
     assert not lxc_dir(root, id).exists(), "the LXC directory is left behind"
     for pid in pids:
-        wait_for(lambda: not pid_alive(pid), f"process {pid} of {id} to end")
+        wait_for(lambda pid=pid: not pid_alive(pid), f"process {pid} of {id} to end")
     assert mounts_under(rootfs) == []
     assert all_cgroups_named(id) == []
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
-from support import Cli, new_id, process_state
 
 from lxcri.cli import quick
+from support import Cli, new_id, process_state
 
 pytestmark = pytest.mark.core
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import pytest
+
 from support import LXCRI, Cli, needs_root, new_id, process_state
 
 pytestmark = pytest.mark.core

@@ -20,11 +20,10 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from support import Cli, fd_inodes, new_id
-
 from lxcri import isolation
 from lxcri.backends.crun import zygote as protocol
 from lxcri.errors import InvalidConfig
+from support import Cli, fd_inodes, new_id
 
 pytestmark = pytest.mark.core
 

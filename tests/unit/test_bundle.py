@@ -12,8 +12,7 @@ import pytest
 
 from lxcri import bundle as bundle_mod
 from lxcri import bundle_full
-from lxcri.bundle import (MAX_ID_BYTES, Bundle, explain_libcrun_rejection, explain_schema,
-                          load_bundle, validate_id)
+from lxcri.bundle import MAX_ID_BYTES, Bundle, explain_libcrun_rejection, explain_schema, load_bundle, validate_id
 from lxcri.errors import InvalidArgument, InvalidBundle
 
 REPO = Path(__file__).resolve().parents[2]

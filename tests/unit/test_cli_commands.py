@@ -14,8 +14,10 @@ from typing import Any, Callable
 
 import pytest
 
-from cli_support import opts
-from cli_support import seals  # noqa: F401  (fixture)
+from cli_support import (
+    opts,
+    seals,  # noqa: F401  (fixture)
+)
 from lxcri import __main__ as entry
 from lxcri import cli, commands
 from lxcri.cli import fast

@@ -13,8 +13,7 @@ from typing import Callable
 
 import pytest
 
-from cli_support import RecordingCommands, via_typer
-from cli_support import recorder, seals  # noqa: F401  (fixtures)
+from cli_support import RecordingCommands, recorder, seals, via_typer  # noqa: F401  (fixtures)
 from lxcri import __main__ as entry
 from lxcri import cli, commands
 from lxcri.errors import ContainerNotFound

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from cli_support import Call, RecordingCommands, opts, via_fast, via_typer
-from cli_support import recorder, seals  # noqa: F401  (fixtures)
+from cli_support import Call, RecordingCommands, opts, recorder, seals, via_fast, via_typer  # noqa: F401  (fixtures)
 from lxcri import __main__ as entry
 from lxcri import commands
 from lxcri.cli import fast, grammar

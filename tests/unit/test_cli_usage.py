@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from cli_support import RecordingCommands
-from cli_support import recorder, seals  # noqa: F401  (fixtures)
+from cli_support import RecordingCommands, recorder, seals  # noqa: F401  (fixtures)
 from lxcri import __main__ as entry
 from lxcri.cli import fast, grammar
 

@@ -54,7 +54,7 @@ def test_a_class_this_side_does_not_know_keeps_its_builtin_bases() -> None:
             "container_id": None, "attrs": {"detail": 7}, "builtins": ["LookupError"]}
     back = _decode_error(wire)
     assert isinstance(back, errors.LxcriError) and isinstance(back, LookupError)
-    assert (type(back).__name__, str(back), getattr(back, "detail")) == \
+    assert (type(back).__name__, str(back), back.detail) == \
         ("NewerError", "from a newer helper", 7)
     assert type(_decode_error({"type": "Nope", "message": "m"})) is errors.LxcriError
 

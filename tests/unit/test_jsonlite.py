@@ -8,6 +8,10 @@ import pytest
 
 from lxcri import jsonlite
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import random
+
 GOOD = [b'{"a": 1, "b": [1, 2.5, "x", null, true, false], "c": {"d": "\\u00e9"}}',
         b"  [1, 2]  \n", b'"s"', b"1e400", b"-0", b"12345678901234567890", b"\xef\xbb\xbf{}",
         '{"a": 1}'.encode("utf-16"), '{"k": "v\\u0000"}', b'{"a": 1, "a": 2}']

@@ -9,8 +9,8 @@ from typing import Any, Callable, Dict, List, Tuple
 import pytest
 
 from lxcri.backends.lxc.liblxc.mapping import lxc_config, render
-from lxcri.host.cgroups import hierarchies as cgroup_layout
 from lxcri.errors import InvalidBundle
+from lxcri.host.cgroups import hierarchies as cgroup_layout
 
 HYBRID = """\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

@@ -13,11 +13,17 @@ import pytest
 from doubles.fake_pve import FakePve
 from lxcri.backends.lxc import proxmox
 from lxcri.backends.lxc.proxmox.driver import SHUTDOWN_TIMEOUT, ProxmoxDriver
-from lxcri.errors import (BackendUnavailable, ContainerExists, ContainerNotFound,
-                          ContainerStateError, InvalidArgument, InvalidBundle, LxcriError)
+from lxcri.errors import (
+    BackendUnavailable,
+    ContainerExists,
+    ContainerNotFound,
+    ContainerStateError,
+    InvalidArgument,
+    InvalidBundle,
+    LxcriError,
+)
 from lxcri.options import CreateOptions, ExecOptions, RunOptions
-from proxmox_support import SECRET, TOKEN_ID, api_driver, api_options, make_bundle
-from proxmox_support import cert_dir, pve  # noqa: F401  (fixtures)
+from proxmox_support import SECRET, TOKEN_ID, api_driver, api_options, cert_dir, make_bundle, pve  # noqa: F401  (fixtures)
 
 # The fake serves a throwaway self-signed certificate; verify_ssl = false is what the tests use.
 pytestmark = pytest.mark.filterwarnings("ignore:Unverified HTTPS request")

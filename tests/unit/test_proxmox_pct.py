@@ -17,8 +17,11 @@ from lxcri.backends.lxc.proxmox.driver import ProxmoxDriver
 from lxcri.backends.lxc.proxmox.records import VmidMap
 from lxcri.errors import ContainerExists, ContainerStateError, InvalidArgument, LxcriError
 from lxcri.options import CreateOptions, ExecOptions
-from proxmox_support import FakeNode, make_bundle
-from proxmox_support import node  # noqa: F401  (fixture)
+from proxmox_support import (
+    FakeNode,
+    make_bundle,
+    node,  # noqa: F401  (fixture)
+)
 
 
 def driver_on(node: FakeNode, tmp_path: Path, **extra: object) -> ProxmoxDriver:

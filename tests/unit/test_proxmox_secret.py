@@ -16,8 +16,7 @@ from lxcri.backends.lxc.proxmox.driver import ProxmoxDriver
 from lxcri.backends.lxc.proxmox.transport import Secret
 from lxcri.errors import LxcriError
 from lxcri.options import CreateOptions
-from proxmox_support import SECRET, FakeClock, api_options, make_bundle
-from proxmox_support import cert_dir, pve  # noqa: F401  (fixtures)
+from proxmox_support import SECRET, FakeClock, api_options, cert_dir, make_bundle, pve  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
 

@@ -12,8 +12,13 @@ import pytest
 
 from doubles import pve_schema
 from doubles.fake_pve import FakePve
-from proxmox_support import SECRET, TOKEN_ID, FakeNode, api_driver
-from proxmox_support import cert_dir  # noqa: F401  (fixture)
+from proxmox_support import (
+    SECRET,
+    TOKEN_ID,
+    FakeNode,
+    api_driver,
+    cert_dir,  # noqa: F401  (fixture)
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
 
