@@ -169,6 +169,13 @@ child (const struct lxcri_zreq *req, const char *str[], const int *fds, int nfds
   ctx.console_socket = str[LXCRI_Z_CONSOLE_SOCKET];
   ctx.pid_file = str[LXCRI_Z_PID_FILE];
   ctx.notify_socket = str[LXCRI_Z_NOTIFY_SOCKET];
+  /* libcrun passes the container's READY=1 on with sd_notify(), to $NOTIFY_SOCKET of the
+     process it runs in, not to ctx.notify_socket: make that the request's (this child's
+     environment is the helper's, whose caller's NOTIFY_SOCKET is not the container's). */
+  if (ctx.notify_socket != NULL)
+    setenv ("NOTIFY_SOCKET", ctx.notify_socket, 1);
+  else
+    unsetenv ("NOTIFY_SOCKET");
   ctx.preserve_fds = req->preserve_fds;
   ctx.listen_fds = req->listen_fds;
   ctx.fifo_exec_wait_fd = -1; /* a zeroed struct would mean stdin */

@@ -636,6 +636,10 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
 
     os.close(exe_fd)
     os.set_inheritable(ctrl_fd, False)
+    # The caller's systemd variables are the caller's: a container gets them only from
+    # its options (lxcri.options), and nothing the helper starts inherits them.
+    for name in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)
     embedded = _set_subreaper()
     global _zygote
     if embedded:

@@ -635,3 +635,91 @@ def test_the_callers_systemd_variables_are_not_the_containers(
         host.close()
         if spare >= 0:
             os.close(spare)
+
+
+@pytest.mark.parametrize("forks", ["zygote", "python"])
+def test_ready_goes_to_the_notify_socket_the_options_name(
+        state_root: Path, make_bundle: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        forks: str) -> None:
+    """libcrun passes a container's READY=1 on with sd_notify(), to $NOTIFY_SOCKET of the
+    process it runs in: start's notify_socket is where it goes, not the caller's own
+    NOTIFY_SOCKET, whether the zygote or a Python fork of the helper performs it. (READY=1
+    is sent here to libcrun's end of the container's socket, as a service in it would.)"""
+    import array
+    import socket
+
+    class Receiver:
+        """An sd_notify socket that answers as systemd does: it reads each message and
+        closes the fds that come with it (libcrun's BARRIER=1 waits for that)."""
+
+        def __init__(self, name: str) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self.sock.bind(str(tmp_path / name))
+            self.sock.settimeout(0.05)
+            self.said: list[bytes] = []
+            self.done = threading.Event()
+            self.thread = threading.Thread(target=self.serve, daemon=True)
+            self.thread.start()
+
+        def serve(self) -> None:
+            fds = array.array("i")
+            while not self.done.is_set():
+                try:
+                    data, ancillary, _, _ = self.sock.recvmsg(256, socket.CMSG_SPACE(16))
+                except socket.timeout:
+                    continue
+                for level, kind, payload in ancillary:
+                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                        fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+                        for fd in fds:
+                            os.close(fd)
+                        del fds[:]
+                self.said.append(data)
+
+        def close(self) -> None:
+            self.done.set()
+            self.thread.join()
+            self.sock.close()
+
+    mine, callers = Receiver("options.sock"), Receiver("callers.sock")
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "callers.sock"))
+    if forks == "python":
+        monkeypatch.setenv("LXCRI_HELPER_FORK", "python")
+    rt = lxcri.Runtime(root=str(state_root))
+    try:
+        cid = new_id("ready")
+        rt.create(cid, str(make_bundle("sleep", "30")), stdout=subprocess.DEVNULL,
+                  stderr=subprocess.DEVNULL, notify_socket=str(tmp_path / "options.sock"))
+        assert (zygote_of(rt._helper.pid) is None) == (forks == "python")
+        failed: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                rt.start(cid, notify_socket=str(tmp_path / "options.sock"))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failed.append(exc)
+
+        starting = threading.Thread(target=start)
+        starting.start()
+        proxy = str(state_root / cid / "notify" / "notify")  # libcrun's end, bound by start
+        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            deadline = time.monotonic() + 10
+            while starting.is_alive():
+                assert time.monotonic() < deadline, "start did not take READY=1"
+                try:
+                    sender.sendto(b"READY=1", proxy)
+                except OSError:
+                    pass  # not bound yet
+                starting.join(0.05)
+        finally:
+            sender.close()
+        assert not failed, failed
+        assert rt.state(cid).status == "running"
+        rt.delete(cid, force=True)
+    finally:
+        rt.close()
+        mine.close()
+        callers.close()
+    assert b"READY=1" in mine.said, mine.said
+    assert callers.said == []

@@ -56,6 +56,14 @@ def libcrun_context(backend: CrunBackend, binding: ModuleType, ctx: Context,
     c.bundle = cstr(ctx.bundle)
     c.pid_file = cstr(ctx.pid_file)
     c.notify_socket = cstr(ctx.notify_socket)
+    # libcrun's sd_notify() passes READY=1 on to $NOTIFY_SOCKET, not to this: keep the
+    # two one (a change only in a process that calls for another socket than its own, a
+    # Python fork of the helper, whose environment has none; launcher/zygote.c likewise).
+    if os.environ.get("NOTIFY_SOCKET") != ctx.notify_socket:
+        if ctx.notify_socket is None:
+            del os.environ["NOTIFY_SOCKET"]
+        else:
+            os.environ["NOTIFY_SOCKET"] = ctx.notify_socket
     c.console_socket = cstr(ctx.console_socket)
     c.fifo_exec_wait_fd = -1  # a zeroed struct would mean stdin
     c.systemd_cgroup = ctx.systemd_cgroup
