@@ -310,7 +310,7 @@ class _Zygote:
         ours = socket.socket(fileno=fd)
         ready, _, _ = select.select([ours], [], [], _ZYGOTE_START_TIMEOUT_S)
         data = ours.recv(1024) if ready else b""
-        if len(data) != protocol.EVENT.size or protocol.EVENT.unpack(data)[0] != protocol.EV_READY:
+        if not protocol.is_ready(data):
             ours.close()
             if not data:  # it said nothing in time: it is of no use
                 try:
@@ -511,7 +511,8 @@ def _revive_zygote() -> None:
     pid, if not reaped yet, is reaped as an orphan."""
     global _zygote
     if _zygote is not None and not _zygote.alive:
-        _zygote = _Zygote.start()
+        with _lock:
+            _zygote = _Zygote.start()
 
 
 def _hand_zygote(reply_fd: int) -> None:
@@ -638,7 +639,9 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
     os.set_inheritable(ctrl_fd, False)
     # The caller's systemd variables are the caller's: a container gets them only from
     # its options (lxcri.options), and nothing the helper starts inherits them.
-    for name in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"):
+    from lxcri.options import LISTEN_VARS
+
+    for name in ("NOTIFY_SOCKET", *LISTEN_VARS):
         os.environ.pop(name, None)
     embedded = _set_subreaper()
     global _zygote
@@ -728,12 +731,9 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
             continue
         reply_fd, stdio = fds[0], fds[1:]
         request = json.loads(msg)
-        crun = request.get("backend", {}).get("runtime") == "crun"
-        if request.get("op") == _ZYGOTE_SOCKET or (crun and not _inline(request, embedded)):
-            with _lock:
-                _revive_zygote()
         if request.get("op") == _ZYGOTE_SOCKET:
             _release(stdio)
+            _revive_zygote()
             _hand_zygote(reply_fd)
             _release([reply_fd])
             continue
@@ -746,6 +746,9 @@ def serve(ctrl_fd: int, exe_fd: int) -> None:
                 pass  # the caller went away
             _release([reply_fd])
             continue
+        crun = request.get("backend", {}).get("runtime") == "crun"
+        if crun:
+            _revive_zygote()
         if _zygote is not None and _zygote.alive and crun:
             workers.submit(reply_fd, stdio, request)
             continue

@@ -10,6 +10,10 @@ dataclasses and typing cost milliseconds an engine pays on every call.
 """
 from __future__ import annotations
 
+# systemd socket activation's variables, which crun and runc read from their environment
+# (the library's helper and binary backends pass them on only as listen_fds says).
+LISTEN_VARS = ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported at run time (see lxcri.commands)
     from typing import Any, Dict, Optional, Sequence, Type, TypeVar

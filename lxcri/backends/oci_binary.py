@@ -27,16 +27,13 @@ from lxcri.errors import (
     StateCorrupt,
     not_found,
 )
+from lxcri.options import LISTEN_VARS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Sequence, Tuple
 
     from lxcri.options import CreateOptions, ExecOptions, RunOptions
-
-# systemd socket activation's variables, which the binary reads as crun and runc do.
-_LISTEN_VARS = ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
-
 
 def find_binary(name: str, path: Optional[str] = None) -> Tuple[Optional[str], str]:
     """(the executable, "") or (None, why not): `path` from lxcri.toml, else $PATH."""
@@ -122,7 +119,7 @@ class OciBinaryBackend:
         import subprocess
 
         env = {k: v for k, v in os.environ.items()
-               if k != "NOTIFY_SOCKET" and (listen_fds or k not in _LISTEN_VARS)}
+               if k != "NOTIFY_SOCKET" and (listen_fds or k not in LISTEN_VARS)}
         if notify_socket:
             env["NOTIFY_SOCKET"] = notify_socket
         log_path = self._log_path()

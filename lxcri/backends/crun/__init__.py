@@ -21,8 +21,9 @@ def embedded_problem(load: bool = True) -> "Optional[str]":
     from lxcri.errors import BackendUnavailable
 
     if not load:
-        if _missing_file() is not None:
-            return _missing_file()
+        missing = _missing_file()
+        if missing is not None:
+            return missing
         from lxcri.backends.crun import zygote
 
         return zygote.early_problem()  # the CLI's zygote, if any, says whether it loaded

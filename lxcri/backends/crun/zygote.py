@@ -256,7 +256,7 @@ def early_problem() -> Optional[str]:
         sock.settimeout(None)
     finally:
         sock.detach()
-    if data is not None and len(data) == EVENT.size and EVENT.unpack(data)[0] == EV_READY:
+    if data is not None and is_ready(data):
         problem = None
     elif data is None:
         problem = f"{_CANNOT_LOAD}: the lxcri zygote did not load libcrun in " \
@@ -266,6 +266,11 @@ def early_problem() -> Optional[str]:
         end_early()
     _early_said = (problem,)
     return problem
+
+
+def is_ready(data: bytes) -> bool:
+    """Whether a zygote's message is its READY event (else: its loader's reason)."""
+    return len(data) == EVENT.size and EVENT.unpack(data)[0] == EV_READY
 
 
 def _loader_said(data: bytes) -> str:
@@ -282,7 +287,7 @@ def _unloaded(sock: Any) -> Optional[str]:
             data = sock.recv(1024, 0x40)  # MSG_DONTWAIT
         except OSError:
             return None
-        if not (len(data) == EVENT.size and EVENT.unpack(data)[0] == EV_READY):
+        if not is_ready(data):
             return _loader_said(data) if data else None
 
 
